@@ -1,0 +1,51 @@
+package channels
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrClosed is returned by Receive when no event can follow, by Send when the connection
+	// is gone, and by Inject when the scope has ended.
+	ErrClosed = errors.New("channels: closed")
+	// ErrMailboxFull is returned by Inject when the receiver's bounded queue has no room; the
+	// event is dropped.
+	ErrMailboxFull = errors.New("channels: mailbox full")
+)
+
+// WebSocket close codes (RFC 6455 §7.4.1, and the IANA registry).
+const (
+	CloseNormal             = 1000
+	CloseGoingAway          = 1001
+	CloseProtocolError      = 1002
+	CloseUnsupportedData    = 1003
+	CloseNoStatus           = 1005 // never sent: the close frame carried no code
+	CloseAbnormal           = 1006 // never sent: the connection dropped without a close frame
+	CloseInvalidPayload     = 1007
+	ClosePolicyViolation    = 1008
+	CloseMessageTooBig      = 1009
+	CloseMandatoryExtension = 1010
+	CloseInternalError      = 1011
+	CloseServiceRestart     = 1012
+	CloseTryAgainLater      = 1013
+)
+
+// CloseError is a WebSocket close with its code and reason. An application returns one to
+// close its connection with that code; Send returns one when the peer has closed.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+// Error implements error.
+func (e *CloseError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("websocket closed: %d", e.Code)
+	}
+	return fmt.Sprintf("websocket closed: %d %s", e.Code, e.Reason)
+}
+
+// Is reports whether target is ErrClosed, so that errors.Is(err, ErrClosed) holds for every
+// way a connection can end.
+func (e *CloseError) Is(target error) bool { return target == ErrClosed }

@@ -1,0 +1,181 @@
+package channels
+
+import (
+	"context"
+	"sync"
+)
+
+// DefaultMailboxCapacity is the capacity NewMailbox uses for a capacity <= 0.
+const DefaultMailboxCapacity = 64
+
+// Mailbox is a bounded, in-order queue of events with one or more producers and (usually) one
+// consumer: the per-scope event queue behind a Receiver. It holds no goroutine and allocates
+// its buffer only as events arrive, so an idle Mailbox costs a few dozen bytes.
+//
+// It implements Receiver and Injector.
+type Mailbox struct {
+	mu     sync.Mutex
+	buf    []Message // ring buffer; len(buf) grows up to capacity
+	head   int       // index of the oldest event
+	n      int       // events queued
+	cap    int
+	closed bool
+	wake   chan struct{} // holds a token while events may be queued; nil until first wait
+	space  chan struct{} // holds a token when room may have appeared; nil until first PutWait
+}
+
+// NewMailbox returns an empty Mailbox that holds at most capacity events
+// (DefaultMailboxCapacity when capacity <= 0).
+func NewMailbox(capacity int) *Mailbox {
+	if capacity <= 0 {
+		capacity = DefaultMailboxCapacity
+	}
+	return &Mailbox{cap: capacity}
+}
+
+// Inject queues msg without blocking. It returns ErrMailboxFull when the mailbox holds its
+// capacity and ErrClosed after Close.
+func (m *Mailbox) Inject(msg Message) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	if m.n == m.cap {
+		m.mu.Unlock()
+		return ErrMailboxFull
+	}
+	m.push(msg)
+	m.mu.Unlock()
+	m.signal(&m.wake)
+	return nil
+}
+
+// Put queues msg, waiting for room while the mailbox is full. It returns ctx.Err() if ctx is
+// done first and ErrClosed after Close. Producers that can apply back-pressure (a socket
+// reader) use Put; producers that must not block (the channel layer) use Inject.
+func (m *Mailbox) Put(ctx context.Context, msg Message) error {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return ErrClosed
+		}
+		if m.n < m.cap {
+			m.push(msg)
+			m.mu.Unlock()
+			m.signal(&m.wake)
+			return nil
+		}
+		if m.space == nil {
+			m.space = make(chan struct{}, 1)
+		}
+		space := m.space
+		m.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close ends the mailbox: later Inject and Put calls fail with ErrClosed, and Receive returns
+// the events already queued, then final (when it is not nil; it is queued even if the mailbox
+// is full, so that a disconnect event is never lost), then ErrClosed. Close is idempotent;
+// only the first call's final event is kept.
+func (m *Mailbox) Close(final Message) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	if final != nil {
+		if m.n == m.cap {
+			m.cap++
+		}
+		m.push(final)
+	}
+	m.mu.Unlock()
+	m.signal(&m.wake)
+	m.signal(&m.space)
+}
+
+// Receive returns the oldest queued event, waiting for one if the mailbox is empty. It returns
+// ctx.Err() if ctx is done first, and ErrClosed once the mailbox is closed and drained.
+func (m *Mailbox) Receive(ctx context.Context) (Message, error) {
+	for {
+		m.mu.Lock()
+		if m.n > 0 {
+			msg := m.buf[m.head]
+			m.buf[m.head] = nil
+			m.head = (m.head + 1) % len(m.buf)
+			m.n--
+			more := m.n > 0
+			m.mu.Unlock()
+			if more {
+				m.signal(&m.wake) // let another waiting receiver (if any) proceed
+			}
+			m.signal(&m.space)
+			return msg, nil
+		}
+		if m.closed {
+			m.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if m.wake == nil {
+			m.wake = make(chan struct{}, 1)
+		}
+		wake := m.wake
+		m.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Len returns the number of queued events.
+func (m *Mailbox) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n
+}
+
+// push appends msg; the caller holds m.mu and has checked there is room (m.n < m.cap, or the
+// capacity was just raised).
+func (m *Mailbox) push(msg Message) {
+	if m.n == len(m.buf) {
+		// Grow the ring (doubling, bounded by capacity), unrolling it so head is 0.
+		size := 2 * len(m.buf)
+		if size < 2 {
+			size = 2
+		}
+		if size > m.cap {
+			size = m.cap
+		}
+		nb := make([]Message, size)
+		for i := 0; i < m.n; i++ {
+			nb[i] = m.buf[(m.head+i)%len(m.buf)]
+		}
+		m.buf, m.head = nb, 0
+	}
+	m.buf[(m.head+m.n)%len(m.buf)] = msg
+	m.n++
+}
+
+// signal leaves a token in *ch (if it exists) without blocking.
+func (m *Mailbox) signal(ch *chan struct{}) {
+	m.mu.Lock()
+	c := *ch
+	m.mu.Unlock()
+	if c == nil {
+		return
+	}
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}

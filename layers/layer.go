@@ -1,0 +1,69 @@
+// Package layers defines the channel layer: the way consumers talk to each other, within one
+// process or across a fleet. Every consumer has its own channel (an inbox); channels join
+// groups; GroupSend reaches every member of a group wherever it lives.
+//
+// This package holds the Layer interface, Django-compatible name validation, Open (build a
+// layer from a URL) and the in-memory layer. The Redis layers live in the redislayer
+// sub-package, which registers the "redis", "rediss", "redis+sentinel", "redis+cluster" and
+// pub/sub schemes with Open when it is imported.
+package layers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gochannels/gochannels/channels"
+)
+
+// Layer is a channel layer. All methods are safe for concurrent use.
+//
+// Channel names match `^[a-zA-Z\d\-_.]+(\![\d\w\-_.]*)?$` and group names
+// `^[a-zA-Z\d\-_.]+$`, both shorter than 100 characters; a bad name is an error wrapping
+// ErrInvalidName. A name with a "!" is process-specific: everything up to and including the
+// "!" names the process inbox it is delivered to.
+type Layer interface {
+	// Send puts msg on channel. It returns an error wrapping ErrChannelFull when the channel
+	// holds its capacity. msg must have a string "type" and must not be changed afterwards.
+	Send(ctx context.Context, channel string, msg channels.Message) error
+	// Receive takes the next message from channel, waiting until one arrives or ctx is done.
+	// Each message is received once, by one of the channel's receivers.
+	Receive(ctx context.Context, channel string) (channels.Message, error)
+	// NewChannel returns a new, unique process-specific channel name that starts with prefix
+	// (Django uses "specific"), for Receive in this process.
+	NewChannel(ctx context.Context, prefix string) (string, error)
+	// GroupAdd adds channel to group (refreshing its membership if it is there already).
+	GroupAdd(ctx context.Context, group, channel string) error
+	// GroupDiscard removes channel from group; removing a non-member is not an error.
+	GroupDiscard(ctx context.Context, group, channel string) error
+	// GroupSend sends msg to every channel in group. A member whose channel is full misses
+	// the message; that is counted, not returned as an error.
+	GroupSend(ctx context.Context, group string, msg channels.Message) error
+	// Flush removes every channel, message and group of this layer (its prefix).
+	Flush(ctx context.Context) error
+	// Close releases the layer's resources; receives in progress return ErrLayerClosed.
+	Close() error
+}
+
+// Listener is implemented by layers that push the messages of process-specific channels to a
+// callback, from one receive loop per process, instead of a goroutine blocked in Receive per
+// channel. Consumers use it through Listen.
+type Listener interface {
+	// Listen creates a new process-specific channel (as NewChannel(ctx, prefix)) and calls
+	// deliver with each message sent to it, in order, until stop is called. deliver must not
+	// block; it returns false when it cannot take the message (its queue is full), and the
+	// layer counts that as a drop. After stop returns, deliver is not called again.
+	Listen(ctx context.Context, prefix string, deliver func(channels.Message) bool) (channel string, stop func(), err error)
+}
+
+var (
+	// ErrChannelFull is returned (wrapped) by Send when the channel is at capacity.
+	ErrChannelFull = errors.New("layers: channel full")
+	// ErrInvalidName is returned (wrapped) for a channel or group name that breaks the naming
+	// rules.
+	ErrInvalidName = errors.New("layers: invalid name")
+	// ErrInvalidMessage is returned (wrapped) for a message the layer cannot carry: no string
+	// "type", a reserved key, or a value the wire format cannot encode.
+	ErrInvalidMessage = errors.New("layers: invalid message")
+	// ErrLayerClosed is returned (wrapped) by calls on a closed layer.
+	ErrLayerClosed = errors.New("layers: layer closed")
+)
