@@ -1,0 +1,10 @@
+// Package middleware holds gochannels middleware that works on scopes and, where it makes
+// sense, on net/http requests: Cookies (parse the Cookie header once into the scope),
+// OriginValidator and AllowedHostsOriginValidator (refuse WebSocket handshakes and HTTP
+// requests from origins that are not allowed), Deny (refuse a scope the ASGI way) and CSRF
+// (double-submit-cookie protection for net/http forms).
+//
+// The session and authentication middleware live in the sessions and auth packages; auth.Stack
+// puts Cookies, sessions.Middleware and auth.Middleware together, like Django Channels'
+// AuthMiddlewareStack.
+package middleware

@@ -1,0 +1,51 @@
+package sessions_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/gochannels/gochannels/sessions"
+)
+
+func ExampleNewCookieStore() {
+	// Sign with the new key; still accept cookies signed with the old one.
+	newKey := []byte("a new secret key of at least 32 bytes!")
+	oldKey := []byte("the old secret key, at least 32 bytes.")
+	store, err := sessions.NewCookieStore(newKey, oldKey)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m := sessions.NewManager(store, sessions.Options{Secure: true})
+
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.FromRequest(r)
+		if r.URL.Path == "/visit" {
+			s.Set("visited", "yes")
+		}
+		v, _ := s.Get("visited")
+		fmt.Fprintf(w, "visited=%q", v)
+	}))
+
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, httptest.NewRequest("GET", "/visit", nil))
+	cookie := rr.Result().Cookies()[0]
+	fmt.Println(cookie.Name, cookie.HttpOnly, cookie.Secure, cookie.SameSite == http.SameSiteLaxMode)
+
+	again := httptest.NewRequest("GET", "/", nil)
+	again.AddCookie(cookie)
+	rr = httptest.NewRecorder()
+	h.ServeHTTP(rr, again)
+	fmt.Println(rr.Body)
+
+	tampered := httptest.NewRequest("GET", "/", nil)
+	tampered.AddCookie(&http.Cookie{Name: cookie.Name, Value: "x" + cookie.Value[1:]})
+	rr = httptest.NewRecorder()
+	h.ServeHTTP(rr, tampered)
+	fmt.Println(rr.Body)
+	// Output:
+	// sessionid true true true
+	// visited="yes"
+	// visited=""
+}
