@@ -1,0 +1,435 @@
+package channels
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/gobwas/ws"
+
+	"github.com/gochannels/gochannels/internal/netpoll"
+	"github.com/gochannels/gochannels/internal/wsproto"
+)
+
+// Connection states.
+const (
+	stateHandshake = iota // waiting for the application's accept or close
+	stateOpen             // upgraded
+	stateClosing          // a close frame is queued or sent; reading only to finish
+	stateClosed           // the socket is closed
+)
+
+// wsDecision is the application's answer to websocket.connect.
+type wsDecision struct {
+	accept      bool
+	subprotocol string
+	headers     [][2]string
+	status      int // HTTP status of a refusal
+}
+
+// wsConn is one WebSocket connection. It is the Sender given to the application.
+type wsConn struct {
+	srv   *Server
+	scope *Scope
+	mbox  *Mailbox
+	ctx   context.Context
+	stop  context.CancelFunc
+	key   string
+
+	decision chan wsDecision // capacity 1; the first answer wins
+	upgraded chan struct{}   // closed when the handshake is over (upgradeErr says how)
+	hsOnce   sync.Once
+	upErr    error
+
+	conn net.Conn
+	desc *netpoll.Desc
+
+	mu          sync.Mutex
+	state       int
+	out         []outFrame
+	outBytes    int
+	writing     bool
+	closeAfter  bool // close the socket once the queued close frame is written
+	closeSent   bool // our close frame has been written
+	discard     bool // the input can no longer be parsed; discard it until EOF
+	appDone     bool
+	appErr      error // what the application returned; set on its goroutine
+	appCode     int
+	appReason   string
+	slotHeld    bool
+	busyHeld    bool
+	peerClose   *CloseError
+	timer       *time.Timer
+	pingSent    int64 // unix nanos of the oldest unanswered ping; 0 when none
+	nextPing    int64
+	lastRecv    atomic.Int64 // unix nanos of the last frame read
+	lastData    atomic.Int64 // unix nanos of the last data message read
+	readBlocked atomic.Bool  // the reader waits for room in the mailbox
+
+	rd wsproto.Reader // used by one reader at a time
+}
+
+// outFrame is one queued frame: head holds the header (and small payloads), body a larger
+// payload shared with the caller.
+type outFrame struct {
+	head  []byte
+	body  []byte
+	close bool
+}
+
+func (f *outFrame) size() int { return len(f.head) + len(f.body) }
+
+func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
+	key, protocols, err := wsproto.CheckRequest(r)
+	if err != nil {
+		var he *wsproto.HandshakeError
+		if errors.As(err, &he) && he.BadVersion {
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if _, ok := w.(http.Hijacker); !ok {
+		http.Error(w, "websocket upgrade needs an HTTP/1.1 connection that can be hijacked", http.StatusInternalServerError)
+		return
+	}
+	if ok, reason := s.acquire(); !ok {
+		http.Error(w, reason, http.StatusServiceUnavailable)
+		return
+	}
+	scope := s.newScope(r, ScopeWebsocket)
+	scope.Subprotocols = protocols
+	c := &wsConn{
+		srv:      s,
+		scope:    scope,
+		mbox:     NewMailbox(s.MailboxCapacity),
+		key:      key,
+		decision: make(chan wsDecision, 1),
+		upgraded: make(chan struct{}),
+		slotHeld: true,
+	}
+	c.rd.MaxFrame, c.rd.MaxMessage = s.maxFrame(), s.maxMessage()
+	c.ctx, c.stop = context.WithCancel(s.base)
+	_ = c.mbox.Inject(Message{"type": TypeWebsocketConnect})
+	go c.runApp()
+
+	deadline := time.NewTimer(s.handshakeTimeout())
+	defer deadline.Stop()
+	var d wsDecision
+	select {
+	case d = <-c.decision:
+	case <-deadline.C:
+		c.refuse(http.StatusServiceUnavailable, "websocket handshake timed out waiting for the application")
+		http.Error(w, "websocket handshake timed out", http.StatusServiceUnavailable)
+		return
+	case <-r.Context().Done():
+		c.refuse(0, "client went away during the handshake")
+		return
+	case <-s.quit:
+		c.refuse(http.StatusServiceUnavailable, "server shutting down")
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if !d.accept {
+		c.refuse(d.status, "handshake refused")
+		msg := "websocket connection refused"
+		if d.status == http.StatusInternalServerError {
+			msg = "internal server error"
+		}
+		http.Error(w, msg, d.status)
+		return
+	}
+	netConn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		c.refuse(0, "hijack failed")
+		s.logger().Error("channels: websocket hijack failed", "path", scope.Path, "err", err)
+		http.Error(w, "websocket upgrade failed", http.StatusInternalServerError)
+		return
+	}
+	c.upgrade(netConn, brw.Reader, d)
+}
+
+// refuse ends a handshake that will not be upgraded; the application gets a disconnect.
+func (c *wsConn) refuse(status int, why string) {
+	c.mu.Lock()
+	c.state = stateClosed
+	slot := c.slotHeld
+	c.slotHeld = false
+	c.mu.Unlock()
+	if slot {
+		c.srv.releaseSlot()
+	}
+	c.handshakeDone(fmt.Errorf("channels: websocket %s: %w", why, ErrClosed))
+	code := CloseAbnormal
+	if status == http.StatusForbidden {
+		code = CloseNormal
+	}
+	c.mbox.Close(Message{"type": TypeWebsocketDisconnect, "code": code, "reason": ""})
+}
+
+func (c *wsConn) handshakeDone(err error) {
+	c.hsOnce.Do(func() {
+		c.upErr = err
+		close(c.upgraded)
+	})
+}
+
+// upgrade writes the 101 response on the hijacked connection and starts serving it.
+func (c *wsConn) upgrade(netConn net.Conn, br *bufio.Reader, d wsDecision) {
+	s := c.srv
+	_ = netConn.SetDeadline(time.Now().Add(s.handshakeTimeout()))
+	resp := wsproto.AppendResponse(make([]byte, 0, 256), c.key, d.subprotocol, d.headers)
+	_, err := netConn.Write(resp)
+	_ = netConn.SetDeadline(time.Time{})
+	if err != nil {
+		netConn.Close()
+		c.refuse(0, "writing the 101 response failed")
+		return
+	}
+	now := time.Now().UnixNano()
+	c.lastRecv.Store(now)
+	c.lastData.Store(now)
+	c.mu.Lock()
+	c.conn = netConn
+	c.state = stateOpen
+	c.busyHeld = true
+	if pi := s.pingInterval(); pi > 0 {
+		c.nextPing = now + int64(pi)
+	}
+	appDone, appCode, appReason := c.appDone, c.appCode, c.appReason
+	c.mu.Unlock()
+	s.addBusy()
+	c.armTimer()
+	c.handshakeDone(nil)
+	c.startReading(br)
+	switch {
+	case appDone:
+		// The application returned while the 101 was being written.
+		c.closeWith(appCode, appReason)
+	case !s.track(c):
+		// Shutdown began during the handshake.
+		c.closeWith(CloseGoingAway, "going away")
+	}
+}
+
+// runApp calls the application and handles its return. It and callApp keep small frames:
+// the application's goroutine is the one goroutine an idle connection holds, and its stack
+// stays at the 2 KiB minimum only if little of it is in use while parked in Receive.
+func (c *wsConn) runApp() {
+	defer c.appExit()
+	if f, ok := c.srv.Application.(ApplicationFunc); ok {
+		c.appErr = f(c.ctx, c.scope, c.mbox, c) // one frame less than f.Serve
+		return
+	}
+	c.appErr = c.srv.Application.Serve(c.ctx, c.scope, c.mbox, c)
+}
+
+// appExit runs when the application returns or panics (it is the deferred function, so
+// recover works here).
+func (c *wsConn) appExit() {
+	err := c.appErr
+	if p := recover(); p != nil {
+		err = fmt.Errorf("channels: application panic: %v", p)
+		c.srv.logger().Error("channels: websocket application panicked", "path", c.scope.Path,
+			"panic", p, "stack", string(debug.Stack()))
+	}
+	c.appReturned(err)
+}
+
+// appReturned closes the connection (or refuses the handshake) after the application
+// returned err.
+func (c *wsConn) appReturned(err error) {
+	s := c.srv
+	code, reason := CloseNormal, ""
+	status := http.StatusForbidden
+	var ce *CloseError
+	switch {
+	case err == nil:
+	case errors.As(err, &ce):
+		code, reason = ce.Code, ce.Reason
+	default:
+		if !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
+			s.logger().Error("channels: websocket application failed", "path", c.scope.Path, "err", err)
+		}
+		code, reason, status = CloseInternalError, "internal error", http.StatusInternalServerError
+	}
+	if !wsproto.ValidCloseCode(code) {
+		code = CloseInternalError
+	}
+	// Refuse the handshake if it is still pending.
+	select {
+	case c.decision <- wsDecision{status: status}:
+	default:
+	}
+	c.mu.Lock()
+	c.appDone = true
+	c.appCode, c.appReason = code, reason
+	st := c.state
+	if st == stateClosed && c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	if st == stateOpen {
+		c.closeWith(code, reason)
+	}
+	c.stop()
+	s.done()
+}
+
+// Send carries out one application event.
+//
+// Send and what it calls on the application's goroutine keep small stack frames (heavy
+// work is in separate functions that return before anything waits): a goroutine whose stack
+// once grew past 2 KiB keeps 4 KiB for good, because the runtime only shrinks a stack when
+// less than a quarter of it, nosplit allowance included, is in use.
+func (c *wsConn) Send(ctx context.Context, msg Message) error {
+	switch msg.Type() {
+	case TypeWebsocketSend:
+		return c.sendMsg(msg)
+	case TypeWebsocketAccept:
+		if err := c.prepareAccept(msg); err != nil {
+			return err
+		}
+		return c.waitUpgrade(ctx)
+	case TypeWebsocketClose:
+		return c.sendClose(msg)
+	}
+	return unknownEvent(msg)
+}
+
+//go:noinline
+func unknownEvent(msg Message) error {
+	return fmt.Errorf("channels: websocket application sent unknown event type %q", msg.Type())
+}
+
+//go:noinline
+func (c *wsConn) sendMsg(msg Message) error {
+	if v, ok := msg["text"]; ok && v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("channels: websocket.send \"text\" must be a string, not %T", v)
+		}
+		return c.sendData(ws.OpText, nil, s)
+	}
+	if v, ok := msg["bytes"]; ok && v != nil {
+		b, ok := v.([]byte)
+		if !ok {
+			return fmt.Errorf("channels: websocket.send \"bytes\" must be []byte, not %T", v)
+		}
+		return c.sendData(ws.OpBinary, b, "")
+	}
+	return errors.New("channels: websocket.send needs \"text\" or \"bytes\"")
+}
+
+//go:noinline
+func (c *wsConn) sendClose(msg Message) error {
+	code := CloseNormal
+	if _, present := msg["code"]; present {
+		n, ok := msg.Int("code")
+		if !ok || !wsproto.ValidCloseCode(n) {
+			return fmt.Errorf("channels: websocket.close: invalid close code %v", msg["code"])
+		}
+		code = n
+	}
+	reason := msg.String("reason")
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	if st == stateHandshake {
+		select {
+		case c.decision <- wsDecision{status: http.StatusForbidden}:
+		default:
+		}
+		return nil
+	}
+	if st != stateOpen {
+		return c.closedErr()
+	}
+	c.closeWith(code, wsproto.TruncateReason(reason))
+	return nil
+}
+
+// prepareAccept validates an accept and hands it to the handshake.
+//
+//go:noinline
+func (c *wsConn) prepareAccept(msg Message) error {
+	d := wsDecision{accept: true, subprotocol: msg.String("subprotocol")}
+	if d.subprotocol != "" && !slices.Contains(c.scope.Subprotocols, d.subprotocol) {
+		return fmt.Errorf("channels: websocket.accept: subprotocol %q was not offered by the client (offered %q)",
+			d.subprotocol, c.scope.Subprotocols)
+	}
+	if v, ok := msg["headers"]; ok && v != nil {
+		hs, err := headerPairs(v)
+		if err != nil {
+			return fmt.Errorf("channels: websocket.accept: %w", err)
+		}
+		for _, h := range hs {
+			if !wsproto.ValidHeaderName(h[0]) || !wsproto.ValidHeaderValue(h[1]) {
+				return fmt.Errorf("channels: websocket.accept: invalid header %q: %q", h[0], h[1])
+			}
+		}
+		d.headers = hs
+	}
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	if st != stateHandshake {
+		return fmt.Errorf("channels: websocket.accept after the handshake ended: %w", ErrClosed)
+	}
+	select {
+	case c.decision <- d:
+		return nil
+	default:
+		return fmt.Errorf("channels: websocket.accept after the handshake was answered: %w", ErrClosed)
+	}
+}
+
+// waitUpgrade waits until the 101 response is written.
+func (c *wsConn) waitUpgrade(ctx context.Context) error {
+	select {
+	case <-c.upgraded:
+		return c.upErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// closedErr is what Send returns once the connection is closing or closed.
+func (c *wsConn) closedErr() error {
+	c.mu.Lock()
+	pc := c.peerClose
+	c.mu.Unlock()
+	if pc != nil {
+		return pc
+	}
+	return ErrClosed
+}
+
+// sendData queues one data frame (payload b, or s for text).
+func (c *wsConn) sendData(op ws.OpCode, b []byte, s string) error {
+	n := len(b) + len(s)
+	var f outFrame
+	if n <= 1024 {
+		f.head = wsproto.AppendHeader(make([]byte, 0, wsproto.HeaderLen(n)+n), op, true, n)
+		f.head = append(f.head, b...)
+		f.head = append(f.head, s...)
+	} else {
+		f.head = wsproto.AppendHeader(make([]byte, 0, 10), op, true, n)
+		if b != nil {
+			f.body = b
+		} else {
+			// Read-only view of the string: the writer only reads it.
+			f.body = unsafe.Slice(unsafe.StringData(s), len(s))
+		}
+	}
+	return c.enqueue(f, false)
+}

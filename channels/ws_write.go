@@ -1,0 +1,301 @@
+package channels
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/gochannels/gochannels/internal/wsproto"
+)
+
+// errSlowClient is the close a slow client gets.
+var errSlowClient = &CloseError{Code: ClosePolicyViolation, Reason: "slow client"}
+
+// enqueue adds f to the outbound queue, starting the writer if the queue was idle. A data
+// or control frame that would take the queue past OutboundQueueBytes marks the client slow.
+func (c *wsConn) enqueue(f outFrame, control bool) error {
+	n := f.size()
+	c.mu.Lock()
+	switch c.state {
+	case stateHandshake:
+		c.mu.Unlock()
+		return errors.New("channels: websocket.send before websocket.accept")
+	case stateOpen:
+	default:
+		c.mu.Unlock()
+		return c.closedErr()
+	}
+	if c.outBytes+n > c.srv.outboundLimit() && (!control || c.outBytes > 0) {
+		c.slowLocked()
+		c.mu.Unlock()
+		return errSlowClient
+	}
+	c.pushLocked(f)
+	c.mu.Unlock()
+	return nil
+}
+
+// pushLocked queues f and starts the writer if needed. c.mu is held.
+func (c *wsConn) pushLocked(f outFrame) {
+	c.out = append(c.out, f)
+	c.outBytes += f.size()
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// slowLocked drops the queue and closes with 1008 "slow client". c.mu is held.
+func (c *wsConn) slowLocked() {
+	for i := range c.out {
+		c.outBytes -= c.out[i].size()
+	}
+	c.out = nil
+	c.startCloseLocked(errSlowClient.Code, errSlowClient.Reason, true)
+}
+
+// startCloseLocked queues a close frame and moves to stateClosing. With closeAfter the
+// socket is closed as soon as the frame is written; otherwise the server waits for the
+// peer's close frame (at most CloseTimeout). c.mu is held; the state is stateOpen.
+func (c *wsConn) startCloseLocked(code int, reason string, closeAfter bool) {
+	// Deliver the disconnect first, so that no other path (a fast echo) can deliver another.
+	c.mbox.Close(disconnectMsg(code, reason))
+	c.state = stateClosing
+	c.closeAfter = closeAfter
+	f := outFrame{head: wsproto.AppendClose(nil, code, reason), close: true}
+	c.pushLocked(f)
+	c.resetTimerLocked(c.srv.closeTimeout())
+}
+
+func disconnectMsg(code int, reason string) Message {
+	return Message{"type": TypeWebsocketDisconnect, "code": code, "reason": reason}
+}
+
+// closeWith starts a server-side close with code and reason if the connection is open, and
+// delivers the disconnect event with that code.
+func (c *wsConn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	c.startCloseLocked(code, reason, false)
+	c.mu.Unlock()
+}
+
+// failWith closes after a protocol error: the close frame goes out, the input is discarded
+// until the peer closes (or CloseTimeout).
+func (c *wsConn) failWith(code int, reason string) {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	c.discard = true
+	c.startCloseLocked(code, reason, false)
+	c.mu.Unlock()
+}
+
+// closeTCP closes the socket (once) and delivers a disconnect with code if none was
+// delivered yet.
+func (c *wsConn) closeTCP(code int, reason string) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosed
+	for i := range c.out {
+		c.outBytes -= c.out[i].size()
+	}
+	c.out = nil
+	desc := c.desc
+	c.desc = nil
+	conn := c.conn
+	slot, busy := c.slotHeld, c.busyHeld
+	c.slotHeld, c.busyHeld = false, false
+	if c.appDone {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	} else {
+		// Give the application CloseTimeout to return before canceling its context.
+		c.resetTimerLocked(c.srv.closeTimeout())
+	}
+	c.mu.Unlock()
+	if desc != nil {
+		desc.Remove()
+	}
+	if conn != nil {
+		conn.Close()
+	}
+	c.mbox.Close(disconnectMsg(code, reason))
+	c.srv.untrack(c)
+	if slot {
+		c.srv.releaseSlot()
+	}
+	if busy {
+		c.srv.done()
+	}
+}
+
+// writeLoop writes queued frames until the queue is empty, then exits.
+func (c *wsConn) writeLoop() {
+	var bufs net.Buffers
+	for {
+		c.mu.Lock()
+		if len(c.out) == 0 || c.state == stateClosed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.out
+		c.out = nil
+		c.mu.Unlock()
+
+		total, hasClose := 0, false
+		bufs = bufs[:0]
+		for i := range batch {
+			bufs = append(bufs, batch[i].head)
+			if len(batch[i].body) > 0 {
+				bufs = append(bufs, batch[i].body)
+			}
+			total += batch[i].size()
+			hasClose = hasClose || batch[i].close
+		}
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout()))
+		var err error
+		if len(bufs) == 1 {
+			_, err = c.conn.Write(bufs[0])
+		} else {
+			b := bufs // WriteTo consumes its receiver
+			_, err = b.WriteTo(c.conn)
+		}
+		clear(bufs)
+		c.mu.Lock()
+		c.outBytes -= total
+		closeNow := false
+		if hasClose && err == nil {
+			c.closeSent = true
+			closeNow = c.closeAfter
+		}
+		c.mu.Unlock()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.closeTCP(errSlowClient.Code, errSlowClient.Reason)
+			} else {
+				c.closeTCP(CloseAbnormal, "")
+			}
+			continue // the state is closed now: the loop exits
+		}
+		if closeNow {
+			c.closeTCP(CloseAbnormal, "")
+		}
+	}
+}
+
+// sendControl queues a ping or pong.
+func (c *wsConn) sendControl(op ws.OpCode, payload []byte) error {
+	f := outFrame{head: wsproto.AppendFrame(make([]byte, 0, 2+len(payload)), op, payload)}
+	return c.enqueue(f, true)
+}
+
+// resetTimerLocked makes the timer fire after d, creating it if needed. c.mu is held.
+func (c *wsConn) resetTimerLocked(d time.Duration) {
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.onTimer)
+	} else {
+		c.timer.Reset(d)
+	}
+}
+
+// armTimer starts the keepalive / idle timer after the upgrade.
+func (c *wsConn) armTimer() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen && c.state != stateClosing {
+		return
+	}
+	d, ok := c.nextDeadlineLocked(time.Now().UnixNano())
+	if !ok {
+		return
+	}
+	c.resetTimerLocked(d)
+}
+
+// nextDeadlineLocked returns the time until the next keepalive or idle check.
+func (c *wsConn) nextDeadlineLocked(now int64) (time.Duration, bool) {
+	next := int64(0)
+	consider := func(t int64) {
+		if next == 0 || t < next {
+			next = t
+		}
+	}
+	s := c.srv
+	if c.nextPing != 0 {
+		consider(c.nextPing)
+	}
+	if c.pingSent != 0 {
+		consider(c.pingSent + int64(s.pongTimeout()))
+	}
+	if s.IdleTimeout > 0 {
+		consider(c.lastData.Load() + int64(s.IdleTimeout))
+	}
+	if next == 0 {
+		return 0, false
+	}
+	return max(time.Duration(next-now), time.Millisecond), true
+}
+
+// onTimer runs keepalive pings, the pong and idle timeouts, the close timeout, and the
+// application's grace period after the socket closed.
+func (c *wsConn) onTimer() {
+	now := time.Now().UnixNano()
+	s := c.srv
+	c.mu.Lock()
+	switch c.state {
+	case stateClosed:
+		c.mu.Unlock()
+		c.stop() // the application had CloseTimeout to return after its disconnect
+		return
+	case stateClosing:
+		c.mu.Unlock()
+		c.closeTCP(CloseAbnormal, "")
+		return
+	case stateOpen:
+	default:
+		c.mu.Unlock()
+		return
+	}
+	if c.pingSent != 0 && c.lastRecv.Load() >= c.pingSent {
+		c.pingSent = 0 // answered
+	}
+	if c.pingSent != 0 && now-c.pingSent >= int64(s.pongTimeout()) && !c.readBlocked.Load() {
+		c.mu.Unlock()
+		c.closeTCP(CloseAbnormal, "pong timeout")
+		return
+	}
+	if s.IdleTimeout > 0 && now-c.lastData.Load() >= int64(s.IdleTimeout) {
+		c.mu.Unlock()
+		c.closeWith(CloseGoingAway, "idle timeout")
+		return
+	}
+	ping := false
+	if c.nextPing != 0 && now >= c.nextPing {
+		ping = true
+		if c.pingSent == 0 {
+			c.pingSent = now
+		}
+		c.nextPing = now + int64(s.pingInterval())
+	}
+	if d, ok := c.nextDeadlineLocked(now); ok {
+		c.timer.Reset(d)
+	}
+	c.mu.Unlock()
+	if ping {
+		_ = c.sendControl(ws.OpPing, nil)
+	}
+}

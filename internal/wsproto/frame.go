@@ -1,0 +1,294 @@
+package wsproto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// Close codes used by this package (RFC 6455 §7.4.1).
+const (
+	CodeNormal          = 1000
+	CodeProtocolError   = 1002
+	CodeNoStatus        = 1005
+	CodeInvalidPayload  = 1007
+	CodeMessageTooBig   = 1009
+	MaxControlPayload   = 125
+	MaxCloseReasonBytes = MaxControlPayload - 2
+)
+
+// Error is a protocol violation by the peer: the connection must be failed with a close frame
+// carrying Code and Reason.
+type Error struct {
+	Code   int
+	Reason string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("websocket protocol error %d: %s", e.Code, e.Reason)
+}
+
+func protoErr(code int, reason string) *Error { return &Error{Code: code, Reason: reason} }
+
+// Frame is what Reader.Next returns: a control frame, or a complete data message.
+type Frame struct {
+	// OpCode is ws.OpText or ws.OpBinary for a complete message (whatever the fragmentation),
+	// or a control opcode.
+	OpCode ws.OpCode
+	// Payload is the unmasked payload; for a data message the caller owns it.
+	Payload []byte
+	// Code and Reason are the parsed payload of a close frame (Code is CodeNoStatus when
+	// the frame carried none).
+	Code   int
+	Reason string
+}
+
+// Reader reads client-to-server frames (which must be masked) and reassembles messages.
+// It keeps only the state of a message in progress between calls; the zero value needs
+// MaxFrame and MaxMessage set.
+type Reader struct {
+	// MaxFrame and MaxMessage bound one frame's payload and one reassembled message; past
+	// them Next fails with CodeMessageTooBig.
+	MaxFrame   int64
+	MaxMessage int64
+
+	fragOp   ws.OpCode // opcode of the message in progress; 0 when none
+	buf      []byte    // payload of the message in progress
+	utf8Done int       // bytes of buf known to be complete, valid UTF-8
+	hdr      [ws.MaxHeaderSize - 2]byte
+}
+
+// InMessage reports whether a fragmented message is in progress.
+func (r *Reader) InMessage() bool { return r.fragOp != 0 }
+
+// Next reads frames from src until it has a control frame or a complete message, or an
+// error. A *Error means the peer broke the protocol; any other error comes from src (io.EOF
+// when the peer closed cleanly between frames).
+func (r *Reader) Next(src io.Reader) (Frame, error) {
+	for {
+		h, err := ws.ReadHeaderBuffer(src, r.hdr[:])
+		if err != nil {
+			if errors.Is(err, ws.ErrHeaderLengthMSB) || errors.Is(err, ws.ErrHeaderLengthUnexpected) {
+				return Frame{}, protoErr(CodeProtocolError, "bad frame length")
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return Frame{}, io.ErrUnexpectedEOF
+			}
+			return Frame{}, err
+		}
+		if err := r.check(h); err != nil {
+			return Frame{}, err
+		}
+		if h.OpCode.IsControl() {
+			p := make([]byte, h.Length)
+			if _, err := io.ReadFull(src, p); err != nil {
+				return Frame{}, eofUnexpected(err)
+			}
+			ws.Cipher(p, h.Mask, 0)
+			f := Frame{OpCode: h.OpCode, Payload: p}
+			if h.OpCode == ws.OpClose {
+				f.Code, f.Reason, err = ParseClose(p)
+				if err != nil {
+					return Frame{}, err
+				}
+			}
+			return f, nil
+		}
+		// Data frame.
+		start := len(r.buf)
+		if h.OpCode != ws.OpContinuation {
+			r.fragOp = h.OpCode
+			r.utf8Done = 0
+		}
+		if int64(start)+h.Length > r.MaxMessage {
+			r.reset()
+			return Frame{}, protoErr(CodeMessageTooBig, fmt.Sprintf("message larger than %d bytes", r.MaxMessage))
+		}
+		r.buf, err = readGrowing(src, r.buf, int(h.Length))
+		if err != nil {
+			r.reset()
+			return Frame{}, eofUnexpected(err)
+		}
+		ws.Cipher(r.buf[start:], h.Mask, 0)
+		if r.fragOp == ws.OpText {
+			if err := r.checkText(h.Fin); err != nil {
+				r.reset()
+				return Frame{}, err
+			}
+		}
+		if !h.Fin {
+			continue
+		}
+		f := Frame{OpCode: r.fragOp, Payload: r.buf}
+		if f.Payload == nil {
+			f.Payload = []byte{}
+		}
+		r.buf, r.fragOp, r.utf8Done = nil, 0, 0
+		return f, nil
+	}
+}
+
+func (r *Reader) reset() { r.buf, r.fragOp, r.utf8Done = nil, 0, 0 }
+
+func (r *Reader) check(h ws.Header) error {
+	switch {
+	case h.Rsv != 0:
+		return protoErr(CodeProtocolError, "reserved bits set")
+	case h.OpCode.IsReserved():
+		return protoErr(CodeProtocolError, fmt.Sprintf("unknown opcode %d", h.OpCode))
+	case !h.Masked:
+		return protoErr(CodeProtocolError, "client frame not masked")
+	case h.OpCode.IsControl() && !h.Fin:
+		return protoErr(CodeProtocolError, "fragmented control frame")
+	case h.OpCode.IsControl() && h.Length > MaxControlPayload:
+		return protoErr(CodeProtocolError, "control frame payload over 125 bytes")
+	case h.OpCode == ws.OpContinuation && r.fragOp == 0:
+		return protoErr(CodeProtocolError, "continuation frame without a message in progress")
+	case h.OpCode.IsData() && h.OpCode != ws.OpContinuation && r.fragOp != 0:
+		return protoErr(CodeProtocolError, "new message before the previous one ended")
+	case h.Length > r.MaxFrame:
+		return protoErr(CodeMessageTooBig, fmt.Sprintf("frame larger than %d bytes", r.MaxFrame))
+	}
+	return nil
+}
+
+// checkText validates the text received so far, failing at the first impossible byte.
+func (r *Reader) checkText(fin bool) error {
+	n, ok := CheckUTF8Prefix(r.buf[r.utf8Done:])
+	if !ok || (fin && r.utf8Done+n != len(r.buf)) {
+		return protoErr(CodeInvalidPayload, "invalid UTF-8 in text message")
+	}
+	r.utf8Done += n
+	return nil
+}
+
+// readGrowing appends n bytes from src to buf. It never allocates more than about twice the
+// bytes that actually arrived (plus 4 KiB), whatever length the peer declared.
+func readGrowing(src io.Reader, buf []byte, n int) ([]byte, error) {
+	want := len(buf) + n
+	if cap(buf) >= want {
+		_, err := io.ReadFull(src, buf[len(buf):want])
+		return buf[:want], err
+	}
+	if buf == nil && n <= 32<<10 {
+		buf = make([]byte, n)
+		_, err := io.ReadFull(src, buf)
+		return buf, err
+	}
+	for len(buf) < want {
+		step := want - len(buf)
+		if grow := max(len(buf), 4096); step > grow {
+			step = grow
+		}
+		if cap(buf)-len(buf) < step {
+			nb := make([]byte, len(buf), len(buf)+step)
+			copy(nb, buf)
+			buf = nb
+		}
+		k, err := io.ReadFull(src, buf[len(buf):len(buf)+step])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+func eofUnexpected(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// ParseClose parses and validates a close frame payload. An empty payload is CodeNoStatus.
+func ParseClose(p []byte) (code int, reason string, err error) {
+	switch {
+	case len(p) == 0:
+		return CodeNoStatus, "", nil
+	case len(p) == 1:
+		return 0, "", protoErr(CodeProtocolError, "close frame payload of 1 byte")
+	}
+	code = int(binary.BigEndian.Uint16(p))
+	if !ValidCloseCode(code) {
+		return 0, "", protoErr(CodeProtocolError, fmt.Sprintf("invalid close code %d", code))
+	}
+	if !utf8.Valid(p[2:]) {
+		return 0, "", protoErr(CodeInvalidPayload, "invalid UTF-8 in close reason")
+	}
+	return code, string(p[2:]), nil
+}
+
+// ValidCloseCode reports whether code may appear in a close frame: 1000-1003, 1007-1014 and
+// 3000-4999 (RFC 6455 §7.4 and the IANA registry).
+func ValidCloseCode(code int) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	case code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
+}
+
+// AppendHeader appends the header of an unmasked server frame to dst.
+func AppendHeader(dst []byte, op ws.OpCode, fin bool, length int) []byte {
+	b0 := byte(op)
+	if fin {
+		b0 |= 0x80
+	}
+	switch {
+	case length <= 125:
+		return append(dst, b0, byte(length))
+	case length <= 0xFFFF:
+		return append(dst, b0, 126, byte(length>>8), byte(length))
+	default:
+		dst = append(dst, b0, 127)
+		return binary.BigEndian.AppendUint64(dst, uint64(length))
+	}
+}
+
+// HeaderLen returns the size of the header AppendHeader writes for a payload of length.
+func HeaderLen(length int) int {
+	switch {
+	case length <= 125:
+		return 2
+	case length <= 0xFFFF:
+		return 4
+	}
+	return 10
+}
+
+// AppendFrame appends a whole unmasked, final frame to dst.
+func AppendFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
+	dst = AppendHeader(dst, op, true, len(payload))
+	return append(dst, payload...)
+}
+
+// AppendClose appends a close frame with code and reason (code CodeNoStatus: an empty
+// payload). The reason is cut to MaxCloseReasonBytes at a rune boundary.
+func AppendClose(dst []byte, code int, reason string) []byte {
+	if code == CodeNoStatus || code == 0 {
+		return AppendHeader(dst, ws.OpClose, true, 0)
+	}
+	reason = TruncateReason(reason)
+	dst = AppendHeader(dst, ws.OpClose, true, 2+len(reason))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(code))
+	return append(dst, reason...)
+}
+
+// TruncateReason cuts reason to at most MaxCloseReasonBytes, at a rune boundary.
+func TruncateReason(reason string) string {
+	if len(reason) <= MaxCloseReasonBytes {
+		return reason
+	}
+	n := MaxCloseReasonBytes
+	for n > 0 && !utf8.RuneStart(reason[n]) {
+		n--
+	}
+	return reason[:n]
+}
