@@ -1,0 +1,50 @@
+// Package consumer turns a Go struct into a channels.Application, one instance per
+// connection, in the manner of Django Channels' consumers.
+//
+// A consumer type embeds one of the bases — WebsocketConsumer, JSONWebsocketConsumer,
+// HTTPConsumer, or the generic Consumer (any scope; background workers) — and defines hooks
+// and handlers as methods. A constructor makes the application; each scope it serves gets a
+// new(T):
+//
+//	type ChatConsumer struct{ consumer.JSONWebsocketConsumer }
+//
+//	func (c *ChatConsumer) Groups() []string { return []string{"chat_" + c.Scope().Param("room_name")} }
+//	func (c *ChatConsumer) ReceiveJSON(ctx context.Context, content json.RawMessage) error { ... }
+//	func (c *ChatConsumer) ChatMessage(ctx context.Context, msg channels.Message) error { ... }
+//
+//	app := consumer.JSONWebsocket[ChatConsumer](consumer.WithLayer(layer))
+//
+// # Dispatch
+//
+// A channel-layer message (or, for a generic consumer, any event) of type "chat.message" calls
+// the method ChatMessage(ctx context.Context, msg channels.Message) error: each "."- or
+// "_"-separated word capitalised (HandlerName). The consumer type is inspected with reflection
+// once; handlers are then called through typed function values, and the handler for each
+// message type is cached, so dispatch costs a map lookup and a call, with no allocation
+// (BenchmarkDispatch). Every exported method that takes a channels.Message must have the
+// handler shape, and every hook its documented signature: otherwise the constructor panics
+// with a *ShapeError that says which method is wrong and what was expected (Check returns
+// the same error).
+//
+// A message with no handler is an error naming the type and the method looked for
+// (*NoHandlerError); what follows depends on the kind of consumer, as do failing and
+// panicking handlers: a WebSocket is closed with 1011, an HTTP response ends (500 when not
+// started), a generic consumer logs and goes on. Failures are logged with log/slog (consumer
+// type, hook, message type, error, and the stack for a panic); they never take down the
+// process or other connections.
+//
+// # One event at a time
+//
+// The consumer's loop runs in the goroutine that calls Serve. Its connection's events and
+// the messages sent to its channel on the layer (ChannelName, opened with layers.Listen when
+// WithLayer is given) arrive through the same Receiver: the server's is a *channels.Mailbox,
+// which the layer injects into; any other Receiver is pumped into a mailbox of the
+// consumer's own. So hooks and handlers never run concurrently and need no locking.
+//
+// # Groups
+//
+// Groups named by a Groups() []string method are joined before Connect (before Handle for
+// HTTP, before the first event for a generic consumer). They, and every group joined with
+// GroupAdd, are left after Disconnect, however the scope ends: disconnect event, closed
+// receiver, or canceled context.
+package consumer

@@ -1,0 +1,82 @@
+package consumer
+
+import (
+	"log/slog"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/layers"
+)
+
+// Option configures an application built by New, Websocket, JSONWebsocket or HTTP.
+type Option func(*options)
+
+type options struct {
+	layer       layers.Layer
+	logger      *slog.Logger
+	mailboxCap  int
+	invalidJSON InvalidJSONPolicy
+	maxBody     int64
+}
+
+// DefaultMaxBodySize is the largest request body an HTTP consumer collects unless
+// WithMaxBodySize says otherwise; a larger body is answered with 413.
+const DefaultMaxBodySize = 10 << 20
+
+func buildOptions(opts []Option) *options {
+	o := &options{logger: slog.Default(), mailboxCap: channels.DefaultMailboxCapacity, maxBody: DefaultMaxBodySize}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(o)
+		}
+	}
+	return o
+}
+
+// WithLayer gives each consumer instance a channel on l (its ChannelName) and makes the
+// layer shortcuts (Send, GroupAdd, GroupDiscard, GroupSend) and Groups work. Without it a
+// consumer still runs, with no channel name.
+func WithLayer(l layers.Layer) Option { return func(o *options) { o.layer = l } }
+
+// WithLogger sets the logger for failed handlers and refused messages (slog.Default() when
+// not set or nil).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
+
+// WithMailboxCapacity sets how many events may wait for a consumer when its Receiver is not
+// an Injector and the consumer makes its own queue (channels.DefaultMailboxCapacity by
+// default). Channel-layer messages that find the queue full are dropped, as the layer does
+// for a full channel.
+func WithMailboxCapacity(n int) Option { return func(o *options) { o.mailboxCap = n } }
+
+// WithInvalidJSON sets what a JSON WebSocket consumer does with a text frame that is not
+// valid JSON, when its type has no ReceiveInvalidJSON hook. The default is InvalidJSONClose.
+func WithInvalidJSON(p InvalidJSONPolicy) Option { return func(o *options) { o.invalidJSON = p } }
+
+// WithMaxBodySize bounds the request body an HTTP consumer collects before calling Handle;
+// a larger body is answered with 413 Content Too Large. n <= 0 means DefaultMaxBodySize.
+func WithMaxBodySize(n int64) Option {
+	return func(o *options) {
+		if n <= 0 {
+			n = DefaultMaxBodySize
+		}
+		o.maxBody = n
+	}
+}
+
+// InvalidJSONPolicy is what a JSON WebSocket consumer does with a text frame that is not
+// valid JSON.
+type InvalidJSONPolicy int
+
+const (
+	// InvalidJSONClose closes the connection with 1007 (invalid payload data). The default.
+	InvalidJSONClose InvalidJSONPolicy = iota
+	// InvalidJSONReply sends {"error":"invalid JSON"} to the client and carries on.
+	InvalidJSONReply
+	// InvalidJSONIgnore logs the frame at debug level, drops it and carries on.
+	InvalidJSONIgnore
+)
