@@ -1,0 +1,111 @@
+// Package chat is the Django Channels tutorial's chat server in Go: rooms at /chat/{room}/,
+// a WebSocket at /ws/chat/{room_name}/ speaking the tutorial's protocol (the client sends
+// {"message": m}; every member of the group chat_{room_name} receives {"message": m}). A
+// Django process running the tutorial and this one can share a Redis channel layer and the
+// same rooms.
+package chat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/consumer"
+	"github.com/gochannels/gochannels/layers"
+	"github.com/gochannels/gochannels/router"
+)
+
+// WebsocketPath is the route of the chat WebSocket; room_name is the room.
+const WebsocketPath = "/ws/chat/{room_name}/"
+
+// MessageType is the type of the group message that carries a chat message, as in the
+// tutorial ("chat.message", handled by ChatMessage).
+const MessageType = "chat.message"
+
+// Consumer is one chat connection: it joins its room's group, forwards what its client sends
+// to the group, and sends the group's messages to its client.
+type Consumer struct {
+	consumer.JSONWebsocketConsumer
+	group string
+}
+
+// GroupName returns the group of a room: "chat_" + room.
+func GroupName(room string) string { return "chat_" + room }
+
+// Connect joins the room's group and accepts. A room whose group name the layer cannot take
+// (characters other than ASCII letters, digits, '-', '_', '.'; too long) is refused.
+func (c *Consumer) Connect(ctx context.Context) error {
+	room := c.Scope().Param("room_name")
+	c.group = GroupName(room)
+	if err := layers.ValidateGroupName(c.group); err != nil {
+		return fmt.Errorf("%w: room %q: %w", consumer.ErrDeny, room, err)
+	}
+	// Joined groups are left automatically when the connection ends.
+	if err := c.GroupAdd(ctx, c.group); err != nil {
+		return err
+	}
+	return c.Accept(ctx)
+}
+
+// ReceiveJSON takes {"message": m} from the client and sends m to the room. Anything else
+// (not an object, or no "message") closes the connection with 1007, as bad JSON does.
+func (c *Consumer) ReceiveJSON(ctx context.Context, content json.RawMessage) error {
+	dec := json.NewDecoder(bytes.NewReader(content))
+	dec.UseNumber()
+	var in map[string]any
+	if err := dec.Decode(&in); err != nil {
+		return c.CloseReason(ctx, channels.CloseInvalidPayload, `want {"message": ...}`)
+	}
+	m, ok := in["message"]
+	if !ok {
+		return c.CloseReason(ctx, channels.CloseInvalidPayload, `want {"message": ...}`)
+	}
+	return c.GroupSend(ctx, c.group, channels.Message{"type": MessageType, "message": layerValue(m)})
+}
+
+// ChatMessage handles a "chat.message" from the group: the message goes to the client.
+func (c *Consumer) ChatMessage(ctx context.Context, msg channels.Message) error {
+	return c.SendJSON(ctx, map[string]any{"message": msg["message"]})
+}
+
+// layerValue turns decoded JSON into values every layer carries as Python does: whole
+// numbers as integers, others as floats.
+func layerValue(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64()
+		return f
+	case []any:
+		for i := range v {
+			v[i] = layerValue(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = layerValue(v[k])
+		}
+	}
+	return v
+}
+
+// NewWebsocketApplication returns the chat WebSocket application, routed at WebsocketPath.
+func NewWebsocketApplication(layer layers.Layer, logger *slog.Logger) channels.Application {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	ws := consumer.JSONWebsocket[Consumer](consumer.WithLayer(layer), consumer.WithLogger(logger))
+	return router.URL(router.Path(WebsocketPath, ws)).WithLogger(logger)
+}
+
+// NewApplication returns the whole chat site: the pages over HTTP and the chat WebSocket.
+func NewApplication(layer layers.Layer, logger *slog.Logger) channels.Application {
+	return router.ProtocolType{
+		channels.ScopeHTTP:      channels.FromHTTPHandler(Pages()),
+		channels.ScopeWebsocket: NewWebsocketApplication(layer, logger),
+	}
+}

@@ -1,0 +1,311 @@
+package redislayer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/layers"
+)
+
+// channelKey is the payload key that names the local channel(s) a message on a process inbox
+// is for: a string (send) or a list of strings (group send).
+const channelKey = "__asgi_channel__"
+
+// maxDepth bounds nesting when encoding and decoding, so that a cyclic value or a hostile
+// payload cannot exhaust the stack.
+const maxDepth = 100
+
+// encodeMessage appends the msgpack encoding of msg, as Python's msgpack.packb(use_bin_type=True)
+// writes it, to buf. When channel is non-nil its value (a string or []string) is added under
+// __asgi_channel__. Values that the wire cannot carry (time.Time, structs, maps with non-string
+// keys, ...) are an error wrapping layers.ErrInvalidMessage that names the key.
+func encodeMessage(buf *bytes.Buffer, msg channels.Message, channel any) error {
+	enc := msgpack.NewEncoder(buf)
+	n := len(msg)
+	if channel != nil {
+		n++
+	}
+	if err := enc.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if err := encodeEntries(enc, msg); err != nil {
+		return err
+	}
+	if channel != nil {
+		if err := enc.EncodeString(channelKey); err != nil {
+			return err
+		}
+		return encodeValue(enc, channelKey, channel, 1)
+	}
+	return nil
+}
+
+// encodeEntries writes the key/value pairs of msg (no map header).
+func encodeEntries(enc *msgpack.Encoder, msg channels.Message) error {
+	for k, v := range msg {
+		if err := enc.EncodeString(k); err != nil {
+			return err
+		}
+		if err := encodeValue(enc, k, v, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func badValue(path string, v any, why string) error {
+	return fmt.Errorf("%w: key %q: %s (%T)", layers.ErrInvalidMessage, path, why, v)
+}
+
+// encodeValue writes v. Integers use the smallest encoding (as Python does), floats are always
+// float64, []byte is bin, strings are str.
+func encodeValue(enc *msgpack.Encoder, path string, v any, depth int) error {
+	if depth > maxDepth {
+		return badValue(path, v, "nested too deeply")
+	}
+	switch x := v.(type) {
+	case nil:
+		return enc.EncodeNil()
+	case string:
+		return enc.EncodeString(x)
+	case []byte:
+		return enc.EncodeBytes(x)
+	case bool:
+		return enc.EncodeBool(x)
+	case int:
+		return enc.EncodeInt(int64(x))
+	case int64:
+		return enc.EncodeInt(x)
+	case int32:
+		return enc.EncodeInt(int64(x))
+	case int16:
+		return enc.EncodeInt(int64(x))
+	case int8:
+		return enc.EncodeInt(int64(x))
+	case uint:
+		return enc.EncodeUint(uint64(x))
+	case uint64:
+		return enc.EncodeUint(x)
+	case uint32:
+		return enc.EncodeUint(uint64(x))
+	case uint16:
+		return enc.EncodeUint(uint64(x))
+	case uint8:
+		return enc.EncodeUint(uint64(x))
+	case float64:
+		return enc.EncodeFloat64(x)
+	case float32:
+		return enc.EncodeFloat64(float64(x))
+	case []any:
+		if err := enc.EncodeArrayLen(len(x)); err != nil {
+			return err
+		}
+		for i, e := range x {
+			if err := encodeValue(enc, path+"["+strconv.Itoa(i)+"]", e, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case []string:
+		if err := enc.EncodeArrayLen(len(x)); err != nil {
+			return err
+		}
+		for _, e := range x {
+			if err := enc.EncodeString(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	case map[string]any:
+		return encodeMap(enc, path, x, depth)
+	case channels.Message:
+		return encodeMap(enc, path, x, depth)
+	}
+	return encodeReflect(enc, path, v, depth)
+}
+
+func encodeMap(enc *msgpack.Encoder, path string, m map[string]any, depth int) error {
+	if err := enc.EncodeMapLen(len(m)); err != nil {
+		return err
+	}
+	for k, e := range m {
+		if err := enc.EncodeString(k); err != nil {
+			return err
+		}
+		if err := encodeValue(enc, path+"."+k, e, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encodeReflect handles named types and typed containers ([][2]string headers, []int,
+// map[string]string, ...) by their kind; anything else is refused.
+func encodeReflect(enc *msgpack.Encoder, path string, v any, depth int) error {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.String:
+		return enc.EncodeString(rv.String())
+	case reflect.Bool:
+		return enc.EncodeBool(rv.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return enc.EncodeInt(rv.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return enc.EncodeUint(rv.Uint())
+	case reflect.Float32, reflect.Float64:
+		return enc.EncodeFloat64(rv.Float())
+	case reflect.Slice, reflect.Array:
+		if rv.Kind() == reflect.Slice && rv.IsNil() {
+			return enc.EncodeNil()
+		}
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			b := make([]byte, rv.Len())
+			reflect.Copy(reflect.ValueOf(b), rv)
+			return enc.EncodeBytes(b)
+		}
+		if err := enc.EncodeArrayLen(rv.Len()); err != nil {
+			return err
+		}
+		for i := 0; i < rv.Len(); i++ {
+			if err := encodeValue(enc, path+"["+strconv.Itoa(i)+"]", rv.Index(i).Interface(), depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			return badValue(path, v, "map keys must be strings")
+		}
+		if rv.IsNil() {
+			return enc.EncodeNil()
+		}
+		if err := enc.EncodeMapLen(rv.Len()); err != nil {
+			return err
+		}
+		it := rv.MapRange()
+		for it.Next() {
+			k := it.Key().String()
+			if err := enc.EncodeString(k); err != nil {
+				return err
+			}
+			if err := encodeValue(enc, path+"."+k, it.Value().Interface(), depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return badValue(path, v, "type cannot be sent (use string, []byte, bool, integers, floats, nil, []any, map[string]any)")
+}
+
+// errBadPayload marks a stored message that cannot be decoded.
+var errBadPayload = errors.New("redislayer: undecodable message")
+
+// decodeMessage decodes a msgpack map into a Message. Nested maps become map[string]any,
+// arrays []any, integers int64 (uint64 above math.MaxInt64), floats float64, str string and
+// bin []byte. Ext types, non-string keys and truncated data are errors wrapping errBadPayload.
+func decodeMessage(data []byte) (channels.Message, error) {
+	dec := msgpack.NewDecoder(bytes.NewReader(data))
+	v, err := decodeValue(dec, len(data), 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: top level is %T, not a map", errBadPayload, v)
+	}
+	if _, err := dec.PeekCode(); err == nil {
+		return nil, fmt.Errorf("%w: trailing bytes after the message", errBadPayload)
+	}
+	return channels.Message(m), nil
+}
+
+func decodeValue(dec *msgpack.Decoder, limit, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, errors.New("nested too deeply")
+	}
+	c, err := dec.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case msgpcode.IsFixedNum(c), c == msgpcode.Int8, c == msgpcode.Int16, c == msgpcode.Int32, c == msgpcode.Int64:
+		return dec.DecodeInt64()
+	case c == msgpcode.Uint8, c == msgpcode.Uint16, c == msgpcode.Uint32, c == msgpcode.Uint64:
+		u, err := dec.DecodeUint64()
+		if err != nil {
+			return nil, err
+		}
+		if u <= math.MaxInt64 {
+			return int64(u), nil
+		}
+		return u, nil
+	case c == msgpcode.Nil:
+		return nil, dec.DecodeNil()
+	case c == msgpcode.True, c == msgpcode.False:
+		return dec.DecodeBool()
+	case c == msgpcode.Float, c == msgpcode.Double:
+		return dec.DecodeFloat64()
+	case msgpcode.IsString(c):
+		return dec.DecodeString()
+	case msgpcode.IsBin(c):
+		return dec.DecodeBytes()
+	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
+		n, err := dec.DecodeArrayLen()
+		if err != nil {
+			return nil, err
+		}
+		if n > limit {
+			return nil, fmt.Errorf("array of %d elements in %d bytes", n, limit)
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		a := make([]any, n)
+		for i := range a {
+			if a[i], err = decodeValue(dec, limit, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return a, nil
+	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
+		n, err := dec.DecodeMapLen()
+		if err != nil {
+			return nil, err
+		}
+		if n > limit {
+			return nil, fmt.Errorf("map of %d entries in %d bytes", n, limit)
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		m := make(map[string]any, n)
+		for i := 0; i < n; i++ {
+			kc, err := dec.PeekCode()
+			if err != nil {
+				return nil, err
+			}
+			if !msgpcode.IsString(kc) {
+				return nil, fmt.Errorf("map key of msgpack type 0x%02x, want a string", kc)
+			}
+			k, err := dec.DecodeString()
+			if err != nil {
+				return nil, err
+			}
+			if m[k], err = decodeValue(dec, limit, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("unsupported msgpack type 0x%02x (not part of the wire format)", c)
+}
+
+func newEncoder(buf *bytes.Buffer) *msgpack.Encoder { return msgpack.NewEncoder(buf) }

@@ -1,0 +1,60 @@
+// Package redislayer is the Redis channel layer, wire-compatible with Django's channels_redis 4
+// (RedisChannelLayer): a Django process and a Go process sharing one Redis can send and
+// group-send to each other's consumers and workers. Importing it registers the "redis",
+// "rediss", "redis+sentinel" and "redis+cluster" URL schemes with layers.Open (see ParseURL).
+//
+// # Wire format
+//
+// Keys, scores, TTLs and payloads are channels_redis's: a channel is the sorted set
+// prefix+name, a process inbox prefix+"specific.<id>!", a group prefix+":group:"+name; each
+// stored message is 12 random bytes followed by msgpack (or a Fernet token of it, with
+// SymmetricEncryptionKeys); messages on an inbox carry "__asgi_channel__". Shards are chosen
+// with channels_redis's CRC-32 hash, except that a process-specific channel is hashed by its
+// inbox name, which is where every receiver reads (channels_redis#94).
+//
+// Decoded messages hold map[string]any, []any, string, []byte, bool, nil, float64 and int64
+// (uint64 above math.MaxInt64). Values the wire cannot carry (time.Time, structs, maps with
+// non-string keys) are refused with layers.ErrInvalidMessage naming the key.
+//
+// # Delivery
+//
+// Delivery is at most once. A normal channel (no "!") is popped atomically (BZPOPMIN): with
+// any number of readers, Go or Python, each message goes to exactly one of them, and no
+// "$inflight" copy is kept, so a reader that fails after the pop loses that message instead of
+// duplicating it (channels_redis#163). Each process inbox is read by one loop per process
+// (BZMPOP, a batch per round trip) that decodes each message once and fans it out to the local
+// channels named in it: Listen callbacks, or bounded buffers for Receive. Local drops are
+// counted in Stats.
+//
+// Send is one script call (trim, capacity check, add, TTL). GroupSend writes one message per
+// target key however many members it serves: with one standalone server, no encryption and
+// no per-channel capacities the whole group send is one script call; otherwise one call reads
+// the members and one call per shard writes.
+//
+// # Stopped Go processes
+//
+// Each Go process records its inboxes in a registry (the sorted set prefix+":gochannels:alive",
+// scored with the Redis server's clock) every HeartbeatTimeout/6. Group sends remove members
+// whose inbox is registered but silent for longer than HeartbeatTimeout, long before the
+// group expiry would. Close marks the process's inboxes silent at once. Members without a
+// registry entry (Python processes, normal channels) are never pruned this way.
+//
+// # Failures
+//
+// Calls honour their context's deadline and return errors while Redis is away; the receive
+// loops retry with capped exponential backoff (at most 500 ms apart), so traffic resumes by
+// itself shortly after Redis returns. Undecodable or undecryptable stored messages are logged,
+// counted and dropped one at a time.
+//
+// # Redis Cluster
+//
+// With redis+cluster:// the cluster is one logical shard. Send, Receive, the groups and Flush
+// work (every script touches one key, or keys read by separate commands); group sends run one
+// pipelined script per target key; the stopped-process registry is not used (it cannot share
+// a slot with every group), so dead Go members are only dropped by group expiry. Python's
+// channels_redis does not support Redis Cluster, so cluster mode is for Go-only fleets.
+//
+// Sentinel (redis+sentinel://) shards are Sentinel-managed masters, one per master_name.
+//
+// The pub/sub variant (channels_redis's RedisPubSubChannelLayer) is not implemented yet.
+package redislayer

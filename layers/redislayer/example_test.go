@@ -1,0 +1,54 @@
+package redislayer_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/layers"
+	"github.com/gochannels/gochannels/layers/redislayer"
+)
+
+// New builds a layer from Options; with a Redis server on localhost:6379 this sends a task to
+// a worker's channel.
+func ExampleNew() {
+	l, err := redislayer.New(redislayer.Options{
+		Hosts:    []string{"redis://localhost:6379/0"},
+		Capacity: 100,
+		Expiry:   60 * time.Second,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.Send(ctx, "background-tasks", channels.Message{"type": "task.a", "id": 7}); err != nil {
+		log.Print(err)
+	}
+}
+
+// Any program that imports redislayer can open a Redis layer from a URL (typically
+// $CHANNEL_LAYER_URL): here two shards, a prefix and an encryption key.
+func Example_open() {
+	l, err := layers.Open(context.Background(),
+		"redis://localhost:6379/0?host=localhost:6380&prefix=asgi&symmetric_encryption_key=s3cret")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+}
+
+func ExampleParseURL() {
+	opts, err := redislayer.ParseURL("redis://:pw@10.0.0.1:6379/2?host=10.0.0.2:6379&capacity=200&expiry=30&channel_capacity=http.request:500")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(opts.Hosts), opts.Capacity, opts.Expiry, opts.ChannelCapacity[0].Pattern)
+	fmt.Println(opts.Hosts[1])
+	// Output:
+	// 2 200 30s http.request
+	// redis://:pw@10.0.0.2:6379/2
+}

@@ -1,0 +1,509 @@
+package redislayer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/internal/redistest"
+	"github.com/gochannels/gochannels/layers"
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newLayer(t testing.TB, servers []*redistest.Server, mod func(*Options)) *Layer {
+	t.Helper()
+	opts := Options{Prefix: servers[0].Prefix()}
+	for _, s := range servers {
+		opts.Hosts = append(opts.Hosts, s.URL())
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	l, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+func TestShardHashTable(t *testing.T) {
+	// REDIS-WIRE.md §5.
+	table := []struct {
+		name string
+		want [4]int // n = 2, 3, 4, 5
+	}{
+		{"room-1", [4]int{1, 1, 2, 2}},
+		{"room-2", [4]int{1, 1, 2, 3}},
+		{"chat", [4]int{0, 0, 0, 0}},
+		{"background-tasks", [4]int{1, 2, 2, 3}},
+		{"specific.704c7fd9f1f641c481eb6bb1e4fcce80!", [4]int{1, 2, 3, 4}},
+	}
+	for _, tc := range table {
+		if got := shardIndex(tc.name, 1); got != 0 {
+			t.Errorf("shard(%q, 1) = %d", tc.name, got)
+		}
+		for i, want := range tc.want {
+			if got := shardIndex(tc.name, i+2); got != want {
+				t.Errorf("shard(%q, %d) = %d, want %d", tc.name, i+2, got, want)
+			}
+		}
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	msg := channels.Message{
+		"type": "x", "s": "héllo", "b": []byte{0, 255}, "i": -5, "u": uint64(math.MaxUint64),
+		"big": int64(1) << 40, "f": 1.5, "t": true, "n": nil,
+		"l": []any{1, "a", []any{}}, "m": map[string]any{"k": map[string]any{}},
+		"headers": [][2]string{{"a", "b"}}, "ss": []string{"x"},
+	}
+	var buf bytes.Buffer
+	if err := encodeMessage(&buf, msg, "ch"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeMessage(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["__asgi_channel__"] != "ch" || got["i"] != int64(-5) || got["u"] != uint64(math.MaxUint64) ||
+		got["big"] != int64(1)<<40 || got["f"] != 1.5 || !bytes.Equal(got.Bytes("b"), []byte{0, 255}) {
+		t.Fatalf("round trip: %#v", got)
+	}
+	h := got["headers"].([]any)[0].([]any)
+	if h[0] != "a" || h[1] != "b" {
+		t.Fatalf("headers: %#v", got["headers"])
+	}
+}
+
+func TestCodecRejects(t *testing.T) {
+	for name, v := range map[string]any{
+		"time":   time.Now(),
+		"struct": struct{}{},
+		"intkey": map[int]string{1: "a"},
+		"chan":   make(chan int),
+		"nested": map[string]any{"deep": []any{time.Second * 0, complex(1, 2)}},
+	} {
+		var buf bytes.Buffer
+		err := encodeMessage(&buf, channels.Message{"type": "x", name: v}, nil)
+		if !errors.Is(err, layers.ErrInvalidMessage) {
+			t.Errorf("%s: err = %v, want ErrInvalidMessage", name, err)
+		}
+	}
+	// Bad payloads are errors, not panics.
+	for _, b := range [][]byte{nil, {0xc1}, {0x81, 0x01, 0x02}, {0xdd, 0xff, 0xff, 0xff, 0xff}, {0x91, 0x01}, {0xd4, 0x01, 0x02}, {0x81, 0xa1, 'a'}} {
+		if _, err := decodeMessage(b); err == nil {
+			t.Errorf("decode %x: no error", b)
+		}
+	}
+}
+
+func TestFernetRoundTripAndRotation(t *testing.T) {
+	c1, _ := newCrypter([]string{"new", "old"}, 70*time.Second)
+	c2, _ := newCrypter([]string{"old"}, 70*time.Second)
+	tok := c2.encrypt([]byte("payload"))
+	got, err := c1.decrypt(tok)
+	if err != nil || string(got) != "payload" {
+		t.Fatalf("rotation decrypt: %q %v", got, err)
+	}
+	c3, _ := newCrypter([]string{"other"}, 70*time.Second)
+	if _, err := c3.decrypt(tok); err == nil {
+		t.Fatal("wrong key decrypted")
+	}
+	c1.now = func() time.Time { return time.Now().Add(71 * time.Second) }
+	if _, err := c1.decrypt(tok); err == nil {
+		t.Fatal("expired token accepted")
+	}
+}
+
+func TestSendReceiveNormal(t *testing.T) {
+	srv := redistest.Start(t)
+	l := newLayer(t, []*redistest.Server{srv}, nil)
+	ctx := testCtx(t)
+	for i := 0; i < 3; i++ {
+		if err := l.Send(ctx, "background-tasks", channels.Message{"type": "task", "id": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		m, err := l.Receive(ctx, "background-tasks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := m.Int("id"); n != i {
+			t.Fatalf("got id %d, want %d (order)", n, i)
+		}
+	}
+	// Deadline respected while waiting.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := l.Receive(short, "background-tasks"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("empty receive: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("receive overshot its deadline by %v", d)
+	}
+}
+
+func TestCapacityAndExpiryKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	l := newLayer(t, []*redistest.Server{srv}, func(o *Options) {
+		o.Capacity = 2
+		o.ChannelCapacity = []layers.CapacityRule{{Pattern: "big*", Capacity: 3}}
+	})
+	ctx := testCtx(t)
+	for i := 0; i < 2; i++ {
+		if err := l.Send(ctx, "small", channels.Message{"type": "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Send(ctx, "small", channels.Message{"type": "t"}); !errors.Is(err, layers.ErrChannelFull) {
+		t.Fatalf("third send: %v, want ErrChannelFull", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := l.Send(ctx, "bigger", channels.Message{"type": "t"}); err != nil {
+			t.Fatalf("rule capacity: %v", err)
+		}
+	}
+	c := srv.Client()
+	ttl, err := c.TTL(ctx, srv.Prefix()+"small").Result()
+	if err != nil || ttl <= 0 || ttl > 60*time.Second {
+		t.Fatalf("TTL of channel key: %v %v", ttl, err)
+	}
+	zs, _ := c.ZRangeWithScores(ctx, srv.Prefix()+"small", 0, -1).Result()
+	if len(zs) != 2 || math.Abs(zs[0].Score-float64(time.Now().Unix())) > 5 {
+		t.Fatalf("scores: %+v", zs)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	srv := redistest.Start(t)
+	l := newLayer(t, []*redistest.Server{srv}, nil)
+	ctx := testCtx(t)
+	if err := l.Send(ctx, "bad name", channels.Message{"type": "t"}); !errors.Is(err, layers.ErrInvalidName) {
+		t.Fatalf("bad name: %v", err)
+	}
+	if err := l.Send(ctx, "ok", channels.Message{"x": 1}); !errors.Is(err, layers.ErrInvalidMessage) {
+		t.Fatalf("no type: %v", err)
+	}
+	if err := l.Send(ctx, "ok", channels.Message{"type": "t", "__asgi_channel__": "x"}); !errors.Is(err, layers.ErrInvalidMessage) {
+		t.Fatalf("reserved: %v", err)
+	}
+	if err := l.Send(ctx, "ok", channels.Message{"type": "t", "when": time.Now()}); !errors.Is(err, layers.ErrInvalidMessage) {
+		t.Fatalf("time.Time: %v", err)
+	}
+	if _, err := l.Receive(ctx, "specific.0123!abc"); !errors.Is(err, layers.ErrInvalidName) {
+		t.Fatalf("foreign specific channel: %v", err)
+	}
+	// Garbage stored in Redis is dropped and counted; the next good message arrives.
+	c := srv.Client()
+	now := float64(time.Now().Unix())
+	c.ZAdd(ctx, srv.Prefix()+"junk", redisZ(now-2, "short"))
+	c.ZAdd(ctx, srv.Prefix()+"junk", redisZ(now-1, "123456789012\xc1\xc1"))
+	if err := l.Send(ctx, "junk", channels.Message{"type": "good"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := l.Receive(ctx, "junk")
+	if err != nil || m.Type() != "good" {
+		t.Fatalf("after junk: %v %v", m, err)
+	}
+	if s := l.Stats(); s.Undecodable != 2 {
+		t.Fatalf("undecodable = %d, want 2", s.Undecodable)
+	}
+}
+
+func TestListenAndLocalReceive(t *testing.T) {
+	srv := redistest.Start(t)
+	l := newLayer(t, []*redistest.Server{srv}, nil)
+	other := newLayer(t, []*redistest.Server{srv}, nil)
+	ctx := testCtx(t)
+	got := make(chan channels.Message, 10)
+	ch, stop, err := l.Listen(ctx, "specific", func(m channels.Message) bool { got <- m; return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := other.Send(ctx, ch, channels.Message{"type": "hello", "n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m.Type() != "hello" || m["__asgi_channel__"] != nil {
+			t.Fatalf("got %v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("listen: no message")
+	}
+	ch2, err := l.NewChannel(ctx, "specific")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sent before anyone receives: buffered locally.
+	if err := other.Send(ctx, ch2, channels.Message{"type": "early"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := l.Receive(ctx, ch2)
+	if err != nil || m.Type() != "early" {
+		t.Fatalf("receive local: %v %v", m, err)
+	}
+	stop()
+	if err := other.Send(ctx, ch, channels.Message{"type": "after-stop"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return l.Stats().Dropped == 1 })
+	select {
+	case m := <-got:
+		t.Fatalf("delivered after stop: %v", m)
+	default:
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	o, err := ParseURL("redis+sentinel://:pw@s1:26379/3?master_name=a&master_name=b&sentinel=s2:26379&prefix=p&heartbeat_timeout=off&symmetric_encryption_key=k1&symmetric_encryption_key=k2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Sentinel == nil || len(o.SentinelMasters) != 2 || o.Sentinel.DB != 3 || o.Sentinel.Password != "pw" ||
+		len(o.Sentinel.SentinelAddrs) != 2 || o.Prefix != "p" || o.HeartbeatTimeout != -1 || len(o.SymmetricEncryptionKeys) != 2 {
+		t.Fatalf("sentinel: %+v %+v", o, o.Sentinel)
+	}
+	o, err = ParseURL("redis+cluster://n1:7000?host=n2:7001&group_expiry=500ms")
+	if err != nil || o.Cluster == nil || len(o.Cluster.Addrs) != 2 || o.GroupExpiry != 500*time.Millisecond {
+		t.Fatalf("cluster: %+v %v", o, err)
+	}
+	o, err = ParseURL("rediss://u:p@h:6380?host=redis://other:1/4")
+	if err != nil || len(o.Hosts) != 2 || o.Hosts[0] != "rediss://u:p@h:6380/0" || o.Hosts[1] != "redis://other:1/4" {
+		t.Fatalf("rediss: %+v %v", o, err)
+	}
+	for _, bad := range []string{
+		"redis://h?bogus=1", "redis://h?capacity=0", "redis://h/x", "redis+sentinel://h", "redis://h?expiry=-1",
+		"redis://h?channel_capacity=nocolon", "redis://?prefix=a", "redis+cluster://h/2",
+	} {
+		if _, err := ParseURL(bad); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+	l, err := layers.Open(context.Background(), "redis://127.0.0.1:1/0?capacity=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGroups(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		shards int
+		mod    func(*Options)
+	}{
+		{"fused", 1, nil},
+		{"encrypted", 1, func(o *Options) { o.SymmetricEncryptionKeys = []string{"k"} }},
+		{"sharded", 3, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srvs := redistest.StartN(t, tc.shards)
+			a := newLayer(t, srvs, tc.mod)
+			b := newLayer(t, srvs, tc.mod)
+			ctx := testCtx(t)
+			var mu sync.Mutex
+			counts := map[string]int{}
+			var names []string
+			for i, l := range []*Layer{a, a, a, b} {
+				ch, stop, err := l.Listen(ctx, "specific", func(m channels.Message) bool {
+					mu.Lock()
+					counts[m.String("who")]++
+					mu.Unlock()
+					return true
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer stop()
+				_ = i
+				names = append(names, ch)
+				if err := a.GroupAdd(ctx, "room", ch); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.GroupAdd(ctx, "room", "worker-chan"); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.GroupSend(ctx, "room", channels.Message{"type": "chat", "who": "x"}); err != nil {
+				t.Fatal(err)
+			}
+			if s := b.Stats(); s.GroupWrites != 3 {
+				t.Fatalf("group writes = %d, want 3 (two inboxes + one normal channel)", s.GroupWrites)
+			}
+			m, err := a.Receive(ctx, "worker-chan")
+			if err != nil || m.Type() != "chat" {
+				t.Fatalf("normal member: %v %v", m, err)
+			}
+			waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return counts["x"] == 4 })
+			if err := a.GroupDiscard(ctx, "room", names[0]); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.GroupSend(ctx, "room", channels.Message{"type": "chat", "who": "y"}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return counts["y"] == 3 })
+		})
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestFlush(t *testing.T) {
+	srv := redistest.Start(t)
+	l := newLayer(t, []*redistest.Server{srv}, nil)
+	ctx := testCtx(t)
+	c := srv.Client()
+	_ = l.Send(ctx, "a", channels.Message{"type": "t"})
+	_ = l.GroupAdd(ctx, "g", "a")
+	c.ZAdd(ctx, srv.Prefix()+"a$inflight", redisZ(1, "x"))
+	c.Set(ctx, "unrelated", "1", 0)
+	defer c.Del(context.Background(), "unrelated")
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := c.Keys(ctx, "*").Result()
+	if len(keys) != 1 || keys[0] != "unrelated" {
+		t.Fatalf("keys after flush: %v", keys)
+	}
+}
+
+func TestPruneDeadGoProcess(t *testing.T) {
+	srv := redistest.Start(t)
+	mod := func(o *Options) { o.HeartbeatTimeout = 600 * time.Millisecond }
+	sender := newLayer(t, []*redistest.Server{srv}, mod)
+	ctx := testCtx(t)
+	for _, split := range []bool{false, true} {
+		t.Run(fmt.Sprintf("split=%v", split), func(t *testing.T) {
+			if split {
+				sender.hasRules = true // force the two-phase path
+				defer func() { sender.hasRules = false }()
+			}
+			dead := newLayer(t, []*redistest.Server{srv}, mod)
+			ch, stop, err := dead.Listen(ctx, "specific", func(channels.Message) bool { return true })
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop()
+			waitFor(t, func() bool {
+				n, _ := srv.Client().ZCard(ctx, srv.Prefix()+":gochannels:alive").Result()
+				return n > 0
+			})
+			_ = sender.GroupAdd(ctx, "pr", ch)
+			_ = sender.GroupAdd(ctx, "pr", "specific.pythonproc!abc") // no registry entry: kept
+			// Crash: stop the loops without the goodbye heartbeat.
+			dead.crash()
+			before := sender.Stats().Pruned
+			waitFor(t, func() bool {
+				_ = sender.GroupSend(ctx, "pr", channels.Message{"type": "t"})
+				return sender.Stats().Pruned > before
+			})
+			members, _ := srv.Client().ZRange(ctx, srv.Prefix()+":group:pr", 0, -1).Result()
+			if len(members) != 1 || members[0] != "specific.pythonproc!abc" {
+				t.Fatalf("members after prune: %v", members)
+			}
+		})
+	}
+}
+
+func TestRedisRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	l := newLayer(t, []*redistest.Server{srv}, nil)
+	sender := newLayer(t, []*redistest.Server{srv}, nil)
+	ctx := testCtx(t)
+	got := make(chan channels.Message, 100)
+	ch, stop, err := l.Listen(ctx, "specific", func(m channels.Message) bool { got <- m; return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := sender.Send(ctx, ch, channels.Message{"type": "before"}); err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	srv.Kill()
+	// Calls fail (promptly) while Redis is away.
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	start := time.Now()
+	if err := sender.Send(cctx, ch, channels.Message{"type": "lost"}); err == nil {
+		t.Fatal("send with Redis down succeeded")
+	}
+	cancel()
+	if d := time.Since(start); d > 3500*time.Millisecond {
+		t.Fatalf("send with Redis down took %v", d)
+	} else {
+		t.Logf("send with Redis down failed after %v", d)
+	}
+	time.Sleep(300 * time.Millisecond)
+	srv.Restart()
+	back := time.Now()
+	// Traffic resumes by itself.
+	for {
+		_ = sender.Send(ctx, ch, channels.Message{"type": "after"})
+		select {
+		case m := <-got:
+			if m.Type() == "after" {
+				if d := time.Since(back); d > 2*time.Second {
+					t.Errorf("traffic resumed after %v, want within 2s", d)
+				} else {
+					t.Logf("traffic resumed %v after Redis came back", d)
+				}
+				return
+			}
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Since(back) > 10*time.Second {
+			t.Fatal("no traffic 10s after Redis came back")
+		}
+	}
+}
+
+// After a heartbeat gap (here Redis crashing and coming back empty) a process adds its
+// channels back to their groups.
+func TestRejoinAfterHeartbeatGap(t *testing.T) {
+	srv := redistest.Start(t)
+	l := newLayer(t, []*redistest.Server{srv}, func(o *Options) { o.HeartbeatTimeout = 600 * time.Millisecond })
+	ctx := testCtx(t)
+	ch, stop, err := l.Listen(ctx, "specific", func(channels.Message) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := l.GroupAdd(ctx, "room", ch); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	time.Sleep(time.Second)
+	srv.Restart()
+	c := srv.Client()
+	waitFor(t, func() bool {
+		ms, _ := c.ZRange(ctx, srv.Prefix()+":group:room", 0, -1).Result()
+		return len(ms) == 1 && ms[0] == ch
+	})
+}

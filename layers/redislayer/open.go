@@ -1,0 +1,184 @@
+package redislayer
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gochannels/gochannels/layers"
+)
+
+func init() {
+	layers.Register("redis", open)
+	layers.Register("rediss", open)
+	layers.Register("redis+sentinel", open)
+	layers.Register("redis+cluster", open)
+}
+
+func open(_ context.Context, u *url.URL) (layers.Layer, error) {
+	opts, err := ParseURL(u.String())
+	if err != nil {
+		return nil, err
+	}
+	return New(opts)
+}
+
+// ParseURL turns a layer URL into Options. The forms are:
+//
+//	redis://[:password@]host:port[/db][?params]           one server
+//	rediss://...                                          the same over TLS
+//	redis://h1:6379/0?host=h2:6379&host=h3:6379           three shards (channels_redis "hosts");
+//	                                                      a host value may be a full redis:// URL,
+//	                                                      else it shares the first one's db,
+//	                                                      password and TLS
+//	redis+sentinel://[:password@]s1:26379[/db]?master_name=mymaster&sentinel=s2:26379
+//	                                                      masters found through Sentinel; repeat
+//	                                                      master_name for several shards
+//	redis+cluster://[:password@]n1:7000?host=n2:7001      Redis Cluster (seed nodes)
+//
+// Parameters (defaults are channels_redis's): prefix=asgi, expiry=60, group_expiry=86400
+// (seconds, or a Go duration such as 500ms), capacity=100, channel_capacity=pattern:n,...
+// (layers.ParseCapacities; may repeat), symmetric_encryption_key=K (repeat for rotation; the
+// first encrypts; symmetric_encryption_keys is a synonym), heartbeat_timeout=60 (seconds or a
+// duration; "off" disables pruning of stopped Go processes), local_capacity=N,
+// sentinel_password=P.
+func ParseURL(raw string) (Options, error) {
+	var opts Options
+	u, err := url.Parse(raw)
+	if err != nil {
+		return opts, fmt.Errorf("redislayer: malformed URL: %w", err)
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return opts, fmt.Errorf("redislayer: malformed query: %w", err)
+	}
+	var hosts, masters, sentinels []string
+	sentinelPassword := ""
+	for key, vals := range q {
+		last := vals[len(vals)-1]
+		switch key {
+		case "prefix":
+			opts.Prefix = last
+		case "expiry", "group_expiry", "heartbeat_timeout":
+			var d time.Duration
+			if key == "heartbeat_timeout" && (last == "off" || last == "-1") {
+				d = -1
+			} else if d, err = parseSeconds(last); err != nil {
+				return opts, fmt.Errorf("redislayer: %s=%q: %w", key, last, err)
+			}
+			switch key {
+			case "expiry":
+				opts.Expiry = d
+			case "group_expiry":
+				opts.GroupExpiry = d
+			default:
+				opts.HeartbeatTimeout = d
+			}
+		case "capacity", "local_capacity":
+			n, err := strconv.Atoi(last)
+			if err != nil || n <= 0 {
+				return opts, fmt.Errorf("redislayer: %s=%q: want a positive integer", key, last)
+			}
+			if key == "capacity" {
+				opts.Capacity = n
+			} else {
+				opts.LocalCapacity = n
+			}
+		case "channel_capacity":
+			for _, v := range vals {
+				rules, err := layers.ParseCapacities(v)
+				if err != nil {
+					return opts, fmt.Errorf("redislayer: channel_capacity: %w", err)
+				}
+				opts.ChannelCapacity = append(opts.ChannelCapacity, rules...)
+			}
+		case "symmetric_encryption_key", "symmetric_encryption_keys":
+			opts.SymmetricEncryptionKeys = append(opts.SymmetricEncryptionKeys, vals...)
+		case "host":
+			hosts = append(hosts, vals...)
+		case "master_name":
+			masters = append(masters, vals...)
+		case "sentinel":
+			sentinels = append(sentinels, vals...)
+		case "sentinel_password":
+			sentinelPassword = last
+		default:
+			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity)", key)
+		}
+	}
+	if u.Host == "" {
+		return opts, fmt.Errorf("redislayer: URL %q names no host", layers.Redact(raw))
+	}
+	db := 0
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		if db, err = strconv.Atoi(p); err != nil || db < 0 {
+			return opts, fmt.Errorf("redislayer: database %q in the URL path is not a number", p)
+		}
+	}
+	user, pass := "", ""
+	if u.User != nil {
+		user = u.User.Username()
+		pass, _ = u.User.Password()
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if len(masters) > 0 || len(sentinels) > 0 {
+			return opts, fmt.Errorf("redislayer: master_name and sentinel need a redis+sentinel:// URL")
+		}
+		base := &url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: "/" + strconv.Itoa(db)}
+		opts.Hosts = append(opts.Hosts, base.String())
+		for _, h := range hosts {
+			if strings.Contains(h, "://") {
+				if _, err := redis.ParseURL(h); err != nil {
+					return opts, fmt.Errorf("redislayer: host=%q: %w", layers.Redact(h), err)
+				}
+				opts.Hosts = append(opts.Hosts, h)
+				continue
+			}
+			hu := *base
+			hu.Host = h
+			opts.Hosts = append(opts.Hosts, hu.String())
+		}
+	case "redis+sentinel":
+		if len(masters) == 0 {
+			return opts, fmt.Errorf("redislayer: a redis+sentinel URL needs master_name=")
+		}
+		addrs := append([]string{u.Host}, sentinels...)
+		opts.Sentinel = &redis.FailoverOptions{
+			SentinelAddrs: addrs, SentinelPassword: sentinelPassword,
+			Username: user, Password: pass, DB: db,
+		}
+		opts.SentinelMasters = masters
+	case "redis+cluster":
+		if db != 0 {
+			return opts, fmt.Errorf("redislayer: Redis Cluster has only database 0")
+		}
+		opts.Cluster = &redis.ClusterOptions{
+			Addrs: append([]string{u.Host}, hosts...), Username: user, Password: pass,
+		}
+	default:
+		return opts, fmt.Errorf("redislayer: unsupported scheme %q", u.Scheme)
+	}
+	return opts, nil
+}
+
+// parseSeconds reads a positive duration written as seconds ("60", "0.5") or as a Go
+// duration ("500ms").
+func parseSeconds(s string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f <= 0 || f > 1e9 {
+			return 0, fmt.Errorf("want a positive number of seconds")
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("want a positive number of seconds or a duration such as 500ms")
+	}
+	return d, nil
+}
