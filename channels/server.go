@@ -158,6 +158,9 @@ type Server struct {
 	// DisablePoller makes every WebSocket use a reader goroutine instead of the epoll
 	// readiness poller.
 	DisablePoller bool
+	// Compression configures the permessage-deflate extension (RFC 7692). It is off by
+	// default.
+	Compression Compression
 
 	initOnce sync.Once
 	mu       sync.Mutex

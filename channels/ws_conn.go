@@ -75,15 +75,18 @@ type wsConn struct {
 	lastData    atomic.Int64 // unix nanos of the last data message read
 	readBlocked atomic.Bool  // the reader waits for room in the mailbox
 
-	rd wsproto.Reader // used by one reader at a time
+	rd       wsproto.Reader // used by one reader at a time
+	dflLevel int8           // flate level of outgoing messages when rd.Deflate is set
 }
 
 // outFrame is one queued frame: head holds the header (and small payloads), body a larger
 // payload shared with the caller.
 type outFrame struct {
-	head  []byte
-	body  []byte
-	close bool
+	head    []byte
+	body    []byte
+	close   bool
+	deflate bool      // body is an uncompressed data message the writer compresses
+	op      ws.OpCode // opcode of a frame to compress
 }
 
 func (f *outFrame) size() int { return len(f.head) + len(f.body) }
@@ -148,6 +151,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, d.status)
 		return
 	}
+	c.negotiateDeflate(r, &d)
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		c.refuse(0, "hijack failed")
@@ -417,6 +421,9 @@ func (c *wsConn) closedErr() error {
 // sendData queues one data frame (payload b, or s for text).
 func (c *wsConn) sendData(op ws.OpCode, b []byte, s string) error {
 	n := len(b) + len(s)
+	if c.wantsDeflate(n) {
+		return c.queueDeflate(op, b, s)
+	}
 	var f outFrame
 	if n <= 1024 {
 		f.head = wsproto.AppendHeader(make([]byte, 0, wsproto.HeaderLen(n)+n), op, true, n)

@@ -158,11 +158,14 @@ func (c *wsConn) writeLoop() {
 		total, hasClose := 0, false
 		bufs = bufs[:0]
 		for i := range batch {
+			total += batch[i].size() // as counted when queued
+			if batch[i].deflate {
+				c.deflateFrame(&batch[i])
+			}
 			bufs = append(bufs, batch[i].head)
 			if len(batch[i].body) > 0 {
 				bufs = append(bufs, batch[i].body)
 			}
-			total += batch[i].size()
 			hasClose = hasClose || batch[i].close
 		}
 		_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout()))

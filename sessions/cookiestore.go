@@ -81,7 +81,7 @@ func (c *CookieStore) decode(value string, now time.Time) (*Session, bool) {
 		return nil, false
 	}
 	payload, sig := value[:dot], value[dot+1:]
-	mac, err := base64.RawURLEncoding.DecodeString(sig)
+	mac, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || len(mac) != sha256.Size {
 		return nil, false
 	}
@@ -95,7 +95,7 @@ func (c *CookieStore) decode(value string, now time.Time) (*Session, bool) {
 	if !valid {
 		return nil, false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(payload)
 	if err != nil {
 		return nil, false
 	}

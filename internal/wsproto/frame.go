@@ -55,8 +55,16 @@ type Reader struct {
 	// them Next fails with CodeMessageTooBig.
 	MaxFrame   int64
 	MaxMessage int64
+	// Deflate is set when permessage-deflate was negotiated: RSV1 on the first frame of a
+	// message then means the message is compressed; it is inflated (to at most MaxMessage
+	// bytes) before Next returns it.
+	Deflate bool
+	// MaxInflated bounds a compressed message once inflated (MaxMessage when zero); past it
+	// Next fails with CodeMessageTooBig.
+	MaxInflated int64
 
 	fragOp   ws.OpCode // opcode of the message in progress; 0 when none
+	deflated bool      // the message in progress is compressed
 	buf      []byte    // payload of the message in progress
 	utf8Done int       // bytes of buf known to be complete, valid UTF-8
 	hdr      [ws.MaxHeaderSize - 2]byte
@@ -103,6 +111,7 @@ func (r *Reader) Next(src io.Reader) (Frame, error) {
 		if h.OpCode != ws.OpContinuation {
 			r.fragOp = h.OpCode
 			r.utf8Done = 0
+			r.deflated = h.Rsv1()
 		}
 		if int64(start)+h.Length > r.MaxMessage {
 			r.reset()
@@ -114,7 +123,7 @@ func (r *Reader) Next(src io.Reader) (Frame, error) {
 			return Frame{}, eofUnexpected(err)
 		}
 		ws.Cipher(r.buf[start:], h.Mask, 0)
-		if r.fragOp == ws.OpText {
+		if r.fragOp == ws.OpText && !r.deflated {
 			if err := r.checkText(h.Fin); err != nil {
 				r.reset()
 				return Frame{}, err
@@ -123,20 +132,36 @@ func (r *Reader) Next(src io.Reader) (Frame, error) {
 		if !h.Fin {
 			continue
 		}
+		if r.deflated {
+			limit := r.MaxInflated
+			if limit <= 0 {
+				limit = r.MaxMessage
+			}
+			p, err := Decompress(r.buf, limit)
+			if err == nil && r.fragOp == ws.OpText && !utf8.Valid(p) {
+				err = protoErr(CodeInvalidPayload, "invalid UTF-8 in text message")
+			}
+			if err != nil {
+				r.reset()
+				return Frame{}, err
+			}
+			r.buf = p
+		}
 		f := Frame{OpCode: r.fragOp, Payload: r.buf}
 		if f.Payload == nil {
 			f.Payload = []byte{}
 		}
-		r.buf, r.fragOp, r.utf8Done = nil, 0, 0
+		r.reset()
 		return f, nil
 	}
 }
 
-func (r *Reader) reset() { r.buf, r.fragOp, r.utf8Done = nil, 0, 0 }
+func (r *Reader) reset() { r.buf, r.fragOp, r.utf8Done, r.deflated = nil, 0, 0, false }
 
 func (r *Reader) check(h ws.Header) error {
 	switch {
-	case h.Rsv != 0:
+	case h.Rsv != 0 && !(r.Deflate && h.Rsv == 0b100 && h.OpCode.IsData() && h.OpCode != ws.OpContinuation):
+		// With permessage-deflate, RSV1 may be set on the first frame of a data message.
 		return protoErr(CodeProtocolError, "reserved bits set")
 	case h.OpCode.IsReserved():
 		return protoErr(CodeProtocolError, fmt.Sprintf("unknown opcode %d", h.OpCode))
