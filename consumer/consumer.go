@@ -246,6 +246,12 @@ func New[T any, P interface {
 	return &genericApp[T, P]{ti: ti, o: buildOptions(opts)}
 }
 
+// failureReporter is implemented by a Receiver whose host counts the messages a generic
+// consumer failed to handle (worker.FailureReporter is the same method set).
+type failureReporter interface {
+	ReportFailure(msg channels.Message, err error)
+}
+
 type genericApp[T any, P interface {
 	*T
 	base
@@ -286,6 +292,10 @@ func (a *genericApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, rec
 			return ce
 		default:
 			c.logFailure(a.ti.name, "handler", typ, err)
+			// A host that counts failures (the worker's Receiver) hears of this one.
+			if fr, ok := receive.(failureReporter); ok {
+				fr.ReportFailure(msg, err)
+			}
 		}
 		if typ == channels.TypeWebsocketDisconnect || typ == channels.TypeHTTPDisconnect {
 			return nil
