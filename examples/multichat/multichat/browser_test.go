@@ -1,0 +1,189 @@
+package multichat
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/gochannels/gochannels/internal/redistest"
+)
+
+// EnvScreenshots names a directory for the browser test's screenshots (t.TempDir() otherwise).
+const envScreenshots = "MULTICHAT_SCREENSHOTS"
+
+// chromiumPath finds Chromium, skipping the test without it (failing it when CI=true).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	msg := "chromium not found; install it (apt-get install -y chromium) to run the browser test"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true: not skipping)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// browser starts one headless Chromium with a fresh profile and returns a tab context; it is
+// closed when t ends.
+func browser(t *testing.T, parent context.Context, execPath string, w, h int) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(execPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(w, h),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(parent, opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(w), int64(h))); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	img, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// hasMessage is a JS predicate: the open room shows a message with exactly this text.
+func hasMessage(text string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('#messages .msg .body')].some(e => e.textContent === %s)`, strconv.Quote(text))
+}
+
+func signUp(ctx context.Context, base, name string) error {
+	pw := "password-" + name
+	return chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible("#signup-username"),
+		chromedp.SendKeys("#signup-username", name),
+		chromedp.SendKeys("#signup-password", pw),
+		chromedp.SendKeys("#signup-password2", pw),
+		chromedp.Click("#signup-submit"),
+		chromedp.WaitVisible(chromedp.CSS(`#rooms button[data-room="1"]`)),
+		chromedp.Poll[chromedp.Void](`document.body.dataset.status === "online"`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+}
+
+func sendMessage(ctx context.Context, text string) error {
+	return chromedp.Do(ctx,
+		chromedp.SendKeys("#text", text),
+		chromedp.Click("#send"),
+		chromedp.Poll[chromedp.Void](hasMessage(text), chromedp.WithPollingTimeout(10*time.Second)),
+	)
+}
+
+// TestBrowserTwoUsersTwoProcesses drives two headless Chromiums, one per server process, both
+// processes sharing Redis and the database: sign up, join the Lobby, talk, reload for history.
+func TestBrowserTwoUsersTwoProcesses(t *testing.T) {
+	execPath := chromiumPath(t)
+	srv := redistest.Start(t)
+	dir := os.Getenv(envScreenshots)
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(t.TempDir(), "multichat.db")
+	p1 := startProcess(t, redisLayerURL(srv), dbPath)
+	p2 := startProcess(t, redisLayerURL(srv), dbPath)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := browser(t, ctx, execPath, 1200, 800) // a desktop
+	bob := browser(t, ctx, execPath, 390, 844)    // a phone
+
+	if err := signUp(alice, p1.base, "alice"); err != nil {
+		t.Fatalf("alice signs up on process 1: %v", err)
+	}
+	if err := chromedp.Do(bob, chromedp.Navigate(p2.base+"/"), chromedp.WaitVisible("#signup-username")); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, bob, dir, "0-login-phone")
+	if err := signUp(bob, p2.base, "bob"); err != nil {
+		t.Fatalf("bob signs up on process 2: %v", err)
+	}
+
+	// Alice joins the Lobby from the sidebar; Bob from the phone menu.
+	if err := chromedp.Do(alice,
+		chromedp.Click(chromedp.CSS(`#rooms button[data-room="1"]`)),
+		chromedp.WaitVisible("#composer"),
+	); err != nil {
+		t.Fatalf("alice joins: %v", err)
+	}
+	if err := chromedp.Do(bob,
+		// A phone with no room open starts with the room list shown.
+		chromedp.Poll[chromedp.Void](`document.body.classList.contains("menu-open")`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Sleep(300*time.Millisecond), // the drawer slides in
+		chromedp.Click(chromedp.CSS(`#rooms button[data-room="1"]`)),
+		chromedp.WaitVisible("#composer"),
+	); err != nil {
+		t.Fatalf("bob joins: %v", err)
+	}
+
+	evil := `<img src=x onerror="document.body.dataset.pwned=1"> hi Bob`
+	if err := sendMessage(alice, evil); err != nil {
+		t.Fatalf("alice sends: %v", err)
+	}
+	if err := chromedp.Do(bob, chromedp.Poll[chromedp.Void](hasMessage(evil), chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("bob (process 2) never saw alice's message (process 1): %v", err)
+	}
+	if err := sendMessage(bob, "hello Alice, from my phone"); err != nil {
+		t.Fatalf("bob sends: %v", err)
+	}
+	if err := chromedp.Do(alice, chromedp.Poll[chromedp.Void](hasMessage("hello Alice, from my phone"), chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("alice never saw bob's message: %v", err)
+	}
+	for name, c := range map[string]context.Context{"alice": alice, "bob": bob} {
+		pwned, err := chromedp.Run(c, chromedp.Evaluate[bool](`document.body.dataset.pwned === "1" || document.querySelector('#messages img') !== null`))
+		if err != nil || pwned {
+			t.Errorf("%s's page ran or rendered user HTML (pwned=%v, err=%v)", name, pwned, err)
+		}
+	}
+	screenshot(t, alice, dir, "1-alice-desktop")
+	screenshot(t, bob, dir, "2-bob-phone")
+
+	// History is written by the background consumers; wait for both lines, then reload.
+	waitCount(t, p1.app.store, 1, 2)
+	if err := chromedp.Do(bob,
+		chromedp.Reload(),
+		chromedp.Poll[chromedp.Void](`document.body.dataset.status === "online"`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Poll[chromedp.Void](hasMessage(evil)+" && "+hasMessage("hello Alice, from my phone"), chromedp.WithPollingTimeout(10*time.Second)),
+	); err != nil {
+		t.Fatalf("bob's reload did not restore the room with its history: %v", err)
+	}
+	screenshot(t, bob, dir, "3-bob-phone-after-reload")
+	if err := chromedp.Do(bob, chromedp.Click("#menu"), chromedp.Sleep(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, bob, dir, "4-bob-phone-menu")
+}

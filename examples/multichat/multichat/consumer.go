@@ -1,0 +1,385 @@
+package multichat
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/consumer"
+)
+
+// Protocol limits.
+const (
+	// MaxMessageRunes is the longest chat message, in characters.
+	MaxMessageRunes = 2000
+	// HistoryLen is how many recent messages of a room arrive with its join reply.
+	HistoryLen = 50
+	// RatePerSecond and RateBurst are the token bucket every socket's commands draw from.
+	RatePerSecond = 10
+	RateBurst     = 20
+)
+
+// Message types of the multichat protocol (msg_type in events to the client).
+const (
+	MsgTypeMessage = 0
+	MsgTypeEnter   = 4
+	MsgTypeLeave   = 5
+)
+
+// Error codes sent as {"error": code}. The first three are the original protocol's.
+const (
+	ErrCodeRoomInvalid      = "ROOM_INVALID"
+	ErrCodeRoomAccessDenied = "ROOM_ACCESS_DENIED"
+	ErrCodeUserHasToLogin   = "USER_HAS_TO_LOGIN"
+	ErrCodeMessageTooLong   = "MESSAGE_TOO_LONG"
+	ErrCodeMessageEmpty     = "MESSAGE_EMPTY"
+	ErrCodeRateLimited      = "RATE_LIMITED"
+	ErrCodeBadCommand       = "BAD_COMMAND"
+)
+
+// Layer message types the chat consumer handles.
+const (
+	typeChatMessage = "chat.message" // → ChatMessage: a message to a room group
+	typeChatJoin    = "chat.join"    // → ChatJoin: a user entered a room
+	typeChatLeave   = "chat.leave"   // → ChatLeave: a user left a room
+	typeUserJoin    = "user.join"    // → UserJoin: one of the user's sockets joined a room
+	typeUserLeave   = "user.leave"   // → UserLeave: one of the user's sockets left a room
+)
+
+// RoomGroup is the group of a room's sockets: "room-<id>", as in the Django original.
+func RoomGroup(roomID string) string { return "room-" + roomID }
+
+// UserGroup is the group of one user's sockets (all tabs, all processes): "user-<id>".
+func UserGroup(userID string) string { return "user-" + userID }
+
+// ChatConsumer is one chat socket at SocketPath, speaking the multichat protocol.
+type ChatConsumer struct {
+	consumer.JSONWebsocketConsumer
+	app    *App
+	user   *User
+	rooms  map[string]Room // joined on this socket, by id
+	bucket tokenBucket
+}
+
+// command is what a client sends.
+type command struct {
+	Command string          `json:"command"`
+	Room    json.RawMessage `json:"room"`
+	Message json.RawMessage `json:"message"`
+}
+
+// Connect accepts logged-in users (anonymous ones are refused by auth.RequireUser before
+// this; the check here is a second line), joins the user's group and restores the rooms the
+// user had open.
+func (c *ChatConsumer) Connect(ctx context.Context) error {
+	c.app = appFrom(c.Scope())
+	u, ok := userFrom(c.Scope())
+	if c.app == nil || !ok {
+		return fmt.Errorf("%w: %s", consumer.ErrDeny, ErrCodeUserHasToLogin)
+	}
+	c.user = u
+	c.rooms = map[string]Room{}
+	c.bucket = tokenBucket{rate: RatePerSecond, burst: RateBurst, tokens: RateBurst, last: time.Now()}
+	if err := c.GroupAdd(ctx, UserGroup(u.ID())); err != nil {
+		return err
+	}
+	if err := c.Accept(ctx); err != nil {
+		return err
+	}
+	saved, err := c.app.store.UserRooms(ctx, u.UserID)
+	if err != nil {
+		c.Logger().Warn("multichat: could not restore the user's rooms", "user", u.Name, "error", err)
+		return nil
+	}
+	for _, r := range saved {
+		if r.StaffOnly && !u.Staff {
+			continue
+		}
+		if err := c.enter(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReceiveJSON runs one client command.
+func (c *ChatConsumer) ReceiveJSON(ctx context.Context, content json.RawMessage) error {
+	var cmd command
+	dec := json.NewDecoder(bytes.NewReader(content))
+	if err := dec.Decode(&cmd); err != nil {
+		return c.sendError(ctx, ErrCodeBadCommand, "", `want {"command": "join"|"leave"|"send", "room": "<id>", ...}`)
+	}
+	if !c.bucket.take(time.Now()) {
+		return c.sendError(ctx, ErrCodeRateLimited, "", fmt.Sprintf("slow down: at most %d commands a second", RatePerSecond))
+	}
+	switch cmd.Command {
+	case "join":
+		return c.join(ctx, cmd.Room)
+	case "leave":
+		return c.leave(ctx, cmd.Room)
+	case "send":
+		return c.send(ctx, cmd.Room, cmd.Message)
+	}
+	return c.sendError(ctx, ErrCodeBadCommand, "", fmt.Sprintf("unknown command %q (want join, leave or send)", cmd.Command))
+}
+
+// roomID accepts a room id as a JSON string (the protocol) or number (lenient).
+func roomID(raw json.RawMessage) (string, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil {
+			return "", false
+		}
+		s = n.String()
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return "", false
+	}
+	return strconv.FormatInt(id, 10), true
+}
+
+// lookup finds the room raw names and checks the user may enter it; code is the error to
+// send otherwise.
+func (c *ChatConsumer) lookup(ctx context.Context, raw json.RawMessage) (r Room, code string, err error) {
+	id, ok := roomID(raw)
+	if !ok {
+		return Room{}, ErrCodeRoomInvalid, nil
+	}
+	n, _ := strconv.ParseInt(id, 10, 64)
+	r, err = c.app.store.Room(ctx, n)
+	if errors.Is(err, ErrRoomNotFound) {
+		return Room{}, ErrCodeRoomInvalid, nil
+	}
+	if err != nil {
+		return Room{}, "", err
+	}
+	if r.StaffOnly && !c.user.Staff {
+		return Room{}, ErrCodeRoomAccessDenied, nil
+	}
+	return r, "", nil
+}
+
+func (c *ChatConsumer) join(ctx context.Context, raw json.RawMessage) error {
+	r, code, err := c.lookup(ctx, raw)
+	if err != nil {
+		return err
+	}
+	if code != "" {
+		return c.sendError(ctx, code, string(raw), "")
+	}
+	added, err := c.app.store.AddUserRoom(ctx, c.user.UserID, r.ID)
+	if err != nil {
+		return err
+	}
+	if err := c.enter(ctx, r); err != nil {
+		return err
+	}
+	if added {
+		id := r.StringID()
+		note := channels.Message{"type": typeChatJoin, "room": id, "username": c.user.Name}
+		if err := c.GroupSend(ctx, RoomGroup(id), note); err != nil {
+			return err
+		}
+		return c.GroupSend(ctx, UserGroup(c.user.ID()), channels.Message{"type": typeUserJoin, "room": id})
+	}
+	return nil
+}
+
+// enter joins the room's group (once) and sends the join reply with the room's history.
+func (c *ChatConsumer) enter(ctx context.Context, r Room) error {
+	id := r.StringID()
+	if _, ok := c.rooms[id]; !ok {
+		if err := c.GroupAdd(ctx, RoomGroup(id)); err != nil {
+			return err
+		}
+		c.rooms[id] = r
+	}
+	lines, err := c.app.store.History(ctx, r.ID, HistoryLen)
+	if err != nil {
+		c.Logger().Warn("multichat: history not available", "room", id, "error", err)
+	}
+	history := make([]map[string]any, 0, len(lines))
+	for _, l := range lines {
+		history = append(history, map[string]any{
+			"msg_type": MsgTypeMessage, "room": id, "username": l.Username, "message": l.Text, "id": l.MsgID, "ts": l.TS,
+		})
+	}
+	return c.SendJSON(ctx, map[string]any{"join": id, "title": r.Title, "staff_only": r.StaffOnly, "history": history})
+}
+
+func (c *ChatConsumer) leave(ctx context.Context, raw json.RawMessage) error {
+	id, ok := roomID(raw)
+	if !ok {
+		return c.sendError(ctx, ErrCodeRoomInvalid, string(raw), "")
+	}
+	n, _ := strconv.ParseInt(id, 10, 64)
+	if _, err := c.app.store.Room(ctx, n); err != nil {
+		if errors.Is(err, ErrRoomNotFound) {
+			return c.sendError(ctx, ErrCodeRoomInvalid, id, "")
+		}
+		return err
+	}
+	removed, err := c.app.store.RemoveUserRoom(ctx, c.user.UserID, n)
+	if err != nil {
+		return err
+	}
+	if removed {
+		note := channels.Message{"type": typeChatLeave, "room": id, "username": c.user.Name}
+		if err := c.GroupSend(ctx, RoomGroup(id), note); err != nil {
+			return err
+		}
+		if err := c.GroupSend(ctx, UserGroup(c.user.ID()), channels.Message{"type": typeUserLeave, "room": id}); err != nil {
+			return err
+		}
+	}
+	return c.exit(ctx, id)
+}
+
+// exit leaves the room's group and tells the client.
+func (c *ChatConsumer) exit(ctx context.Context, id string) error {
+	if _, ok := c.rooms[id]; ok {
+		delete(c.rooms, id)
+		if err := c.GroupDiscard(ctx, RoomGroup(id)); err != nil {
+			return err
+		}
+	}
+	return c.SendJSON(ctx, map[string]any{"leave": id})
+}
+
+func (c *ChatConsumer) send(ctx context.Context, rawRoom, rawMsg json.RawMessage) error {
+	id, ok := roomID(rawRoom)
+	if !ok {
+		return c.sendError(ctx, ErrCodeRoomInvalid, string(rawRoom), "")
+	}
+	if _, joined := c.rooms[id]; !joined {
+		return c.sendError(ctx, ErrCodeRoomAccessDenied, id, "join the room before sending to it")
+	}
+	var text string
+	if json.Unmarshal(rawMsg, &text) != nil {
+		return c.sendError(ctx, ErrCodeBadCommand, id, `"message" must be a string`)
+	}
+	if strings.TrimSpace(text) == "" {
+		return c.sendError(ctx, ErrCodeMessageEmpty, id, "the message is empty")
+	}
+	if utf8.RuneCountInString(text) > MaxMessageRunes {
+		return c.sendError(ctx, ErrCodeMessageTooLong, id, fmt.Sprintf("a message has at most %d characters", MaxMessageRunes))
+	}
+	msgID := newMsgID()
+	ts := time.Now().UnixMilli()
+	out := channels.Message{
+		"type": typeChatMessage, "room": id, "username": c.user.Name, "message": text, "id": msgID, "ts": ts,
+	}
+	if err := c.GroupSend(ctx, RoomGroup(id), out); err != nil {
+		return err
+	}
+	save := channels.Message{
+		"type": HistorySaveType, "room": id, "user_id": c.user.ID(), "username": c.user.Name,
+		"message": text, "id": msgID, "ts": ts,
+	}
+	if err := c.Send(ctx, HistoryChannel, save); err != nil {
+		// The message reached the room; only its history entry is lost.
+		c.Logger().Warn("multichat: message not queued for history", "room", id, "error", err)
+	}
+	return nil
+}
+
+// ChatMessage sends a room's message to the client (msg_type 0).
+func (c *ChatConsumer) ChatMessage(ctx context.Context, msg channels.Message) error {
+	id := msg.String("room")
+	if _, ok := c.rooms[id]; !ok {
+		return nil // left meanwhile
+	}
+	ts, _ := msg.Int("ts")
+	return c.SendJSON(ctx, map[string]any{
+		"msg_type": MsgTypeMessage, "room": id, "username": msg.String("username"),
+		"message": msg.String("message"), "id": msg.String("id"), "ts": ts,
+	})
+}
+
+// ChatJoin tells the client a user entered a room (msg_type 4).
+func (c *ChatConsumer) ChatJoin(ctx context.Context, msg channels.Message) error {
+	return c.notice(ctx, msg, MsgTypeEnter)
+}
+
+// ChatLeave tells the client a user left a room (msg_type 5).
+func (c *ChatConsumer) ChatLeave(ctx context.Context, msg channels.Message) error {
+	return c.notice(ctx, msg, MsgTypeLeave)
+}
+
+func (c *ChatConsumer) notice(ctx context.Context, msg channels.Message, typ int) error {
+	id := msg.String("room")
+	if _, ok := c.rooms[id]; !ok {
+		return nil
+	}
+	return c.SendJSON(ctx, map[string]any{"msg_type": typ, "room": id, "username": msg.String("username")})
+}
+
+// UserJoin follows a join made on another of the user's sockets.
+func (c *ChatConsumer) UserJoin(ctx context.Context, msg channels.Message) error {
+	id := msg.String("room")
+	if _, ok := c.rooms[id]; ok {
+		return nil
+	}
+	r, code, err := c.lookup(ctx, json.RawMessage(strconv.Quote(id)))
+	if err != nil || code != "" {
+		return err
+	}
+	return c.enter(ctx, r)
+}
+
+// UserLeave follows a leave made on another of the user's sockets.
+func (c *ChatConsumer) UserLeave(ctx context.Context, msg channels.Message) error {
+	id := msg.String("room")
+	if _, ok := c.rooms[id]; !ok {
+		return nil
+	}
+	return c.exit(ctx, id)
+}
+
+// sendError sends {"error": code} plus, as extensions, the room and a readable message.
+func (c *ChatConsumer) sendError(ctx context.Context, code, room, text string) error {
+	ev := map[string]any{"error": code}
+	if room = strings.Trim(room, `"`); room != "" {
+		if len(room) > 40 {
+			room = room[:40]
+		}
+		ev["room"] = strings.ToValidUTF8(room, "")
+	}
+	if text != "" {
+		ev["message"] = text
+	}
+	return c.SendJSON(ctx, ev)
+}
+
+func newMsgID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// tokenBucket is a per-connection rate limit; the consumer uses it from one goroutine.
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func (b *tokenBucket) take(now time.Time) bool {
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

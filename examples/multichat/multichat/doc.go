@@ -1,0 +1,55 @@
+// Package multichat is the multichat example as an importable package: a multi-room chat with
+// accounts, history, staff-only rooms and several tabs and processes per user, speaking the
+// Django Channels multichat protocol on one WebSocket at /chat/stream/.
+//
+// New builds an App from a Config (a channel layer, an SQLite file). App.Application is the
+// whole site for a channels.Server (App.Serve and App.Handler run one); App.Shutdown stops
+// it. Accounts, rooms, the users' open rooms, message history and the session signing key live
+// in SQLite (modernc.org/sqlite, WAL mode, busy timeout), so processes on one host share them.
+// BackgroundApp is the background consumer that stores history from the normal channel
+// HistoryChannel; RunBackground hosts it in-process (Config.Worker), and a worker process may
+// host it instead.
+//
+// # Protocol
+//
+// The client sends JSON text frames:
+//
+//	{"command": "join",  "room": "<id>"}
+//	{"command": "leave", "room": "<id>"}
+//	{"command": "send",  "room": "<id>", "message": "<text>"}
+//
+// and receives:
+//
+//	{"join": "<id>", "title": "<title>"}                              joined
+//	{"leave": "<id>"}                                                 left
+//	{"msg_type": 0, "room": "<id>", "username": "u", "message": "…"}  a message
+//	{"msg_type": 4, "room": "<id>", "username": "u"}                  u entered the room
+//	{"msg_type": 5, "room": "<id>", "username": "u"}                  u left the room
+//	{"error": "ROOM_INVALID" | "ROOM_ACCESS_DENIED" | "USER_HAS_TO_LOGIN"}
+//
+// Room ids are strings (a JSON number is accepted too). Each room's sockets are in the group
+// "room-<id>". Anonymous sockets are refused before accept (HTTP 403), and so are handshakes
+// whose Origin is not an allowed host. Sending to a room not joined on this socket is
+// ROOM_ACCESS_DENIED; joining a staff-only room without being staff is ROOM_ACCESS_DENIED.
+//
+// # Extensions
+//
+// Every extension is an extra key or an extra value, which a client of the original protocol
+// ignores:
+//
+//   - join replies carry "staff_only" (bool) and "history": the room's last HistoryLen
+//     messages, oldest first, each shaped like a msg_type 0 event;
+//   - msg_type 0 events carry "id" (a unique message id, to drop duplicates) and "ts" (Unix
+//     milliseconds);
+//   - error events may carry "room" and "message" (a sentence for people), and there are more
+//     codes: MESSAGE_TOO_LONG (over MaxMessageRunes characters), MESSAGE_EMPTY, RATE_LIMITED
+//     (each socket may send RatePerSecond commands a second, bursts of RateBurst) and
+//     BAD_COMMAND (not a command object, or an unknown command); a frame that is not JSON
+//     closes the socket with 1007;
+//   - a user's rooms are kept: a join in one tab joins the room in all the user's tabs, on any
+//     process (through the group "user-<id>"), and a new socket receives join replies for the
+//     user's rooms without asking. Joining a room already joined is harmless (the reply comes
+//     again), so a client may re-join after reconnecting;
+//   - entered/left notices (msg_type 4/5) go out when a user adds a room to their rooms or
+//     removes it, not for every tab or reconnect.
+package multichat

@@ -1,0 +1,220 @@
+package multichat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/gochannels/gochannels/internal/redistest"
+	"github.com/gochannels/gochannels/layers"
+	_ "github.com/gochannels/gochannels/layers/redislayer" // redis:// URLs
+)
+
+// process is one server instance of a multi-process test: its own layer (on a shared Redis),
+// App and listener, sharing the database file with the others.
+type process struct {
+	app  *App
+	base string // http://127.0.0.1:port
+}
+
+func startProcess(t *testing.T, redisURL, dbPath string) *process {
+	t.Helper()
+	layer, err := layers.Open(context.Background(), redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), Config{DBPath: dbPath, Layer: layer, Worker: true, BcryptCost: 4, Logger: quietLogger()})
+	if err != nil {
+		layer.Close()
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Error(err)
+		}
+		layer.Close()
+	})
+	return &process{app: a, base: "http://" + ln.Addr().String()}
+}
+
+// redisLayerURL returns the layer URL for a redistest server, with its key prefix.
+func redisLayerURL(srv *redistest.Server) string {
+	return srv.URL() + "?prefix=" + url.QueryEscape(srv.Prefix())
+}
+
+// browserish is an HTTP client with a cookie jar that signs up like the page's form does.
+type browserish struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowserish(t *testing.T, base string) *browserish {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: testTimeout}
+	t.Cleanup(c.CloseIdleConnections)
+	return &browserish{t: t, base: base, c: c}
+}
+
+func (b *browserish) cookie(name string) string {
+	u, _ := url.Parse(b.base)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// post sends a form with the CSRF token (the cookie's secret in the header, as a script would)
+// and returns the final status.
+func (b *browserish) post(path string, form url.Values) int {
+	b.t.Helper()
+	if b.cookie("csrftoken") == "" {
+		resp, err := b.c.Get(b.base + "/")
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	req, _ := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-CSRFToken", b.cookie("csrftoken"))
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (b *browserish) signup(name string) {
+	b.t.Helper()
+	pw := "password-" + name
+	if st := b.post("/signup", url.Values{"username": {name}, "password": {pw}, "password2": {pw}}); st != http.StatusOK {
+		b.t.Fatalf("sign up %s: status %d", name, st)
+	}
+	if b.cookie("sessionid") == "" {
+		b.t.Fatalf("sign up %s: no session cookie", name)
+	}
+}
+
+// wsClient is a real WebSocket client (gobwas/ws) on the chat socket.
+type wsClient struct {
+	t    *testing.T
+	conn net.Conn
+}
+
+func (b *browserish) dial(origin string) (*wsClient, error) {
+	u, _ := url.Parse(b.base)
+	var cookies []string
+	for _, c := range b.c.Jar.Cookies(u) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	d := ws.Dialer{
+		Header:  ws.HandshakeHeaderHTTP(http.Header{"Origin": {origin}, "Cookie": {strings.Join(cookies, "; ")}}),
+		Timeout: testTimeout,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	conn, _, _, err := d.Dial(ctx, "ws://"+u.Host+SocketPath)
+	if err != nil {
+		return nil, err
+	}
+	b.t.Cleanup(func() { conn.Close() })
+	return &wsClient{t: b.t, conn: conn}, nil
+}
+
+func (w *wsClient) send(v any) {
+	w.t.Helper()
+	data, _ := json.Marshal(v)
+	if err := wsutil.WriteClientText(w.conn, data); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *wsClient) expect(what string, match func(map[string]any) bool) map[string]any {
+	w.t.Helper()
+	_ = w.conn.SetReadDeadline(time.Now().Add(testTimeout))
+	for {
+		data, err := wsutil.ReadServerText(w.conn)
+		if err != nil {
+			w.t.Fatalf("waiting for %s: %v", what, err)
+		}
+		var ev map[string]any
+		if err := json.Unmarshal(data, &ev); err != nil {
+			w.t.Fatalf("bad JSON from server: %q", data)
+		}
+		if match(ev) {
+			return ev
+		}
+	}
+}
+
+func TestTwoProcessesShareRooms(t *testing.T) {
+	srv := redistest.Start(t)
+	dbPath := filepath.Join(t.TempDir(), "multichat.db")
+	p1 := startProcess(t, redisLayerURL(srv), dbPath)
+	p2 := startProcess(t, redisLayerURL(srv), dbPath)
+
+	alice, bob := newBrowserish(t, p1.base), newBrowserish(t, p2.base)
+	alice.signup("alice")
+	bob.signup("bob")
+
+	// The socket refuses a foreign origin and an anonymous client before accepting.
+	if _, err := alice.dial("http://evil.example"); err == nil {
+		t.Error("socket accepted a foreign Origin")
+	}
+	anon := newBrowserish(t, p1.base)
+	if _, err := anon.dial("http://localhost"); err == nil {
+		t.Error("socket accepted an anonymous client")
+	} else if !strings.Contains(err.Error(), "403") {
+		t.Errorf("anonymous socket: %v, want HTTP 403", err)
+	}
+
+	wa, err := alice.dial("http://127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, err := bob.dial("http://localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wa.send(map[string]any{"command": "join", "room": "1"})
+	wa.expect("alice's join", isJoin("1"))
+	wb.send(map[string]any{"command": "join", "room": "1"})
+	wb.expect("bob's join", isJoin("1"))
+	wa.expect("bob entered (from process 2)", isMsg(MsgTypeEnter, "1", "bob"))
+
+	wa.send(map[string]any{"command": "send", "room": "1", "message": "hello from process 1"})
+	wb.expect("alice's message on process 2", isMsg(MsgTypeMessage, "1", "alice"))
+	wb.send(map[string]any{"command": "send", "room": "1", "message": "hello from process 2"})
+	wa.expect("bob's message on process 1", isMsg(MsgTypeMessage, "1", "bob"))
+
+	// Both processes run the background consumer; each message is stored once.
+	waitCount(t, p1.app.store, 1, 2)
+	time.Sleep(200 * time.Millisecond)
+	waitCount(t, p2.app.store, 1, 2)
+}

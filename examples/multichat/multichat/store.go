@@ -1,0 +1,433 @@
+package multichat
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+)
+
+// Store errors the pages show to users.
+var (
+	// ErrUsernameTaken is returned by CreateUser for a name already in use.
+	ErrUsernameTaken = errors.New("multichat: that username is taken")
+	// ErrBadCredentials is returned by Authenticate for an unknown user or a wrong password.
+	ErrBadCredentials = errors.New("multichat: wrong username or password")
+	// ErrRoomNotFound is returned for a room id that names no room.
+	ErrRoomNotFound = errors.New("multichat: no such room")
+)
+
+// Limits on what users type into the forms.
+const (
+	MaxUsernameLen   = 30
+	MinPasswordLen   = 8
+	MaxPasswordBytes = 72 // bcrypt's limit
+	MaxTitleLen      = 60
+)
+
+// SeedRooms are the rooms created on first start: title and staff-only flag.
+var SeedRooms = []struct {
+	Title     string
+	StaffOnly bool
+}{{"Lobby", false}, {"Random", false}, {"Staff only", true}}
+
+// User is an account, as stored. It implements auth.User and auth.SessionHasher.
+type User struct {
+	UserID       int64
+	Name         string
+	Staff        bool
+	passwordHash string
+}
+
+// ID returns the user's id as a string (what the session stores).
+func (u *User) ID() string { return strconv.FormatInt(u.UserID, 10) }
+
+// Username returns the name the user signed up with.
+func (u *User) Username() string { return u.Name }
+
+// IsAuthenticated returns true: every stored user is a real user.
+func (u *User) IsAuthenticated() bool { return true }
+
+// IsStaff reports whether the user may enter staff-only rooms and create rooms.
+func (u *User) IsStaff() bool { return u.Staff }
+
+// SessionHash changes when the password changes, which ends the user's other sessions.
+func (u *User) SessionHash() string {
+	sum := sha256.Sum256([]byte("multichat-session\x00" + u.passwordHash))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Room is a chat room.
+type Room struct {
+	ID        int64  `json:"-"`
+	Title     string `json:"title"`
+	StaffOnly bool   `json:"staff_only"`
+}
+
+// StringID returns the room's id as the protocol carries it (a string).
+func (r Room) StringID() string { return strconv.FormatInt(r.ID, 10) }
+
+// ChatLine is one stored chat message.
+type ChatLine struct {
+	MsgID    string
+	RoomID   int64
+	UserID   int64
+	Username string
+	Text     string
+	TS       int64 // Unix milliseconds
+}
+
+// Store keeps accounts, rooms, messages and settings in an SQLite database file (WAL mode,
+// busy timeout), so that several processes on one host can share it.
+type Store struct {
+	db         *sql.DB
+	bcryptCost int
+	dummyHash  []byte // compared against for unknown usernames, so timing does not tell
+}
+
+// OpenStore opens (creating if needed) the SQLite database at path and sets up its tables and
+// the seed rooms. bcryptCost 0 means bcrypt.DefaultCost.
+func OpenStore(ctx context.Context, path string, bcryptCost int) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("multichat: open store: empty database path")
+	}
+	if bcryptCost == 0 {
+		bcryptCost = bcrypt.DefaultCost
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("multichat: open database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not a password"), bcryptCost)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("multichat: bcrypt cost %d: %w", bcryptCost, err)
+	}
+	s := &Store{db: db, bcryptCost: bcryptCost, dummyHash: dummy}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("multichat: set up database %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+const schema = `
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+	id INTEGER PRIMARY KEY,
+	username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+	password_hash TEXT NOT NULL,
+	is_staff INTEGER NOT NULL DEFAULT 0,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rooms (
+	id INTEGER PRIMARY KEY,
+	title TEXT NOT NULL,
+	staff_only INTEGER NOT NULL DEFAULT 0,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+	msg_id TEXT PRIMARY KEY,
+	room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+	user_id INTEGER NOT NULL,
+	username TEXT NOT NULL,
+	body TEXT NOT NULL,
+	ts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_room_ts ON messages(room_id, ts);
+CREATE TABLE IF NOT EXISTS user_rooms (
+	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+	PRIMARY KEY (user_id, room_id)
+);
+`
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("create tables: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO settings(key, value) VALUES('seeded', '1')`)
+	if err != nil {
+		return fmt.Errorf("mark seeded: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		now := time.Now().UnixMilli()
+		for _, r := range SeedRooms {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rooms(title, staff_only, created_at) VALUES(?, ?, ?)`, r.Title, r.StaffOnly, now); err != nil {
+				return fmt.Errorf("seed room %q: %w", r.Title, err)
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+// SecretKey returns the session signing key kept in the database, creating it (32 random
+// bytes) on first use; every process sharing the file gets the same key.
+func (s *Store) SecretKey(ctx context.Context) ([]byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("multichat: generate secret key: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO settings(key, value) VALUES('secret_key', ?)`, hex.EncodeToString(b)); err != nil {
+		return nil, fmt.Errorf("multichat: store secret key: %w", err)
+	}
+	var v string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'secret_key'`).Scan(&v); err != nil {
+		return nil, fmt.Errorf("multichat: read secret key: %w", err)
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil {
+		return nil, fmt.Errorf("multichat: stored secret key is not hex: %w", err)
+	}
+	return key, nil
+}
+
+// ValidateUsername reports what is wrong with a username: 1 to MaxUsernameLen ASCII letters,
+// digits, '_', '-' or '.'.
+func ValidateUsername(name string) error {
+	if name == "" || len(name) > MaxUsernameLen {
+		return fmt.Errorf("a username has 1 to %d characters", MaxUsernameLen)
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return errors.New("a username may hold only letters, digits, '_', '-' and '.'")
+		}
+	}
+	return nil
+}
+
+// CreateUser adds an account with a bcrypt-hashed password. The first account created is
+// staff, and so is any account when staff is true.
+func (s *Store) CreateUser(ctx context.Context, username, password string, staff bool) (*User, error) {
+	if err := ValidateUsername(username); err != nil {
+		return nil, fmt.Errorf("multichat: create user: %w", err)
+	}
+	if len(password) < MinPasswordLen || len(password) > MaxPasswordBytes {
+		return nil, fmt.Errorf("multichat: create user: a password has %d to %d bytes", MinPasswordLen, MaxPasswordBytes)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("multichat: hash password: %w", err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("multichat: create user: %w", err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("multichat: create user: count users: %w", err)
+	}
+	staff = staff || n == 0
+	res, err := tx.ExecContext(ctx, `INSERT INTO users(username, password_hash, is_staff, created_at) VALUES(?, ?, ?, ?)`,
+		username, string(hash), staff, time.Now().UnixMilli())
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return nil, ErrUsernameTaken
+		}
+		return nil, fmt.Errorf("multichat: create user %q: %w", username, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return nil, fmt.Errorf("multichat: create user %q: %w", username, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("multichat: create user %q: %w", username, err)
+	}
+	return &User{UserID: id, Name: username, Staff: staff, passwordHash: string(hash)}, nil
+}
+
+// SetStaff makes the named user staff (or not). It reports whether the user exists.
+func (s *Store) SetStaff(ctx context.Context, username string, staff bool) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET is_staff = ? WHERE username = ?`, staff, username)
+	if err != nil {
+		return false, fmt.Errorf("multichat: set staff %q: %w", username, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func (s *Store) scanUser(row *sql.Row) (*User, error) {
+	u := &User{}
+	if err := row.Scan(&u.UserID, &u.Name, &u.passwordHash, &u.Staff); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// UserByID returns the user with id; the error wraps sql.ErrNoRows when there is none.
+func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
+	u, err := s.scanUser(s.db.QueryRowContext(ctx, `SELECT id, username, password_hash, is_staff FROM users WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("multichat: load user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// Authenticate returns the user when the password matches, and ErrBadCredentials otherwise.
+func (s *Store) Authenticate(ctx context.Context, username, password string) (*User, error) {
+	u, err := s.scanUser(s.db.QueryRowContext(ctx, `SELECT id, username, password_hash, is_staff FROM users WHERE username = ?`, username))
+	if errors.Is(err, sql.ErrNoRows) {
+		// Spend the time a real check takes, so that timing does not tell which names exist.
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		return nil, ErrBadCredentials
+	}
+	if err != nil {
+		return nil, fmt.Errorf("multichat: authenticate %q: %w", username, err)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.passwordHash), []byte(password)) != nil {
+		return nil, ErrBadCredentials
+	}
+	return u, nil
+}
+
+// Rooms returns every room in id order.
+func (s *Store) Rooms(ctx context.Context) ([]Room, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, title, staff_only FROM rooms ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("multichat: list rooms: %w", err)
+	}
+	defer rows.Close()
+	var out []Room
+	for rows.Next() {
+		var r Room
+		if err := rows.Scan(&r.ID, &r.Title, &r.StaffOnly); err != nil {
+			return nil, fmt.Errorf("multichat: list rooms: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Room returns the room with id, or an error wrapping ErrRoomNotFound.
+func (s *Store) Room(ctx context.Context, id int64) (Room, error) {
+	r := Room{ID: id}
+	err := s.db.QueryRowContext(ctx, `SELECT title, staff_only FROM rooms WHERE id = ?`, id).Scan(&r.Title, &r.StaffOnly)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Room{}, fmt.Errorf("%w: %d", ErrRoomNotFound, id)
+	}
+	if err != nil {
+		return Room{}, fmt.Errorf("multichat: load room %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// CreateRoom adds a room.
+func (s *Store) CreateRoom(ctx context.Context, title string, staffOnly bool) (Room, error) {
+	title = strings.TrimSpace(title)
+	if title == "" || len([]rune(title)) > MaxTitleLen {
+		return Room{}, fmt.Errorf("multichat: create room: a title has 1 to %d characters", MaxTitleLen)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO rooms(title, staff_only, created_at) VALUES(?, ?, ?)`, title, staffOnly, time.Now().UnixMilli())
+	if err != nil {
+		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
+	}
+	return Room{ID: id, Title: title, StaffOnly: staffOnly}, nil
+}
+
+// SaveMessage stores a chat message; saving the same MsgID twice stores it once.
+func (s *Store) SaveMessage(ctx context.Context, m ChatLine) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO messages(msg_id, room_id, user_id, username, body, ts) VALUES(?, ?, ?, ?, ?, ?)`,
+		m.MsgID, m.RoomID, m.UserID, m.Username, m.Text, m.TS)
+	if err != nil {
+		return fmt.Errorf("multichat: save message %s in room %d: %w", m.MsgID, m.RoomID, err)
+	}
+	return nil
+}
+
+// History returns the last limit messages of a room, oldest first.
+func (s *Store) History(ctx context.Context, roomID int64, limit int) ([]ChatLine, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT msg_id, room_id, user_id, username, body, ts FROM
+		(SELECT rowid AS rid, * FROM messages WHERE room_id = ? ORDER BY ts DESC, rowid DESC LIMIT ?) ORDER BY ts, rid`, roomID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("multichat: history of room %d: %w", roomID, err)
+	}
+	defer rows.Close()
+	var out []ChatLine
+	for rows.Next() {
+		var m ChatLine
+		if err := rows.Scan(&m.MsgID, &m.RoomID, &m.UserID, &m.Username, &m.Text, &m.TS); err != nil {
+			return nil, fmt.Errorf("multichat: history of room %d: %w", roomID, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// CountMessages returns how many messages a room has stored.
+func (s *Store) CountMessages(ctx context.Context, roomID int64) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE room_id = ?`, roomID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("multichat: count messages of room %d: %w", roomID, err)
+	}
+	return n, nil
+}
+
+// AddUserRoom records that the user has the room open; added reports whether it is new.
+func (s *Store) AddUserRoom(ctx context.Context, userID, roomID int64) (added bool, err error) {
+	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO user_rooms(user_id, room_id) VALUES(?, ?)`, userID, roomID)
+	if err != nil {
+		return false, fmt.Errorf("multichat: add room %d for user %d: %w", roomID, userID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// RemoveUserRoom records that the user left the room; removed reports whether it was there.
+func (s *Store) RemoveUserRoom(ctx context.Context, userID, roomID int64) (removed bool, err error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM user_rooms WHERE user_id = ? AND room_id = ?`, userID, roomID)
+	if err != nil {
+		return false, fmt.Errorf("multichat: remove room %d for user %d: %w", roomID, userID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// UserRooms returns the rooms the user has open, in id order.
+func (s *Store) UserRooms(ctx context.Context, userID int64) ([]Room, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.title, r.staff_only FROM user_rooms ur JOIN rooms r ON r.id = ur.room_id
+		WHERE ur.user_id = ? ORDER BY r.id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("multichat: rooms of user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	var out []Room
+	for rows.Next() {
+		var r Room
+		if err := rows.Scan(&r.ID, &r.Title, &r.StaffOnly); err != nil {
+			return nil, fmt.Errorf("multichat: rooms of user %d: %w", userID, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
