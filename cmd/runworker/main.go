@@ -2,18 +2,57 @@
 // of a channel layer, as Django's manage.py runworker does:
 //
 //	go run ./cmd/runworker -layer redis://localhost:6379/0 background-tasks
+//	go run ./cmd/runworker -layer redis://localhost:6379/0 multichat-history
 //
 // The layer defaults to $CHANNEL_LAYER_URL. Run it with -h for the flags and the channels it
-// routes. SIGINT or SIGTERM stops it gracefully: no more messages are received, and those in
-// flight get -stop-timeout to finish.
+// routes:
+//
+//   - background-tasks: examples/background's task consumer;
+//   - multichat-history: examples/multichat's history consumer, which stores chat messages in
+//     the SQLite file named by $MULTICHAT_DB (default multichat.db, as the multichat server's
+//     -db flag).
+//
+// SIGINT or SIGTERM stops it gracefully: no more messages are received, and those in flight
+// get -stop-timeout to finish.
 package main
 
 import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/examples/background/tasks"
+	"github.com/gochannels/gochannels/examples/multichat/multichat"
+	"github.com/gochannels/gochannels/layers"
 	_ "github.com/gochannels/gochannels/layers/redislayer" // redis:// layer URLs
+	"github.com/gochannels/gochannels/router"
 	"github.com/gochannels/gochannels/worker"
 )
 
 func main() {
-	worker.Main(tasks.NewWorkerApplication, worker.WithName("runworker"))
+	worker.Main(newApplication, worker.WithName("runworker"))
+}
+
+// newApplication routes every example's background channels.
+func newApplication(l layers.Layer) channels.Application {
+	return router.ChannelName{
+		tasks.Channel:            tasks.NewWorkerApplication(l),
+		multichat.HistoryChannel: channels.ApplicationFunc(serveMultichatHistory),
+	}
+}
+
+// serveMultichatHistory opens multichat's database for as long as the worker serves its
+// history channel.
+func serveMultichatHistory(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
+	path := os.Getenv("MULTICHAT_DB")
+	if path == "" {
+		path = "multichat.db"
+	}
+	store, err := multichat.OpenStore(ctx, path, 0)
+	if err != nil {
+		return fmt.Errorf("runworker: open the multichat database %q: %w", path, err)
+	}
+	defer store.Close()
+	return multichat.BackgroundApp(store, nil).Serve(ctx, scope, receive, send)
 }

@@ -95,7 +95,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{nil, 2, "name at least one channel to serve (this application routes: background-tasks)"},
+		{nil, 2, "name at least one channel to serve (this application routes: background-tasks, multichat-history)"},
 		{[]string{"emails"}, 2, `does not route this channel: "emails"`},
 		{[]string{"-layer", "redis://[::1", "background-tasks"}, 2, "bad layer URL"},
 		{[]string{"-layer", "redis://127.0.0.1:1/0", "background-tasks"}, 1, "cannot be reached"},

@@ -18,6 +18,7 @@ import (
 	"github.com/gochannels/gochannels/middleware"
 	"github.com/gochannels/gochannels/router"
 	"github.com/gochannels/gochannels/sessions"
+	"github.com/gochannels/gochannels/worker"
 )
 
 // SocketPath is the route of the chat WebSocket.
@@ -121,7 +122,18 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.app = a.buildApplication()
 	if cfg.Worker {
-		a.stopWorker = RunBackground(context.WithoutCancel(ctx), cfg.Layer, BackgroundApp(store, logger), logger, HistoryChannel)
+		w := &worker.Worker{Layer: cfg.Layer, Application: BackgroundApp(store, logger), Channels: []string{HistoryChannel}, Logger: logger}
+		if err := w.Start(context.WithoutCancel(ctx)); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("multichat: start the history worker: %w", err)
+		}
+		a.stopWorker = func() {
+			sctx, cancel := context.WithTimeout(context.Background(), worker.DefaultStopTimeout)
+			defer cancel()
+			if err := w.Stop(sctx); err != nil {
+				logger.Warn("multichat: history worker stopped late", "error", err)
+			}
+		}
 	}
 	return a, nil
 }

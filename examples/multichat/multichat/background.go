@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
-	"time"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/consumer"
-	"github.com/gochannels/gochannels/layers"
 	"github.com/gochannels/gochannels/router"
 )
 
@@ -57,8 +54,8 @@ func (h *HistoryConsumer) HistorySave(ctx context.Context, msg channels.Message)
 }
 
 // BackgroundApp returns the background application: a channel router with HistoryChannel,
-// served by HistoryConsumer storing into store. Host it with RunBackground, or with a worker
-// process (worker/runworker) by the channel names it answers to.
+// served by HistoryConsumer storing into store. Config.Worker hosts it in-process with the worker
+// package; cmd/runworker hosts it in a process of its own.
 func BackgroundApp(store *Store, logger *slog.Logger) channels.Application {
 	if logger == nil {
 		logger = slog.Default()
@@ -69,62 +66,4 @@ func BackgroundApp(store *Store, logger *slog.Logger) channels.Application {
 		return hist.Serve(ctx, scope, receive, send)
 	})
 	return router.ChannelName{HistoryChannel: withStore}
-}
-
-// RunBackground hosts app on the named normal channels of layer, in this process: one
-// application instance per channel with a "channel" scope, fed by a goroutine that receives
-// from the layer. It is the small in-process stand-in for the worker package; stop ends it and
-// waits.
-func RunBackground(ctx context.Context, layer layers.Layer, app channels.Application, logger *slog.Logger, names ...string) (stop func()) {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, name := range names {
-		mb := channels.NewMailbox(channels.DefaultMailboxCapacity)
-		scope := &channels.Scope{Type: channels.ScopeChannel, Channel: name}
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			noSend := channels.SendFunc(func(ctx context.Context, msg channels.Message) error {
-				return fmt.Errorf("multichat: background consumer on %q cannot emit %q", name, msg.Type())
-			})
-			if err := app.Serve(ctx, scope, mb, noSend); err != nil && ctx.Err() == nil {
-				logger.Error("multichat: background consumer ended", "channel", name, "error", err)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			defer mb.Close(nil)
-			backoff := 50 * time.Millisecond
-			for {
-				msg, err := layer.Receive(ctx, name)
-				if err != nil {
-					if ctx.Err() != nil || errors.Is(err, layers.ErrLayerClosed) {
-						return
-					}
-					logger.Warn("multichat: background receive failed; retrying", "channel", name, "error", err)
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(backoff):
-					}
-					backoff = min(2*backoff, 2*time.Second)
-					continue
-				}
-				backoff = 50 * time.Millisecond
-				if err := mb.Put(ctx, msg); err != nil {
-					return
-				}
-			}
-		}()
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-		})
-	}
 }

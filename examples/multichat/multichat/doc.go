@@ -7,8 +7,8 @@
 // it. Accounts, rooms, the users' open rooms, message history and the session signing key live
 // in SQLite (modernc.org/sqlite, WAL mode, busy timeout), so processes on one host share them.
 // BackgroundApp is the background consumer that stores history from the normal channel
-// HistoryChannel; RunBackground hosts it in-process (Config.Worker), and a worker process may
-// host it instead.
+// HistoryChannel; the worker package hosts it in-process (Config.Worker), and
+// `go run ./cmd/runworker multichat-history` hosts it in a process of its own.
 //
 // # Protocol
 //
