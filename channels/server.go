@@ -70,19 +70,26 @@ const (
 //     websocket.close without a code.
 //   - 1001 going away: Shutdown ("going away"), or IdleTimeout passed ("idle timeout").
 //   - 1002 protocol error: bad framing or length, reserved bits set, unknown opcode,
-//     unmasked client frame, fragmented or oversized (>125 bytes) control frame,
+//     unmasked client frame, fragmented or oversized (>125 bytes) control frame, RSV1 on a
+//     control or continuation frame or without permessage-deflate,
 //     continuation without a message in progress, a new message inside a fragmented one,
 //     an invalid close frame payload or code.
 //   - 1007 invalid payload: a text message or close reason that is not valid UTF-8 (detected
-//     at the first impossible byte, before the message ends).
+//     at the first impossible byte, before the message or even the frame ends), or a
+//     compressed message that does not inflate.
 //   - 1008 policy violation "slow client": the outbound queue passed OutboundQueueBytes, or
 //     one write took longer than WriteTimeout. The queue is dropped, Send returns a
 //     *CloseError with this code, and the connection is closed.
-//   - 1009 message too big: a frame over MaxFrameSize or a message over MaxMessageSize.
+//   - 1009 message too big: a frame over MaxFrameSize, a message over MaxMessageSize, or a
+//     compressed message that inflates past Compression.MaxInflatedSize (a deflate bomb).
 //   - 1011 internal error: the application returned a non-*CloseError error or panicked
 //     (logged; other connections are unaffected).
 //   - the application's code: the application sent websocket.close, or returned a
 //     *CloseError.
+//
+// After a protocol error (1002, 1007, 1009) the server sends its close frame, half-closes
+// the TCP connection at once (so the client sees the end without waiting for a closing
+// handshake) and discards further input until the client closes, at most CloseTimeout.
 //
 // A connection that does not answer a ping within PongTimeout, or whose next frame stalls
 // for ReadTimeout once started, is dropped without a close frame (disconnect code 1006).

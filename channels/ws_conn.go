@@ -67,6 +67,8 @@ type wsConn struct {
 	appReason   string
 	slotHeld    bool
 	busyHeld    bool
+	dflOn       bool // permessage-deflate was negotiated (set before the upgrade)
+	dflLevel    int8 // flate level of outgoing messages when dflOn
 	peerClose   *CloseError
 	timer       *time.Timer
 	pingSent    int64 // unix nanos of the oldest unanswered ping; 0 when none
@@ -75,8 +77,7 @@ type wsConn struct {
 	lastData    atomic.Int64 // unix nanos of the last data message read
 	readBlocked atomic.Bool  // the reader waits for room in the mailbox
 
-	rd       wsproto.Reader // used by one reader at a time
-	dflLevel int8           // flate level of outgoing messages when rd.Deflate is set
+	rd wsproto.Reader // used by one reader at a time
 }
 
 // outFrame is one queued frame: head holds the header (and small payloads), body a larger

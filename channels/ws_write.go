@@ -179,12 +179,21 @@ func (c *wsConn) writeLoop() {
 		clear(bufs)
 		c.mu.Lock()
 		c.outBytes -= total
-		closeNow := false
+		closeNow, halfClose := false, false
 		if hasClose && err == nil {
 			c.closeSent = true
 			closeNow = c.closeAfter
+			halfClose = c.discard
 		}
 		c.mu.Unlock()
+		if halfClose && !closeNow {
+			// After a protocol error the input is only drained: tell the peer at once that
+			// nothing more comes (FIN after the close frame), so it closes its side without
+			// waiting for a close handshake the server will not complete.
+			if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			}
+		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

@@ -55,19 +55,21 @@ type Reader struct {
 	// them Next fails with CodeMessageTooBig.
 	MaxFrame   int64
 	MaxMessage int64
-	// Deflate is set when permessage-deflate was negotiated: RSV1 on the first frame of a
-	// message then means the message is compressed; it is inflated (to at most MaxMessage
-	// bytes) before Next returns it.
-	Deflate bool
 	// MaxInflated bounds a compressed message once inflated (MaxMessage when zero); past it
 	// Next fails with CodeMessageTooBig.
 	MaxInflated int64
 
+	buf      []byte // payload of the message in progress
+	utf8Done int    // bytes of buf known to be complete, valid UTF-8
+	hdr      [ws.MaxHeaderSize - 2]byte
 	fragOp   ws.OpCode // opcode of the message in progress; 0 when none
 	deflated bool      // the message in progress is compressed
-	buf      []byte    // payload of the message in progress
-	utf8Done int       // bytes of buf known to be complete, valid UTF-8
-	hdr      [ws.MaxHeaderSize - 2]byte
+
+	// Deflate is set when permessage-deflate was negotiated: RSV1 on the first frame of a
+	// message then means the message is compressed; it is inflated (to at most
+	// MaxInflated bytes) before Next returns it. (Last, beside the other bytes, to keep
+	// the struct small: every idle connection holds one.)
+	Deflate bool
 }
 
 // InMessage reports whether a fragmented message is in progress.
@@ -117,17 +119,20 @@ func (r *Reader) Next(src io.Reader) (Frame, error) {
 			r.reset()
 			return Frame{}, protoErr(CodeMessageTooBig, fmt.Sprintf("message larger than %d bytes", r.MaxMessage))
 		}
-		r.buf, err = readGrowing(src, r.buf, int(h.Length))
-		if err != nil {
-			r.reset()
-			return Frame{}, eofUnexpected(err)
-		}
-		ws.Cipher(r.buf[start:], h.Mask, 0)
 		if r.fragOp == ws.OpText && !r.deflated {
-			if err := r.checkText(h.Fin); err != nil {
+			// Validate text as it arrives, so that a bad byte early in a long frame fails
+			// the connection without waiting for the rest (RFC 6455 §8.1).
+			if err := r.readText(src, h); err != nil {
 				r.reset()
 				return Frame{}, err
 			}
+		} else {
+			r.buf, err = readGrowing(src, r.buf, int(h.Length), int(r.MaxMessage))
+			if err != nil {
+				r.reset()
+				return Frame{}, eofUnexpected(err)
+			}
+			ws.Cipher(r.buf[start:], h.Mask, 0)
 		}
 		if !h.Fin {
 			continue
@@ -181,6 +186,31 @@ func (r *Reader) check(h ws.Header) error {
 	return nil
 }
 
+// readText reads the payload of an uncompressed text frame, checking UTF-8 on whatever
+// has arrived after every read, so that a bad byte early in a long frame fails the
+// connection without waiting for the rest. Like readGrowing, it allocates at most about
+// twice what arrived.
+func (r *Reader) readText(src io.Reader, h ws.Header) error {
+	start := len(r.buf)
+	want := start + int(h.Length)
+	for len(r.buf) < want {
+		r.buf = growBuf(r.buf, want-len(r.buf), int(r.MaxMessage))
+		n, err := src.Read(r.buf[len(r.buf):min(cap(r.buf), want)])
+		if n > 0 {
+			off := len(r.buf) - start
+			r.buf = r.buf[:len(r.buf)+n]
+			ws.Cipher(r.buf[start+off:], h.Mask, off)
+			if err := r.checkText(false); err != nil {
+				return err
+			}
+		}
+		if err != nil && len(r.buf) < want {
+			return eofUnexpected(err)
+		}
+	}
+	return r.checkText(h.Fin)
+}
+
 // checkText validates the text received so far, failing at the first impossible byte.
 func (r *Reader) checkText(fin bool) error {
 	n, ok := CheckUTF8Prefix(r.buf[r.utf8Done:])
@@ -192,35 +222,39 @@ func (r *Reader) checkText(fin bool) error {
 }
 
 // readGrowing appends n bytes from src to buf. It never allocates more than about twice the
-// bytes that actually arrived (plus 4 KiB), whatever length the peer declared.
-func readGrowing(src io.Reader, buf []byte, n int) ([]byte, error) {
+// bytes that actually arrived (plus 4 KiB), whatever length the peer declared, and grows
+// buf geometrically up to limit, so a message in many small frames is not copied over and
+// over.
+func readGrowing(src io.Reader, buf []byte, n, limit int) ([]byte, error) {
 	want := len(buf) + n
-	if cap(buf) >= want {
-		_, err := io.ReadFull(src, buf[len(buf):want])
-		return buf[:want], err
-	}
 	if buf == nil && n <= 32<<10 {
 		buf = make([]byte, n)
 		_, err := io.ReadFull(src, buf)
 		return buf, err
 	}
 	for len(buf) < want {
-		step := want - len(buf)
-		if grow := max(len(buf), 4096); step > grow {
-			step = grow
-		}
-		if cap(buf)-len(buf) < step {
-			nb := make([]byte, len(buf), len(buf)+step)
-			copy(nb, buf)
-			buf = nb
-		}
-		k, err := io.ReadFull(src, buf[len(buf):len(buf)+step])
+		buf = growBuf(buf, want-len(buf), limit)
+		k, err := io.ReadFull(src, buf[len(buf):min(cap(buf), want)])
 		buf = buf[:len(buf)+k]
 		if err != nil {
 			return buf, err
 		}
 	}
 	return buf, nil
+}
+
+// growBuf returns buf with room for more bytes when it has none: room for the n bytes still
+// wanted, but at most max(len(buf), 4096) of them before they arrive; and, to amortize
+// copying across frames, at least double the length, up to limit.
+func growBuf(buf []byte, n, limit int) []byte {
+	if cap(buf) > len(buf) {
+		return buf
+	}
+	newCap := len(buf) + min(n, max(len(buf), 4096))
+	newCap = max(newCap, min(2*len(buf), limit))
+	nb := make([]byte, len(buf), newCap)
+	copy(nb, buf)
+	return nb
 }
 
 func eofUnexpected(err error) error {

@@ -115,7 +115,7 @@ func TestReaderErrors(t *testing.T) {
 
 func TestReadGrowingDoesNotTrustDeclaredLength(t *testing.T) {
 	// A 1 MiB frame is declared but only 10 bytes arrive: far less than 1 MiB is allocated.
-	buf, err := readGrowing(bytes.NewReader(make([]byte, 10)), nil, 1<<20)
+	buf, err := readGrowing(bytes.NewReader(make([]byte, 10)), nil, 1<<20, 1<<20)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("err %v", err)
 	}
