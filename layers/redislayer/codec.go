@@ -253,10 +253,12 @@ func decodeValue(dec *msgpack.Decoder, limit, depth int) (any, error) {
 		return dec.DecodeBool()
 	case c == msgpcode.Float, c == msgpcode.Double:
 		return dec.DecodeFloat64()
-	case msgpcode.IsString(c):
-		return dec.DecodeString()
-	case msgpcode.IsBin(c):
-		return dec.DecodeBytes()
+	case msgpcode.IsString(c), msgpcode.IsBin(c):
+		b, err := decodeBlob(dec, limit)
+		if err != nil || !msgpcode.IsString(c) {
+			return b, err
+		}
+		return string(b), nil
 	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
 		n, err := dec.DecodeArrayLen()
 		if err != nil {
@@ -295,17 +297,38 @@ func decodeValue(dec *msgpack.Decoder, limit, depth int) (any, error) {
 			if !msgpcode.IsString(kc) {
 				return nil, fmt.Errorf("map key of msgpack type 0x%02x, want a string", kc)
 			}
-			k, err := dec.DecodeString()
+			k, err := decodeBlob(dec, limit)
 			if err != nil {
 				return nil, err
 			}
-			if m[k], err = decodeValue(dec, limit, depth+1); err != nil {
+			if m[string(k)], err = decodeValue(dec, limit, depth+1); err != nil {
 				return nil, err
 			}
 		}
 		return m, nil
 	}
 	return nil, fmt.Errorf("unsupported msgpack type 0x%02x (not part of the wire format)", c)
+}
+
+// decodeBlob reads a str or bin. It reads the declared length first and checks it against
+// limit (the payload size), so a few bytes declaring a 4 GB str or bin cannot make the
+// decoder allocate it.
+func decodeBlob(dec *msgpack.Decoder, limit int) ([]byte, error) {
+	n, err := dec.DecodeBytesLen()
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, fmt.Errorf("%d-byte string or bin in %d bytes", n, limit)
+	}
+	if n < 0 {
+		return nil, nil
+	}
+	b := make([]byte, n)
+	if err := dec.ReadFull(b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 func newEncoder(buf *bytes.Buffer) *msgpack.Encoder { return msgpack.NewEncoder(buf) }

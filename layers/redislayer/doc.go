@@ -1,7 +1,9 @@
 // Package redislayer is the Redis channel layer, wire-compatible with Django's channels_redis 4
 // (RedisChannelLayer): a Django process and a Go process sharing one Redis can send and
 // group-send to each other's consumers and workers. Importing it registers the "redis",
-// "rediss", "redis+sentinel" and "redis+cluster" URL schemes with layers.Open (see ParseURL).
+// "rediss", "redis+sentinel" and "redis+cluster" URL schemes with layers.Open (see ParseURL),
+// and "redis+pubsub" and "rediss+pubsub" for the pub/sub variant (see PubSubLayer and
+// ParsePubSubURL).
 //
 // # Wire format
 //
@@ -43,7 +45,10 @@
 //
 // Calls honour their context's deadline and return errors while Redis is away; the receive
 // loops retry with capped exponential backoff (at most 500 ms apart), so traffic resumes by
-// itself shortly after Redis returns. Undecodable or undecryptable stored messages are logged,
+// itself shortly after Redis returns. As soon as a receive loop or the heartbeat reaches Redis
+// again after a failure, the process adds its channels back to the groups they joined, so a
+// Redis restarted without persistence gets its groups back (messages stored before the
+// outage are lost with it). Undecodable or undecryptable stored messages are logged,
 // counted and dropped one at a time.
 //
 // # Redis Cluster
@@ -56,5 +61,11 @@
 //
 // Sentinel (redis+sentinel://) shards are Sentinel-managed masters, one per master_name.
 //
-// The pub/sub variant (channels_redis's RedisPubSubChannelLayer) is not implemented yet.
+// # Pub/sub
+//
+// PubSubLayer is channels_redis's RedisPubSubChannelLayer: channels and groups are Redis
+// pub/sub channels, one PUBLISH per send or group send, one subscriber connection per process
+// and shard that reconnects and resubscribes by itself. Delivery is at most once and only to
+// subscribers connected at the time: messages published during an outage are lost. It does
+// not interoperate with the sorted-set Layer (a Django process must use the same variant).
 package redislayer

@@ -52,3 +52,29 @@ func ExampleParseURL() {
 	// 2 200 30s http.request
 	// redis://:pw@10.0.0.2:6379/2
 }
+
+func ExampleParsePubSubURL() {
+	opts, err := redislayer.ParsePubSubURL("redis+pubsub://:pw@10.0.0.1:6379?host=10.0.0.2:6379&prefix=chat")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(opts.Hosts), opts.Prefix, opts.Hosts[1])
+	// Output:
+	// 2 chat redis://:pw@10.0.0.2:6379/0
+}
+
+// The pub/sub variant: a consumer's channel and a group are Redis pub/sub channels; one
+// PUBLISH reaches every process with a member. With a Redis server on localhost:6379 this
+// greets a room.
+func ExampleNewPubSub() {
+	l, err := redislayer.NewPubSub(redislayer.PubSubOptions{Hosts: []string{"redis://localhost:6379/0"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.GroupSend(ctx, "chat_lobby", channels.Message{"type": "chat.message", "message": "hello"}); err != nil {
+		log.Print(err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -60,6 +61,11 @@ type Options struct {
 	// Cluster, when set, selects Redis Cluster (one logical shard: the cluster distributes
 	// the keys). See the package documentation for what cluster mode supports.
 	Cluster *redis.ClusterOptions
+	// TLSConfig, when set, is the TLS configuration of the rediss:// Hosts (a copy, whose
+	// empty ServerName is the URL's host) and of Sentinel and Cluster, which then connect over
+	// TLS; use it to trust a private CA (the URL parameter tls_ca does). Default: rediss://
+	// hosts verify against the system roots.
+	TLSConfig *tls.Config
 	// Prefix starts every key (default "asgi").
 	Prefix string
 	// Expiry is how long an unread message lives (default 60 s; whole seconds on the wire).
@@ -141,6 +147,9 @@ type Layer struct {
 	inboxes map[string]*inboxLoop          // receive loops, by inbox name
 	joined  map[string]map[string]struct{} // channel → groups, for this process's channels (rejoin after a heartbeat gap)
 	hbOnce  sync.Once
+	// recovered is signalled by a receive loop whose Redis calls work again after failing:
+	// the heartbeat then runs at once and restores the groups (a restarted Redis lost them).
+	recovered chan struct{}
 
 	st struct {
 		sent, groupWrites, groupOver, received, delivered, dropped, undecodable, pruned, recvErrs atomic.Uint64
@@ -183,6 +192,8 @@ func New(opts Options) (*Layer, error) {
 		inboxes:  make(map[string]*inboxLoop),
 		joined:   make(map[string]map[string]struct{}),
 		hasRules: len(opts.ChannelCapacity) > 0,
+
+		recovered: make(chan struct{}, 1),
 	}
 	if l.prefix == "" {
 		l.prefix = DefaultPrefix
@@ -229,8 +240,18 @@ func New(opts Options) (*Layer, error) {
 	case opts.Cluster != nil:
 		co := *opts.Cluster
 		co.DisableIdentity, co.ContextTimeoutEnabled, co.Protocol = true, true, 2
+		co.TLSConfig = withTLS(co.TLSConfig, opts.TLSConfig)
 		l.cluster = true
-		l.shards = append(l.shards, &shard{client: redis.NewClusterClient(&co)})
+		l.shards = append(l.shards, &shard{
+			client: redis.NewClusterClient(&co),
+			// A receive loop gets its own client, so that Close interrupts its blocked
+			// BZMPOP instead of waiting up to inboxBlock for it.
+			dedicated: func() redis.UniversalClient {
+				d := co
+				d.PoolSize, d.MinIdleConns, d.MaxIdleConns = 1, 0, 1
+				return redis.NewClusterClient(&d)
+			},
+		})
 	case opts.Sentinel != nil:
 		masters := opts.SentinelMasters
 		if len(masters) == 0 && opts.Sentinel.MasterName != "" {
@@ -243,6 +264,7 @@ func New(opts Options) (*Layer, error) {
 			fo := *opts.Sentinel
 			fo.MasterName = m
 			fo.DisableIdentity, fo.ContextTimeoutEnabled, fo.Protocol = true, true, 2
+			fo.TLSConfig = withTLS(fo.TLSConfig, opts.TLSConfig)
 			l.shards = append(l.shards, &shard{
 				client: redis.NewFailoverClient(&fo),
 				dedicated: func() redis.UniversalClient {
@@ -275,6 +297,9 @@ func New(opts Options) (*Layer, error) {
 			if err != nil {
 				return nil, fmt.Errorf("redislayer: host %q: %w", layers.Redact(h), err)
 			}
+			if o.TLSConfig != nil {
+				o.TLSConfig = withTLS(o.TLSConfig, opts.TLSConfig)
+			}
 			l.shards = append(l.shards, singleShard(o))
 		}
 	}
@@ -303,6 +328,10 @@ func tune(o *redis.Options) {
 	o.DisableIdentity = true
 	o.ContextTimeoutEnabled = true
 	o.Protocol = 2
+	// One dial per attempt: go-redis's default (5 dials, 100 ms apart, per command retry)
+	// makes every call during an outage take seconds before it fails; the command retries
+	// (MaxRetries) still cover a transient failure.
+	o.DialerRetries = 1
 }
 
 func wholeSeconds(d time.Duration) int64 {
@@ -746,7 +775,11 @@ func (l *Layer) runInbox(ib *inboxLoop) {
 	noBZMPOP := false
 	failing := false
 	for l.ctx.Err() == nil {
-		members, err := ib.popBatch(l.ctx, inboxBlock, &noBZMPOP)
+		block := inboxBlock
+		if failing {
+			block = 50 * time.Millisecond // notice Redis's return quickly
+		}
+		members, err := ib.popBatch(l.ctx, block, &noBZMPOP)
 		if err != nil {
 			if l.ctx.Err() != nil {
 				return
@@ -767,6 +800,10 @@ func (l *Layer) runInbox(ib *inboxLoop) {
 		if failing {
 			l.log.Info("receive loop: Redis reachable again", "inbox", ib.inbox)
 			failing = false
+			select {
+			case l.recovered <- struct{}{}:
+			default:
+			}
 		}
 		backoff = 0
 		for _, m := range members {
@@ -857,15 +894,20 @@ func (l *Layer) runHeartbeat() {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	lastOK := time.Now()
+	failed := false
 	for {
 		if l.hbTTL > 0 {
 			if l.beat(l.ctx, 0) {
-				if time.Since(lastOK) > l.hbTTL/2 {
-					// Silent long enough that group sends elsewhere may have pruned this
-					// process's members: add them back.
+				if failed || time.Since(lastOK) > l.hbTTL/2 {
+					// After a failure Redis may have restarted empty, and after a long
+					// silence group sends elsewhere may have pruned this process's members:
+					// add them back.
 					l.rejoin(l.ctx)
 				}
 				lastOK = time.Now()
+				failed = false
+			} else {
+				failed = true
 			}
 		}
 		l.sweep()
@@ -873,6 +915,8 @@ func (l *Layer) runHeartbeat() {
 		case <-l.ctx.Done():
 			return
 		case <-t.C:
+		case <-l.recovered:
+			failed = true // Redis is back after a failure of a receive loop: rejoin now
 		}
 	}
 }

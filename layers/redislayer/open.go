@@ -46,7 +46,8 @@ func open(_ context.Context, u *url.URL) (layers.Layer, error) {
 // (layers.ParseCapacities; may repeat), symmetric_encryption_key=K (repeat for rotation; the
 // first encrypts; symmetric_encryption_keys is a synonym), heartbeat_timeout=60 (seconds or a
 // duration; "off" disables pruning of stopped Go processes), local_capacity=N,
-// sentinel_password=P.
+// sentinel_password=P, tls_ca=/path/ca.pem (PEM certificates to trust instead of the system
+// roots, for a private CA; with redis+sentinel:// and redis+cluster:// it also turns TLS on).
 func ParseURL(raw string) (Options, error) {
 	var opts Options
 	u, err := url.Parse(raw)
@@ -107,8 +108,12 @@ func ParseURL(raw string) (Options, error) {
 			sentinels = append(sentinels, vals...)
 		case "sentinel_password":
 			sentinelPassword = last
+		case "tls_ca":
+			if opts.TLSConfig, err = loadCAFile(last); err != nil {
+				return opts, err
+			}
 		default:
-			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity)", key)
+			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, tls_ca)", key)
 		}
 	}
 	if u.Host == "" {
@@ -129,6 +134,9 @@ func ParseURL(raw string) (Options, error) {
 	case "redis", "rediss":
 		if len(masters) > 0 || len(sentinels) > 0 {
 			return opts, fmt.Errorf("redislayer: master_name and sentinel need a redis+sentinel:// URL")
+		}
+		if opts.TLSConfig != nil && u.Scheme == "redis" {
+			return opts, fmt.Errorf("redislayer: tls_ca needs a rediss:// URL (redis:// does not use TLS)")
 		}
 		base := &url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: "/" + strconv.Itoa(db)}
 		opts.Hosts = append(opts.Hosts, base.String())

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/consumer"
@@ -20,6 +21,15 @@ import (
 
 // WebsocketPath is the route of the chat WebSocket; room_name is the room.
 const WebsocketPath = "/ws/chat/{room_name}/"
+
+// SendTimeout bounds the group send of one chat message. When the channel layer fails or
+// takes longer (Redis away), the sender gets an error frame instead of a hang.
+const SendTimeout = 5 * time.Second
+
+// ErrorUndelivered is the "error" of the frame a client receives when its message could not
+// be handed to the channel layer: {"error": ErrorUndelivered, "message": m}. The connection
+// stays open; the client may send again.
+const ErrorUndelivered = "MESSAGE_NOT_DELIVERED"
 
 // MessageType is the type of the group message that carries a chat message, as in the
 // tutorial ("chat.message", handled by ChatMessage).
@@ -63,7 +73,18 @@ func (c *Consumer) ReceiveJSON(ctx context.Context, content json.RawMessage) err
 	if !ok {
 		return c.CloseReason(ctx, channels.CloseInvalidPayload, `want {"message": ...}`)
 	}
-	return c.GroupSend(ctx, c.group, channels.Message{"type": MessageType, "message": layerValue(m)})
+	m = layerValue(m)
+	sctx, cancel := context.WithTimeout(ctx, SendTimeout)
+	err := c.GroupSend(sctx, c.group, channels.Message{"type": MessageType, "message": m})
+	cancel()
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	// The layer failed (Redis away, say): the consumer's policy would close the socket with
+	// 1011. A chat room outlives a layer outage better if the client is told and stays
+	// connected; the layer reconnects by itself.
+	c.Logger().Warn("chat: message not delivered", "group", c.group, "error", err)
+	return c.SendJSON(ctx, map[string]any{"error": ErrorUndelivered, "message": m})
 }
 
 // ChatMessage handles a "chat.message" from the group: the message goes to the client.

@@ -71,6 +71,7 @@ chatSocket.addEventListener('open', () => { status.textContent = 'connected'; })
 chatSocket.addEventListener('message', (e) => {
   let data;
   try { data = JSON.parse(e.data); } catch (err) { return; }
+  if (data.error) { status.textContent = 'not delivered, try again: ' + JSON.stringify(data.message); return; }
   const m = typeof data.message === 'string' ? data.message : JSON.stringify(data.message);
   log.value += m + '\n';
   log.scrollTop = log.scrollHeight;

@@ -1,0 +1,542 @@
+package redislayer
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/internal/interop"
+	"github.com/gochannels/gochannels/internal/redistest"
+	"github.com/gochannels/gochannels/layers"
+)
+
+func newPubSub(t testing.TB, srv *redistest.Server) *PubSubLayer {
+	t.Helper()
+	l, err := NewPubSub(PubSubOptions{Hosts: []string{srv.URL()}, Prefix: srv.Prefix()})
+	if err != nil {
+		t.Fatalf("NewPubSub: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// waitConnected waits until every shard's subscriber connection is up.
+func waitConnected(t testing.TB, l *PubSubLayer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, sh := range l.shards {
+		for {
+			sh.mu.Lock()
+			up := sh.conn != nil
+			sh.mu.Unlock()
+			if up {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("pub/sub subscriber did not connect within 10 s")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// collector is a Listen callback that records messages.
+type collector struct {
+	mu   sync.Mutex
+	msgs []channels.Message
+	got  chan struct{}
+}
+
+func newCollector() *collector { return &collector{got: make(chan struct{}, 1000)} }
+
+func (c *collector) deliver(m channels.Message) bool {
+	c.mu.Lock()
+	c.msgs = append(c.msgs, m)
+	c.mu.Unlock()
+	select {
+	case c.got <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (c *collector) wait(t *testing.T, n int) []channels.Message {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		c.mu.Lock()
+		if len(c.msgs) >= n {
+			out := append([]channels.Message(nil), c.msgs...)
+			c.mu.Unlock()
+			return out
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.got:
+		case <-deadline:
+			t.Fatalf("got %d messages, want %d", len(c.msgs), n)
+		}
+	}
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.msgs)
+}
+
+func TestPubSubSemantics(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := testCtx(t)
+	a, b := newPubSub(t, srv), newPubSub(t, srv)
+	waitConnected(t, a)
+	waitConnected(t, b)
+
+	// NewChannel + Send + Receive, named as channels_redis names them.
+	ch, err := a.NewChannel(ctx, "specific")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ch, srv.Prefix()+"specific.") || len(ch) != len(srv.Prefix()+"specific.")+32 || layers.IsProcessSpecific(ch) {
+		t.Fatalf("channel name %q", ch)
+	}
+	if err := b.Send(ctx, ch, channels.Message{"type": "t.one", "n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.Receive(ctx, ch)
+	if err != nil || m["type"] != "t.one" || m["n"] != int64(1) {
+		t.Fatalf("Receive = %v, %v", m, err)
+	}
+
+	// Groups over two "processes": one PUBLISH reaches every local member of both.
+	ca1, ca2, cb := newCollector(), newCollector(), newCollector()
+	a1, stopA1, err := a.Listen(ctx, "specific", ca1.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopA1()
+	a2, stopA2, err := a.Listen(ctx, "specific", ca2.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, stopB1, err := b.Listen(ctx, "specific", cb.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, add := range []struct {
+		l  *PubSubLayer
+		ch string
+	}{{a, a1}, {a, a2}, {b, b1}, {a, a1}} { // adding twice is harmless
+		if err := add.l.GroupAdd(ctx, "room", add.ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub0 := b.Stats().Published
+	if err := b.GroupSend(ctx, "room", channels.Message{"type": "chat.message", "text": "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Stats().Published - pub0; got != 1 {
+		t.Errorf("group send published %d times, want 1", got)
+	}
+	for _, c := range []*collector{ca1, ca2, cb} {
+		if msgs := c.wait(t, 1); msgs[0]["text"] != "hi" {
+			t.Errorf("group message %v", msgs[0])
+		}
+	}
+	// A direct send to a Listen channel.
+	if err := a.Send(ctx, b1, channels.Message{"type": "direct"}); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := cb.wait(t, 2); msgs[1]["type"] != "direct" {
+		t.Errorf("direct message %v", msgs[1])
+	}
+
+	// Discard a2; stop b1 (leaves its groups): only a1 hears the next one.
+	if err := a.GroupDiscard(ctx, "room", a2); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.GroupDiscard(ctx, "room", a2); err != nil { // not a member: fine
+		t.Fatal(err)
+	}
+	stopB1()
+	stopB1()
+	if err := b.GroupSend(ctx, "room", channels.Message{"type": "chat.message", "text": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	ca1.wait(t, 2)
+	// A marker through b's own channel proves b's loop is past the group message.
+	if err := a.GroupSend(ctx, "room", channels.Message{"type": "marker"}); err != nil {
+		t.Fatal(err)
+	}
+	ca1.wait(t, 3)
+	time.Sleep(50 * time.Millisecond)
+	if ca2.count() != 1 || cb.count() != 2 {
+		t.Errorf("after discard/stop: a2 has %d (want 1), b1 has %d (want 2)", ca2.count(), cb.count())
+	}
+	// The group's pub/sub channel is unsubscribed by b (no members left).
+	if n := numSub(t, srv, a.GroupChannel("room")); n != 1 {
+		t.Errorf("subscribers of the group channel = %d, want 1 (only a)", n)
+	}
+
+	// Only local channels join groups.
+	if err := a.GroupAdd(ctx, "room", "specific.elsewhere"); !errors.Is(err, layers.ErrInvalidName) {
+		t.Errorf("GroupAdd of a foreign channel: %v", err)
+	}
+	// Bad input.
+	if err := a.Send(ctx, "bad name", channels.Message{"type": "x"}); !errors.Is(err, layers.ErrInvalidName) {
+		t.Errorf("bad name: %v", err)
+	}
+	if err := a.GroupSend(ctx, "room", channels.Message{"no": "type"}); !errors.Is(err, layers.ErrInvalidMessage) {
+		t.Errorf("no type: %v", err)
+	}
+	if err := a.Send(ctx, ch, channels.Message{"type": "x", "t": time.Now()}); !errors.Is(err, layers.ErrInvalidMessage) {
+		t.Errorf("time value: %v", err)
+	}
+	if _, err := a.Receive(ctx, a1); err == nil {
+		t.Error("Receive on a Listen channel succeeded")
+	}
+	stopA2()
+}
+
+func numSub(t *testing.T, srv *redistest.Server, name string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := srv.Client().PubSubNumSub(ctx, name).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[name]
+}
+
+// waitNumSub waits until name has at least n subscribers.
+func waitNumSub(t *testing.T, srv *redistest.Server, name string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for numSub(t, srv, name) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q has fewer than %d subscribers after 5 s", name, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPubSubNormalChannel(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := testCtx(t)
+	a, b, s := newPubSub(t, srv), newPubSub(t, srv), newPubSub(t, srv)
+	waitConnected(t, a)
+	waitConnected(t, b)
+	type res struct {
+		m   channels.Message
+		err error
+	}
+	out := make(chan res, 2)
+	for _, l := range []*PubSubLayer{a, b} {
+		go func() {
+			m, err := l.Receive(ctx, "background-tasks")
+			out <- res{m, err}
+		}()
+	}
+	waitNumSub(t, srv, "background-tasks", 2)
+	if err := s.Send(ctx, "background-tasks", channels.Message{"type": "task.a", "id": 7}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // broadcast: both readers get it
+		r := <-out
+		if r.err != nil || r.m["id"] != int64(7) {
+			t.Fatalf("Receive = %v, %v", r.m, r.err)
+		}
+	}
+	// A cancelled Receive unsubscribes.
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := a.Receive(cctx, "other-tasks"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Receive with a deadline: %v", err)
+	}
+	if n := numSub(t, srv, "other-tasks"); n != 0 {
+		t.Errorf("subscribers after a cancelled Receive: %d", n)
+	}
+	// Close ends a Receive in progress with ErrLayerClosed.
+	go func() {
+		_, err := b.Receive(ctx, "third")
+		out <- res{nil, err}
+	}()
+	waitNumSub(t, srv, "third", 1)
+	_ = b.Close()
+	if r := <-out; !errors.Is(r.err, layers.ErrLayerClosed) {
+		t.Errorf("Receive after Close: %v", r.err)
+	}
+	if err := b.Send(ctx, "x", channels.Message{"type": "x"}); !errors.Is(err, layers.ErrLayerClosed) {
+		t.Errorf("Send after Close: %v", err)
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPubSubReconnect kills Redis under a layer with a channel and a group, checks that calls
+// fail fast during the outage, restarts it and checks that the layer resubscribes by itself.
+func TestPubSubReconnect(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := testCtx(t)
+	l := newPubSub(t, srv)
+	waitConnected(t, l)
+	c := newCollector()
+	ch, stop, err := l.Listen(ctx, "specific", c.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := l.GroupAdd(ctx, "g", ch); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Kill()
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	start := time.Now()
+	if err := l.GroupSend(cctx, "g", channels.Message{"type": "lost"}); err == nil {
+		t.Error("GroupSend during the outage succeeded")
+	}
+	cancel()
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("GroupSend during the outage took %v", d)
+	}
+	// New subscriptions fail at once while the subscriber is down.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := l.NewChannel(ctx, "specific")
+		if errors.Is(err, ErrNotConnected) {
+			break
+		}
+		if err == nil && time.Now().After(deadline) {
+			t.Fatal("NewChannel kept succeeding during the outage")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	srv.Restart()
+	back := time.Now()
+	// Traffic resumes without help: group and channel subscriptions are restored.
+	for i := 0; ; i++ {
+		_ = l.GroupSend(ctx, "g", channels.Message{"type": "after"})
+		if c.count() > 0 {
+			break
+		}
+		if time.Since(back) > 5*time.Second {
+			t.Fatal("no group message delivered within 5 s of Redis returning")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("group traffic resumed %v after Redis returned", time.Since(back).Round(time.Millisecond))
+	if d := time.Since(back); d > 2*time.Second {
+		t.Errorf("traffic resumed after %v, want within 2 s", d)
+	}
+	n := c.count()
+	if err := l.Send(ctx, ch, channels.Message{"type": "direct"}); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(t, n+1)
+	if st := l.Stats(); st.Reconnects < 1 {
+		t.Errorf("Stats.Reconnects = %d", st.Reconnects)
+	}
+}
+
+func TestPubSubOpen(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := testCtx(t)
+	u := strings.Replace(srv.URL(), "redis://", "redis+pubsub://", 1) + "?prefix=" + srv.Prefix() + "&local_capacity=5"
+	l, err := layers.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ps, ok := l.(*PubSubLayer)
+	if !ok {
+		t.Fatalf("Open(%q) = %T", u, l)
+	}
+	waitConnected(t, ps)
+	ch, err := l.NewChannel(ctx, "specific")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 8; i++ {
+		if err := l.Send(ctx, ch, channels.Message{"type": "x", "i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The local buffer holds 5; the rest are dropped and counted.
+	deadline := time.Now().Add(5 * time.Second)
+	for st := ps.Stats(); st.Delivered+st.Dropped < 8 && time.Now().Before(deadline); st = ps.Stats() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := ps.Stats(); st.Delivered != 5 || st.Dropped != 3 {
+		t.Errorf("stats %+v, want 5 delivered and 3 dropped", st)
+	}
+	for _, bad := range []string{
+		"redis+pubsub://",
+		"redis+pubsub://h:1?expiry=5",
+		"redis+pubsub://h:1?nope=1",
+		"redis+pubsub://h:1/x",
+		"redis+pubsub://h:1?local_capacity=0",
+	} {
+		if _, err := ParsePubSubURL(bad); err == nil {
+			t.Errorf("ParsePubSubURL(%q) succeeded", bad)
+		}
+	}
+	opts, err := ParsePubSubURL("rediss+pubsub://:pw@h1:6380/2?host=h2:6380&host=redis://h3:1/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"rediss://:pw@h1:6380/2", "rediss://:pw@h2:6380/2", "redis://h3:1/0"}
+	if strings.Join(opts.Hosts, " ") != strings.Join(want, " ") {
+		t.Errorf("hosts %v, want %v", opts.Hosts, want)
+	}
+}
+
+// pyPubSub runs testdata/pubsub_helper.py: channels_redis's RedisPubSubChannelLayer.
+type pyPubSub struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startPyPubSub(t *testing.T, srv *redistest.Server) *pyPubSub {
+	t.Helper()
+	python := redistest.RequirePython(t)
+	cmd := exec.Command(python, "testdata/pubsub_helper.py")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = in.Close()
+		done := make(chan struct{})
+		go func() { _, _ = io.Copy(io.Discard, out); _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if s := stderr.String(); s != "" {
+			t.Logf("python stderr: %s", s)
+		}
+	})
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	p := &pyPubSub{t: t, in: in, out: sc}
+	p.must(map[string]any{"op": "config", "hosts": []string{srv.URL()}, "prefix": srv.Prefix()})
+	return p
+}
+
+func (p *pyPubSub) must(req map[string]any) map[string]any {
+	p.t.Helper()
+	b, _ := json.Marshal(req)
+	if _, err := p.in.Write(append(b, '\n')); err != nil {
+		p.t.Fatal(err)
+	}
+	if !p.out.Scan() {
+		p.t.Fatalf("python helper ended during %v: %v", req["op"], p.out.Err())
+	}
+	var ans map[string]any
+	if err := json.Unmarshal(p.out.Bytes(), &ans); err != nil {
+		p.t.Fatalf("bad answer %q: %v", p.out.Text(), err)
+	}
+	if e, ok := ans["error"]; ok {
+		p.t.Fatalf("python %v: %v", req["op"], e)
+	}
+	return ans
+}
+
+func TestPubSubInterop(t *testing.T) {
+	srv := redistest.Start(t)
+	py := startPyPubSub(t, srv)
+	ctx := testCtx(t)
+	g := newPubSub(t, srv)
+	waitConnected(t, g)
+
+	// Go send → Python receive, every wire type.
+	pch := py.must(map[string]any{"op": "new_channel"})["channel"].(string)
+	if !strings.HasPrefix(pch, srv.Prefix()+"specific.") {
+		t.Fatalf("python channel %q", pch)
+	}
+	waitNumSub(t, srv, pch, 1)
+	msg := allTypes()
+	if err := g.Send(ctx, pch, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := py.must(map[string]any{"op": "receive", "channel": pch})["msg"]
+	sameTyped(t, "go→python", got, msg)
+
+	// Python send → Go receive.
+	gch, err := g.NewChannel(ctx, "specific.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	py.must(map[string]any{"op": "send", "channel": gch, "msg": interop.Typed(map[string]any{"type": "from.py", "n": 3, "b": []byte("x")})})
+	m, err := g.Receive(ctx, gch)
+	if err != nil || m["type"] != "from.py" || m["n"] != int64(3) || string(m["b"].([]byte)) != "x" {
+		t.Fatalf("python→go: %v, %v", m, err)
+	}
+
+	// A mixed group: two Go members (one process) and one Python member.
+	c1, c2 := newCollector(), newCollector()
+	g1, stop1, err := g.Listen(ctx, "specific", c1.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop1()
+	g2, stop2, err := g.Listen(ctx, "specific", c2.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop2()
+	for _, ch := range []string{g1, g2} {
+		if err := g.GroupAdd(ctx, "mixed", ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	py.must(map[string]any{"op": "group_add", "group": "mixed", "channel": pch})
+	waitNumSub(t, srv, g.GroupChannel("mixed"), 2)
+
+	// Python group_send reaches the Go members...
+	py.must(map[string]any{"op": "group_send", "group": "mixed", "msg": interop.Typed(map[string]any{"type": "chat.message", "text": "from python"})})
+	for _, c := range []*collector{c1, c2} {
+		if m := c.wait(t, 1)[0]; m["text"] != "from python" {
+			t.Errorf("python group_send → go: %v", m)
+		}
+	}
+	// ... and its own member.
+	got = py.must(map[string]any{"op": "receive", "channel": pch})["msg"]
+	sameTyped(t, "python group_send → python", got, map[string]any{"type": "chat.message", "text": "from python"})
+
+	// Go GroupSend reaches every member, Python included.
+	if err := g.GroupSend(ctx, "mixed", channels.Message{"type": "chat.message", "text": "from go", "n": 1.5}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*collector{c1, c2} {
+		if m := c.wait(t, 2)[1]; m["text"] != "from go" {
+			t.Errorf("go group send → go: %v", m)
+		}
+	}
+	got = py.must(map[string]any{"op": "receive", "channel": pch})["msg"]
+	sameTyped(t, "go group send → python", got, map[string]any{"type": "chat.message", "text": "from go", "n": 1.5})
+}
