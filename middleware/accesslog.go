@@ -1,0 +1,217 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gochannels/gochannels/channels"
+)
+
+// AccessLog returns middleware that writes one log line per scope when it ends, to logger
+// (slog.Default() when nil): the scope type, path, client address, the HTTP status or the
+// WebSocket close code, who closed first ("application", "client" or "server"), the
+// duration, and the payload bytes received and sent. The level is Info, and Warn for a 5xx
+// response or a 1011 close; a refused WebSocket handshake is logged with status 403.
+//
+// It costs a small allocation per scope and a few additions per message; it keeps the
+// Receiver's channels.Injector, so consumers keep their push delivery from the layer.
+// Channel scopes (background workers) are passed through unlogged.
+//
+// Who closed is read from the events (see the ops package for the rules): the server
+// reports its own closes (slow client, idle timeout, shutdown, protocol errors) to the
+// application with known codes and reasons.
+func AccessLog(app channels.Application, logger *slog.Logger) channels.Application {
+	return channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
+		if scope.Type != channels.ScopeHTTP && scope.Type != channels.ScopeWebsocket {
+			return app.Serve(ctx, scope, receive, send)
+		}
+		a := &accessEntry{start: time.Now(), recv: receive, send: send}
+		var r channels.Receiver = (*accessRecv)(a)
+		if inj, ok := receive.(channels.Injector); ok {
+			a.inj = inj
+			r = (*accessInjRecv)(a)
+		}
+		returned := false
+		defer func() {
+			if !returned {
+				a.log(ctx, logger, scope, nil, true)
+			}
+		}()
+		err := app.Serve(ctx, scope, r, (*accessSend)(a))
+		returned = true
+		a.log(ctx, logger, scope, err, false)
+		return err
+	})
+}
+
+// accessEntry follows one scope for its log line.
+type accessEntry struct {
+	start time.Time
+	recv  channels.Receiver
+	inj   channels.Injector
+	send  channels.Sender
+
+	mu       sync.Mutex
+	in, out  int64
+	status   int
+	accepted bool
+	refused  bool // closed before accepting
+	decided  bool
+	code     int
+	side     string
+}
+
+func (a *accessEntry) decide(code int, side string) {
+	if !a.decided {
+		a.decided, a.code, a.side = true, code, side
+	}
+}
+
+type accessRecv accessEntry
+
+// Receive delegates and adds up the payload received.
+func (r *accessRecv) Receive(ctx context.Context) (channels.Message, error) {
+	msg, err := r.recv.Receive(ctx)
+	if err != nil {
+		return msg, err
+	}
+	a := (*accessEntry)(r)
+	switch msg.Type() {
+	case channels.TypeWebsocketReceive, channels.TypeHTTPRequest:
+		n := len(msg.String("text")) + len(msg.Bytes("bytes")) + len(msg.Bytes("body"))
+		a.mu.Lock()
+		a.in += int64(n)
+		a.mu.Unlock()
+	case channels.TypeWebsocketDisconnect:
+		code, _ := msg.Int("code")
+		a.mu.Lock()
+		a.decide(code, closeSide(code, msg.String("reason")))
+		a.mu.Unlock()
+	}
+	return msg, nil
+}
+
+type accessInjRecv accessEntry
+
+// Receive delegates and adds up the payload received.
+func (r *accessInjRecv) Receive(ctx context.Context) (channels.Message, error) {
+	return (*accessRecv)(r).Receive(ctx)
+}
+
+// Inject delegates to the server's Injector.
+func (r *accessInjRecv) Inject(msg channels.Message) error { return r.inj.Inject(msg) }
+
+type accessSend accessEntry
+
+// Send delegates and records the status, the close and the payload sent.
+func (s *accessSend) Send(ctx context.Context, msg channels.Message) error {
+	err := s.send.Send(ctx, msg)
+	a := (*accessEntry)(s)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch msg.Type() {
+	case channels.TypeWebsocketSend, channels.TypeHTTPResponseBody:
+		if err == nil {
+			a.out += int64(len(msg.String("text")) + len(msg.Bytes("bytes")) + len(msg.Bytes("body")) + len(msg.String("body")))
+			return nil
+		}
+		var ce *channels.CloseError
+		if errors.As(err, &ce) {
+			side := "client"
+			if ce.Code == channels.ClosePolicyViolation && ce.Reason == "slow client" {
+				side = "server"
+			}
+			a.decide(ce.Code, side)
+		}
+	case channels.TypeHTTPResponseStart:
+		if err == nil {
+			a.status, _ = msg.Int("status")
+		}
+	case channels.TypeWebsocketAccept:
+		a.accepted = a.accepted || err == nil
+	case channels.TypeWebsocketClose:
+		if err == nil && !a.accepted && !a.decided {
+			a.refused = true
+		}
+		if err == nil && a.accepted {
+			code := channels.CloseNormal
+			if n, ok := msg.Int("code"); ok {
+				code = n
+			}
+			a.decide(code, "application")
+		}
+	}
+	return err
+}
+
+// log writes the scope's line.
+func (a *accessEntry) log(ctx context.Context, logger *slog.Logger, scope *channels.Scope, err error, panicked bool) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	var ce *channels.CloseError
+	failed := panicked || (err != nil && !errors.As(err, &ce) && !errors.Is(err, channels.ErrClosed) && !errors.Is(err, context.Canceled))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	level := slog.LevelInfo
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs, slog.String("type", scope.Type), slog.String("path", scope.Path), slog.String("client", scope.Client))
+	if scope.Type == channels.ScopeHTTP {
+		status := a.status
+		if status == 0 && failed {
+			status = 500 // the server answers for a failed application
+		}
+		if status >= 500 {
+			level = slog.LevelWarn
+		}
+		attrs = append(attrs, slog.String("method", scope.Method), slog.Int("status", status))
+	} else if !a.accepted && (a.refused || !a.decided) {
+		attrs = append(attrs, slog.Int("status", 403), slog.String("closed_by", "application"))
+		if failed {
+			level = slog.LevelWarn
+		}
+	} else {
+		if !a.decided {
+			a.decided, a.side = true, "application"
+			switch {
+			case failed:
+				a.code = channels.CloseInternalError
+			case ce != nil:
+				a.code = ce.Code
+			case err == nil:
+				a.code = channels.CloseNormal
+			default:
+				a.code, a.side = channels.CloseAbnormal, "unknown"
+			}
+		}
+		if a.code == channels.CloseInternalError {
+			level = slog.LevelWarn
+		}
+		attrs = append(attrs, slog.Int("close_code", a.code), slog.String("closed_by", a.side))
+	}
+	attrs = append(attrs, slog.Duration("duration", time.Since(a.start)), slog.Int64("bytes_in", a.in), slog.Int64("bytes_out", a.out))
+	if failed {
+		if panicked {
+			attrs = append(attrs, slog.String("error", "panic"))
+		} else {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+	}
+	logger.LogAttrs(ctx, level, "access", attrs...)
+}
+
+// closeSide tells who closed a WebSocket from the disconnect event the server delivered:
+// the server's own closes have known codes and reasons.
+func closeSide(code int, reason string) string {
+	switch {
+	case code == channels.ClosePolicyViolation && reason == "slow client",
+		code == channels.CloseGoingAway && (reason == "idle timeout" || reason == "going away"),
+		code == channels.CloseAbnormal && (reason == "pong timeout" || reason == "read timeout" || reason == "server shut down"),
+		code == channels.CloseProtocolError, code == channels.CloseInvalidPayload, code == channels.CloseMessageTooBig:
+		return "server"
+	}
+	return "client"
+}

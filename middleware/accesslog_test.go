@@ -1,0 +1,146 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/channelstest"
+)
+
+// logBuffer collects JSON log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// logApp accepts WebSockets (refusing /refuse), echoes, closes with 1011 on "fail", and
+// answers HTTP with the status in the query string.
+func logApp(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
+	if _, ok := receive.(channels.Injector); !ok {
+		return errors.New("the receiver lost its Injector")
+	}
+	if scope.Type == channels.ScopeHTTP {
+		if _, err := receive.Receive(ctx); err != nil {
+			return err
+		}
+		status := 200
+		if scope.QueryString == "fail" {
+			status = 503
+		}
+		if err := send.Send(ctx, channels.Message{"type": channels.TypeHTTPResponseStart, "status": status}); err != nil {
+			return err
+		}
+		return send.Send(ctx, channels.Message{"type": channels.TypeHTTPResponseBody, "body": []byte("hello")})
+	}
+	for {
+		msg, err := receive.Receive(ctx)
+		if err != nil {
+			return err
+		}
+		switch msg.Type() {
+		case channels.TypeWebsocketConnect:
+			typ := channels.TypeWebsocketAccept
+			if scope.Path == "/refuse" {
+				typ = channels.TypeWebsocketClose
+			}
+			if err := send.Send(ctx, channels.Message{"type": typ}); err != nil {
+				return err
+			}
+		case channels.TypeWebsocketReceive:
+			if msg.String("text") == "fail" {
+				_ = send.Send(ctx, channels.Message{"type": channels.TypeWebsocketClose, "code": 1011})
+				continue
+			}
+			if err := send.Send(ctx, channels.Message{"type": channels.TypeWebsocketSend, "text": msg.String("text") + "!"}); err != nil {
+				return err
+			}
+		case channels.TypeWebsocketDisconnect:
+			return nil
+		}
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var buf logBuffer
+	app := AccessLog(channels.ApplicationFunc(logApp), slog.New(slog.NewJSONHandler(&buf, nil)))
+
+	for _, q := range []string{"", "fail"} {
+		h := channelstest.NewHTTPCommunicator(app, "POST", "/page?"+q, []byte("abc"), channelstest.WithQueryString(q))
+		if _, err := h.GetResponse(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_ = h.Wait(ctx)
+	}
+	c := channelstest.NewWebsocketCommunicator(app, "/ws/", channelstest.WithScope(func(s *channels.Scope) { s.Client = "192.0.2.1:5555" }))
+	if _, err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SendText(ctx, "hey")
+	_, _ = c.ReceiveText(ctx)
+	_ = c.Disconnect(ctx, 1001)
+	_ = c.Wait(ctx)
+	f := channelstest.NewWebsocketCommunicator(app, "/ws/")
+	_, _ = f.Connect(ctx)
+	_ = f.SendText(ctx, "fail")
+	_, _ = f.ReceiveOutput(ctx)
+	_ = f.Disconnect(ctx, 1011)
+	_ = f.Wait(ctx)
+	r := channelstest.NewWebsocketCommunicator(app, "/refuse")
+	_, _ = r.Connect(ctx)
+	_ = r.Wait(ctx)
+
+	lines := buf.lines(t)
+	if len(lines) != 5 {
+		t.Fatalf("%d log lines, want 5: %v", len(lines), lines)
+	}
+	check := func(i int, want map[string]any) {
+		t.Helper()
+		for k, v := range want {
+			if lines[i][k] != v {
+				t.Errorf("line %d: %s = %v, want %v (line %v)", i, k, lines[i][k], v, lines[i])
+			}
+		}
+		if _, ok := lines[i]["duration"]; !ok {
+			t.Errorf("line %d has no duration", i)
+		}
+	}
+	check(0, map[string]any{"level": "INFO", "type": "http", "path": "/page", "status": 200.0, "bytes_in": 3.0, "bytes_out": 5.0})
+	check(1, map[string]any{"level": "WARN", "status": 503.0})
+	check(2, map[string]any{"level": "INFO", "type": "websocket", "client": "192.0.2.1:5555", "close_code": 1001.0, "closed_by": "client", "bytes_in": 3.0, "bytes_out": 4.0})
+	check(3, map[string]any{"level": "WARN", "close_code": 1011.0, "closed_by": "application"})
+	check(4, map[string]any{"level": "INFO", "path": "/refuse", "status": 403.0})
+}

@@ -1,0 +1,41 @@
+// Package ops holds what running gochannels in production needs beside the application:
+// Prometheus metrics (connections, messages, bytes, close codes, failures, HTTP statuses and
+// channel-layer operations), collectors that export the layers' and workers' own counters at
+// scrape time, and the /healthz and /readyz endpoints load balancers probe.
+//
+// Everything is built around the public contracts, so it works with any server:
+// Metrics.Instrument wraps a channels.Application, Metrics.InstrumentLayer wraps a
+// layers.Layer, and the endpoints are plain http.Handlers to mount beside the server in a
+// net/http mux. The Example shows the whole wiring of a production process.
+//
+// # Metrics
+//
+// With the default namespace "gochannels":
+//
+//	gochannels_connections_open{type}                   scopes in progress (http, websocket, channel)
+//	gochannels_connections_total{type}                  scopes started
+//	gochannels_messages_received_total{type}            websocket.receive events
+//	gochannels_messages_sent_total{type}                websocket.send events the server took
+//	gochannels_bytes_received_total{type}               text/bytes of websocket.receive, http.request bodies
+//	gochannels_bytes_sent_total{type}                   text/bytes of websocket.send, http.response.body bodies
+//	gochannels_layer_messages_total{type,result}        channel-layer messages pushed into scopes: delivered, mailbox_full, closed
+//	gochannels_websocket_closes_total{code,side}        WebSocket closes by code and by who closed first
+//	gochannels_websocket_slow_client_closes_total       closes with 1008 "slow client"
+//	gochannels_websocket_handshake_refusals_total       handshakes the application refused (close before accept)
+//	gochannels_application_failures_total{type,kind}    panic, error (returned), close_1011 (sent by the application)
+//	gochannels_http_responses_total{class}              1xx … 5xx, unknown
+//	gochannels_layer_operations_total{op}               layer calls by op
+//	gochannels_layer_operation_errors_total{op}         failed layer calls (ErrChannelFull excluded)
+//	gochannels_layer_channel_full_total{op}             layer calls refused with ErrChannelFull
+//	gochannels_layer_operation_duration_seconds{op}     latency histogram (receive includes its wait)
+//	gochannels_layer_listen_messages_total{result}      Listen deliveries: delivered, dropped
+//
+// The side label of a close is "application" (it sent websocket.close, returned or
+// panicked), "client" (the peer's close frame, or the connection dropped) or "server" (the
+// server's own closes: slow client, idle timeout, shutdown, protocol errors). The server
+// reports a close to the application only as a websocket.disconnect event, so the server's
+// closes are told apart from the client's by their code and reason (see the channels.Server
+// documentation); a client that sends exactly one of those pairs is counted as the server.
+// Close codes a client chooses from the private ranges are bucketed ("3xxx", "4xxx") so
+// that clients cannot create unbounded series.
+package ops
