@@ -1,0 +1,241 @@
+// Command chatload drives examples/chat with WebSocket clients and reports end-to-end
+// figures: deliveries per second, loss, duplicates and send-to-receive latency percentiles,
+// handshakes per second, and server RSS per idle connection.
+//
+// By default it starts everything itself: it builds examples/chat, starts a private
+// redis-server on a free loopback port when the layer is Redis and no -redis URL is given,
+// starts -procs chat servers on free loopback ports, and stops all of them at the end (also
+// on SIGINT/SIGTERM and on error). With -url it targets servers that are already running.
+//
+//	go run ./internal/cmd/chatload -clients 100 -rooms 1                       # closed loop, in-memory layer
+//	go run ./internal/cmd/chatload -clients 1000 -rooms 10 -procs 2            # two processes on one Redis
+//	go run ./internal/cmd/chatload -mode open -rate 2000 -clients 100          # fixed 2,000 deliveries/s
+//	go run ./internal/cmd/chatload -mode connect -k 5000 -c 50                 # handshakes per second
+//	go run ./internal/cmd/chatload -mode idle -clients 50000 -procs 3          # RSS per idle connection
+//	go run ./internal/cmd/chatload -url ws://127.0.0.1:8000,ws://127.0.0.1:8001 -clients 200
+//
+// Each client message is {"message": "id:seq:ns"}: the sender's id, its sequence number and
+// the (intended) send time, so every receiver detects loss (expected deliveries = messages ×
+// room members) and duplicates and measures latency. In the closed loop each sender waits for
+// its own message before sending the next; in the open loop -rate is deliveries per second
+// over all rooms (messages per second = rate / members per room), scheduled from a ticker and
+// timed from the intended send time, so a stalled server cannot hide latency (no coordinated
+// omission).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gochannels/gochannels/internal/loadtest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "chatload:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	mode, urls, layer, redis, chatBin, origin string
+	procs, clients, rooms, senders, size      int
+	rate                                      float64
+	duration, warmup, drain, settle, timeout  time.Duration
+	echoTimeout                               time.Duration
+	k, c, perProc, perSource, offset          int
+	jsonOut, verbose, worker, keepLogs        bool
+}
+
+func parse(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("chatload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.mode, "mode", "closed", "closed (closed loop), open (fixed rate), connect (handshakes/s) or idle (RSS per idle connection)")
+	fs.StringVar(&o.urls, "url", "", "comma-separated base URLs of running servers (ws://127.0.0.1:8000,...); empty: start them")
+	fs.IntVar(&o.procs, "procs", 1, "chat server processes to start")
+	fs.StringVar(&o.layer, "layer", "", `layer of started servers: "memory", "redis" or a layer URL (default memory for one process, redis for more)`)
+	fs.StringVar(&o.redis, "redis", "", "redis:// URL of a running Redis for the redis layer (default: start a private redis-server)")
+	fs.StringVar(&o.chatBin, "chat-bin", "", "a built examples/chat binary (default: go build it)")
+	fs.StringVar(&o.origin, "origin", "", "Origin header (default http://<server host:port>)")
+	fs.IntVar(&o.clients, "clients", 100, "WebSocket clients (idle mode: connections)")
+	fs.IntVar(&o.rooms, "rooms", 1, "rooms the clients are spread over")
+	fs.IntVar(&o.senders, "senders", 0, "sending clients per room (0: all)")
+	fs.IntVar(&o.size, "size", 0, "pad each message string to this many bytes")
+	fs.Float64Var(&o.rate, "rate", 2000, "open loop: total deliveries per second (messages/s = rate / clients per room)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before measuring")
+	fs.DurationVar(&o.drain, "drain", 5*time.Second, "longest wait for late deliveries after the last send")
+	fs.DurationVar(&o.echoTimeout, "echo-timeout", 5*time.Second, "closed loop: how long a sender waits for its own message before sending the next")
+	fs.IntVar(&o.k, "k", 2000, "connect mode: handshakes")
+	fs.IntVar(&o.c, "c", 50, "connect mode: concurrent dialers")
+	fs.IntVar(&o.perProc, "per-proc", 15000, "idle mode: most connections per client process (more use worker processes)")
+	fs.IntVar(&o.perSource, "per-source", 5000, "client sockets per source address 127.0.0.x")
+	fs.DurationVar(&o.settle, "settle", 3*time.Second, "idle mode: pause before each RSS reading")
+	fs.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: the run's own length plus 5 minutes)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
+	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the started servers' logs (the directory is printed to stderr)")
+	fs.BoolVar(&o.worker, "idle-worker", false, "internal: run as an idle-mode client worker")
+	fs.IntVar(&o.offset, "offset", 0, "internal: source index offset of an idle-mode worker")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.timeout <= 0 {
+		o.timeout = o.warmup + o.duration + o.drain + 5*time.Minute
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if o.verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	limit, err := loadtest.RaiseFileLimit()
+	if err != nil {
+		logger.Warn("chatload: cannot raise the open-files limit", "error", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	dialer := loadtest.Dialer{Origin: o.origin, PerSource: o.perSource}
+	if o.worker {
+		return loadtest.ServeWorker(ctx, dialer, splitURLs(o.urls), o.clients, o.rooms, o.offset, os.Stdin, stdout)
+	}
+
+	urls := splitURLs(o.urls)
+	if o.mode == "idle" && limit > 0 {
+		// Every server process holds its share of the sockets (plus a few of its own).
+		if per := (o.clients+o.procs-1)/o.procs + 200; uint64(per) > limit {
+			return fmt.Errorf("idle mode: %d connections over %d server process(es) need about %d open files each, over the limit of %d (the hard limit; raising it needs CAP_SYS_RESOURCE): use -procs %d or more",
+				o.clients, o.procs, per, limit, (o.clients+int(limit)-201)/(int(limit)-200))
+		}
+	}
+	var cluster *loadtest.Cluster
+	var serverPIDs []int
+	var redisPID int
+	layerName := ""
+	if len(urls) == 0 {
+		layer := o.layer
+		switch {
+		case layer == "" && o.procs == 1 && o.redis == "":
+			layer = "memory://"
+		case layer == "memory":
+			layer = "memory://"
+		case layer == "" || layer == "redis":
+			layer = o.redis // empty: a private redis-server
+		}
+		cluster, err = loadtest.StartCluster(ctx, loadtest.ClusterConfig{
+			Procs: o.procs, LayerURL: layer, ChatBinary: o.chatBin, Logger: logger, KeepLogs: o.keepLogs,
+		})
+		if err != nil {
+			return err
+		}
+		defer cluster.Close()
+		if o.keepLogs {
+			fmt.Fprintln(stderr, "chatload: server logs in", cluster.Dir())
+		}
+		urls = cluster.URLs
+		layerName = redactURL(cluster.LayerURL)
+		serverPIDs, redisPID = cluster.PIDs(), cluster.RedisPID()
+	} else if o.mode == "idle" {
+		return errors.New("idle mode measures the servers it starts; leave out -url")
+	}
+
+	var report interface{ WriteText(io.Writer) error }
+	switch o.mode {
+	case loadtest.ClosedLoop, loadtest.OpenLoop:
+		var rep *loadtest.Report
+		rep, err = loadtest.Run(ctx, loadtest.Config{
+			URLs: urls, Clients: o.clients, Rooms: o.rooms, Senders: o.senders, Mode: o.mode,
+			Rate: o.rate, Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size,
+			EchoTimeout: o.echoTimeout, Dialer: dialer, ServerPIDs: serverPIDs, RedisPID: redisPID, Logger: logger,
+		})
+		if rep != nil {
+			rep.Layer = layerName
+			report = rep
+		}
+	case "connect":
+		var rep *loadtest.ConnectReport
+		rep, err = loadtest.RunConnect(ctx, loadtest.ConnectConfig{
+			URLs: urls, Total: o.k, Concurrency: o.c, Rooms: o.rooms, Dialer: dialer,
+		})
+		if rep != nil {
+			rep.Layer = layerName
+			report = rep
+		}
+	case "idle":
+		exe, eerr := os.Executable()
+		if eerr != nil {
+			return fmt.Errorf("find this program for idle workers: %w", eerr)
+		}
+		var rep *loadtest.IdleReport
+		rep, err = loadtest.RunIdle(ctx, loadtest.IdleConfig{
+			URLs: urls, PIDs: cluster.PIDs(), Conns: o.clients, Rooms: o.rooms, PerProcess: o.perProc,
+			Settle: o.settle, Dialer: dialer,
+			Worker: func(offset, n int) *exec.Cmd {
+				return exec.CommandContext(ctx, exe, "-idle-worker", "-url", strings.Join(urls, ","),
+					"-clients", strconv.Itoa(n), "-rooms", strconv.Itoa(o.rooms), "-offset", strconv.Itoa(offset),
+					"-per-source", strconv.Itoa(o.perSource), "-origin", o.origin, "-timeout", o.timeout.String())
+			},
+		})
+		if rep != nil {
+			rep.FileLimit = limit
+			rep.Layer = layerName
+			report = rep
+		}
+	default:
+		return fmt.Errorf("unknown -mode %q (want closed, open, connect or idle)", o.mode)
+	}
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(report)
+	}
+	return report.WriteText(stdout)
+}
+
+func splitURLs(s string) []string {
+	var out []string
+	for u := range strings.SplitSeq(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// redactURL hides a password in a layer URL.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}

@@ -1,0 +1,321 @@
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ChatPackage is the import path of the chat server the cluster builds.
+const ChatPackage = "github.com/gochannels/gochannels/examples/chat"
+
+// ClusterConfig describes the processes StartCluster starts.
+type ClusterConfig struct {
+	// Procs is the number of chat server processes (at least 1).
+	Procs int
+	// LayerURL is the chat servers' -layer: "memory://" (one process only), a redis:// URL of
+	// an existing server, or "" / "redis" to start a private redis-server.
+	LayerURL string
+	// ChatBinary is a built examples/chat; empty means build it (go build, which must run
+	// inside the module) into the work directory.
+	ChatBinary string
+	// Logger receives progress (slog.Default() when nil).
+	Logger *slog.Logger
+	// KeepLogs leaves the work directory with the servers' logs (chat-N.log, redis.log) in
+	// place after Close; Dir names it.
+	KeepLogs bool
+}
+
+// Cluster is a set of chat server processes on free loopback ports, with their private
+// redis-server when they need one. Close stops them all.
+type Cluster struct {
+	// URLs are the servers' base WebSocket URLs, ws://127.0.0.1:port.
+	URLs []string
+	// LayerURL is the layer the servers use.
+	LayerURL string
+
+	dir   string
+	keep  bool
+	log   *slog.Logger
+	chat  []*proc
+	redis *proc
+}
+
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{} // closed when the process has been waited for
+	err     error         // Wait's result, set before exited closes
+}
+
+// Dir returns the work directory, which holds the servers' logs.
+func (c *Cluster) Dir() string { return c.dir }
+
+// PIDs returns the process ids of the chat servers.
+func (c *Cluster) PIDs() []int {
+	pids := make([]int, len(c.chat))
+	for i, p := range c.chat {
+		pids[i] = p.cmd.Process.Pid
+	}
+	return pids
+}
+
+// RedisPID returns the private redis-server's process id, or 0.
+func (c *Cluster) RedisPID() int {
+	if c.redis == nil {
+		return 0
+	}
+	return c.redis.cmd.Process.Pid
+}
+
+// StartCluster builds examples/chat (unless cfg.ChatBinary names a binary), starts a private
+// redis-server when the layer needs one, starts cfg.Procs chat servers, and waits until each
+// accepts TCP connections. On error everything started so far is stopped.
+func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
+	if cfg.Procs < 1 {
+		return nil, fmt.Errorf("loadtest: need at least one server process, got %d", cfg.Procs)
+	}
+	if strings.HasPrefix(cfg.LayerURL, "memory:") && cfg.Procs > 1 {
+		return nil, fmt.Errorf("loadtest: %d processes cannot share the in-memory layer; use redis", cfg.Procs)
+	}
+	c := &Cluster{log: cfg.Logger, keep: cfg.KeepLogs}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.dir, err = os.MkdirTemp("", "chatload-"); err != nil {
+		return nil, fmt.Errorf("loadtest: work directory: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Close()
+		}
+	}()
+	bin := cfg.ChatBinary
+	if bin == "" {
+		bin = filepath.Join(c.dir, "chat")
+		c.log.Info("chatload: building " + ChatPackage)
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		out, err := exec.CommandContext(bctx, "go", "build", "-o", bin, ChatPackage).CombinedOutput()
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("loadtest: go build %s (run inside the module, or pass a built binary): %w: %s", ChatPackage, err, strings.TrimSpace(string(out)))
+		}
+	}
+	switch layer := cfg.LayerURL; {
+	case layer == "" || layer == "redis":
+		if c.LayerURL, err = c.startRedis(ctx); err != nil {
+			return nil, err
+		}
+	default:
+		c.LayerURL = layer
+	}
+	for i := range cfg.Procs {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		p, err := c.start(fmt.Sprintf("chat-%d", i), bin, "-addr", addr, "-layer", c.LayerURL)
+		if err != nil {
+			return nil, err
+		}
+		c.chat = append(c.chat, p)
+		if err := p.waitAccepting(ctx, addr, 30*time.Second, nil); err != nil {
+			return nil, err
+		}
+		c.URLs = append(c.URLs, "ws://"+addr)
+	}
+	c.log.Info("chatload: servers up", "urls", c.URLs, "layer", c.LayerURL)
+	return c, nil
+}
+
+func (c *Cluster) startRedis(ctx context.Context) (string, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", fmt.Errorf("loadtest: the redis layer needs redis-server on PATH (or a -redis URL): %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	p, err := c.start("redis", bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", c.dir, "--daemonize", "no", "--maxclients", "10000")
+	if err != nil {
+		return "", err
+	}
+	c.redis = p
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if err := p.waitAccepting(ctx, addr, 15*time.Second, pingRedis); err != nil {
+		return "", err
+	}
+	return "redis://" + addr + "/0", nil
+}
+
+func (c *Cluster) start(name, bin string, args ...string) (*proc, error) {
+	logPath := filepath.Join(c.dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: %s log: %w", name, err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("loadtest: start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// waitAccepting polls addr until it accepts (and check, if not nil, succeeds on the
+// connection), the process exits, or timeout passes.
+func (p *proc) waitAccepting(ctx context.Context, addr string, timeout time.Duration, check func(net.Conn) error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case <-p.exited:
+			return fmt.Errorf("loadtest: %s exited at start (%v): %s", p.name, p.err, tail(p.logPath))
+		case <-ctx.Done():
+			return fmt.Errorf("loadtest: waiting for %s: %w", p.name, ctx.Err())
+		default:
+		}
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			if check != nil {
+				_ = conn.SetDeadline(time.Now().Add(time.Second))
+				err = check(conn)
+			}
+			conn.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("loadtest: %s not accepting on %s after %v (%v): %s", p.name, addr, timeout, err, tail(p.logPath))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func pingRedis(conn net.Conn) error {
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("redis answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// stop sends SIGTERM, waits up to grace, then kills.
+func (p *proc) stop(grace time.Duration) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// Close stops the chat servers (SIGTERM, then SIGKILL after 10s), then redis, and removes
+// the work directory unless KeepLogs was set. It is safe to call more than once.
+func (c *Cluster) Close() error {
+	done := make(chan struct{})
+	for _, p := range c.chat {
+		go func() { p.stop(10 * time.Second); done <- struct{}{} }()
+	}
+	for range c.chat {
+		<-done
+	}
+	c.chat = nil
+	if c.redis != nil {
+		c.redis.stop(5 * time.Second)
+		c.redis = nil
+	}
+	if c.dir == "" || c.keep {
+		return nil
+	}
+	err := os.RemoveAll(c.dir)
+	c.dir = ""
+	if err != nil {
+		return fmt.Errorf("loadtest: remove work directory: %w", err)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("loadtest: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 1500 {
+		b = b[len(b)-1500:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// RaiseFileLimit raises this process's open-files soft limit to its hard limit. Because it
+// calls setrlimit itself, child processes started afterwards inherit the raised limit (Go
+// restores the original soft limit for children only when the runtime raised it). It returns
+// the new soft limit.
+func RaiseFileLimit() (uint64, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, fmt.Errorf("loadtest: getrlimit: %w", err)
+	}
+	rl.Cur = rl.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, fmt.Errorf("loadtest: setrlimit: %w", err)
+	}
+	return rl.Cur, nil
+}
+
+// VmRSS returns a process's resident set size in KiB, from /proc/<pid>/status.
+func VmRSS(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("loadtest: read RSS: %w", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
+		}
+	}
+	return 0, errors.New("loadtest: no VmRSS in /proc status")
+}

@@ -1,0 +1,36 @@
+package loadtest_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gochannels/gochannels/internal/loadtest"
+)
+
+func ExampleHistogram() {
+	var h loadtest.Histogram
+	for i := 1; i <= 1000; i++ {
+		h.Record(time.Duration(i) * time.Millisecond)
+	}
+	fmt.Println("count:", h.Count())
+	fmt.Println("p50:", h.Percentile(50).Round(10*time.Millisecond))
+	fmt.Println("p99:", h.Percentile(99).Round(10*time.Millisecond))
+	fmt.Println("max:", h.Max())
+	// Output:
+	// count: 1000
+	// p50: 500ms
+	// p99: 990ms
+	// max: 1s
+}
+
+func ExampleDialer_SourceAddr() {
+	d := loadtest.Dialer{PerSource: 5000}
+	for _, i := range []int{0, 4999, 5000, 1_300_000} {
+		fmt.Println(i, d.SourceAddr(i))
+	}
+	// Output:
+	// 0 127.0.0.2
+	// 4999 127.0.0.2
+	// 5000 127.0.0.3
+	// 1300000 127.0.1.6
+}
