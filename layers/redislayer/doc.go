@@ -44,7 +44,7 @@
 // # Failures
 //
 // Calls honour their context's deadline and return errors while Redis is away; the receive
-// loops retry with capped exponential backoff (at most 500 ms apart), so traffic resumes by
+// loops retry with capped exponential backoff (at most 200 ms apart), so traffic resumes by
 // itself shortly after Redis returns. As soon as a receive loop or the heartbeat reaches Redis
 // again after a failure, the process adds its channels back to the groups they joined, so a
 // Redis restarted without persistence gets its groups back (messages stored before the

@@ -38,7 +38,7 @@ const (
 	inboxBlock      = 2 * time.Second        // BZMPOP timeout of the receive loop (Close interrupts it)
 	receiveBlock    = time.Second            // BZPOPMIN timeout of Receive on a normal channel
 	inboxBatch      = 128                    // messages the receive loop takes per round trip
-	maxBackoff      = 500 * time.Millisecond // cap of the receive loop's reconnect backoff
+	maxBackoff      = 200 * time.Millisecond // cap of the reconnect backoffs (failed calls fail fast, so retrying is cheap)
 	minBackoff      = 20 * time.Millisecond  // first reconnect wait
 	closeTimeout    = 2 * time.Second        // bound on the goodbye heartbeat in Close
 	blockMargin     = 100 * time.Millisecond // kept between a blocking timeout and ctx's deadline
@@ -894,29 +894,36 @@ func (l *Layer) runHeartbeat() {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	lastOK := time.Now()
-	failed := false
+	// rejoin is set by a failure (a heartbeat that failed, or a receive loop that saw Redis
+	// fail and come back): Redis may have restarted empty, so this process's channels must
+	// be added back to their groups. Until that works, retry soon, not at the next tick.
+	rejoin := false
+	retry := time.Duration(0)
 	for {
+		ok := true
 		if l.hbTTL > 0 {
-			if l.beat(l.ctx, 0) {
-				if failed || time.Since(lastOK) > l.hbTTL/2 {
-					// After a failure Redis may have restarted empty, and after a long
-					// silence group sends elsewhere may have pruned this process's members:
-					// add them back.
-					l.rejoin(l.ctx)
-				}
-				lastOK = time.Now()
-				failed = false
-			} else {
-				failed = true
-			}
+			ok = l.beat(l.ctx, 0)
+		}
+		// After a long silence, group sends elsewhere may have pruned this process's members.
+		if ok && (rejoin || (l.hbTTL > 0 && time.Since(lastOK) > l.hbTTL/2)) {
+			ok = l.rejoin(l.ctx)
+		}
+		var retryC <-chan time.Time
+		if ok {
+			lastOK, rejoin, retry = time.Now(), false, 0
+		} else {
+			rejoin = true
+			retry = min(max(2*retry, minBackoff), maxBackoff)
+			retryC = time.After(retry)
 		}
 		l.sweep()
 		select {
 		case <-l.ctx.Done():
 			return
 		case <-t.C:
+		case <-retryC:
 		case <-l.recovered:
-			failed = true // Redis is back after a failure of a receive loop: rejoin now
+			rejoin = true // Redis is back after a receive loop failed: rejoin now
 		}
 	}
 }
@@ -948,8 +955,9 @@ func (l *Layer) beat(ctx context.Context, offset float64) bool {
 	return ok
 }
 
-// rejoin adds this process's channels back to the groups they joined (best effort).
-func (l *Layer) rejoin(ctx context.Context) {
+// rejoin adds this process's channels back to the groups they joined, and reports whether
+// every group took them.
+func (l *Layer) rejoin(ctx context.Context) bool {
 	byGroup := map[string][]string{}
 	l.mu.RLock()
 	for ch, gs := range l.joined {
@@ -959,7 +967,7 @@ func (l *Layer) rejoin(ctx context.Context) {
 	}
 	l.mu.RUnlock()
 	if len(byGroup) == 0 {
-		return
+		return true
 	}
 	score := float64(time.Now().UnixNano()) / 1e9
 	for g, chans := range byGroup {
@@ -976,11 +984,14 @@ func (l *Layer) rejoin(ctx context.Context) {
 		})
 		cancel()
 		if err != nil {
-			l.log.Warn("rejoining groups after a heartbeat gap failed", "group", g, "error", err)
-			return
+			if ctx.Err() == nil {
+				l.log.Warn("rejoining groups after a Redis failure failed; retrying", "group", g, "error", err)
+			}
+			return false
 		}
 	}
-	l.log.Info("rejoined groups after a heartbeat gap", "groups", len(byGroup))
+	l.log.Info("rejoined groups after a Redis failure or heartbeat gap", "groups", len(byGroup))
+	return true
 }
 
 // sweep forgets Receive buffers that nobody is reading and nobody has read for longer than

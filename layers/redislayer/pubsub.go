@@ -75,7 +75,7 @@ type PubSubStats struct {
 // Delivery is at most once and only to subscribers connected at the time: there is no
 // capacity, no expiry and no persistence, and messages published while a subscriber
 // connection is down are lost. Each process holds one subscriber connection per shard; when it
-// breaks, the layer reconnects with capped exponential backoff (20 ms to 500 ms) and
+// breaks, the layer reconnects with capped exponential backoff (20 ms to 200 ms) and
 // subscribes again to every channel and group it had, so traffic resumes by itself.
 //
 // Receive on a name this process did not create with NewChannel (a "normal" channel such as
