@@ -14,15 +14,18 @@ import (
 // (slog.Default() when nil): the scope type, path, client address, the HTTP status or the
 // WebSocket close code, who closed first ("application", "client" or "server"), the
 // duration, and the payload bytes received and sent. The level is Info, and Warn for a 5xx
-// response or a 1011 close; a refused WebSocket handshake is logged with status 403.
+// response or a 1011 close; a refused WebSocket handshake is logged with status 403. The
+// status and size of responses an http.Handler writes itself (channels.FromHTTPHandler) are
+// known when the server is mounted through RecordResponses.
 //
 // It costs a small allocation per scope and a few additions per message; it keeps the
 // Receiver's channels.Injector, so consumers keep their push delivery from the layer.
 // Channel scopes (background workers) are passed through unlogged.
 //
-// Who closed is read from the events (see the ops package for the rules): the server
-// reports its own closes (slow client, idle timeout, shutdown, protocol errors) to the
-// application with known codes and reasons.
+// Who closed is read from the events: a websocket.disconnect with "closed_by" ("server" or
+// "client", as ops.Instrument adds when it wraps AccessLog) is believed; otherwise it is told
+// from the code and reason (see the ops package for the rules), since the server reports its
+// own closes (slow client, idle timeout, shutdown, protocol errors) with known ones.
 func AccessLog(app channels.Application, logger *slog.Logger) channels.Application {
 	return channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		if scope.Type != channels.ScopeHTTP && scope.Type != channels.ScopeWebsocket {
@@ -87,8 +90,12 @@ func (r *accessRecv) Receive(ctx context.Context) (channels.Message, error) {
 		a.mu.Unlock()
 	case channels.TypeWebsocketDisconnect:
 		code, _ := msg.Int("code")
+		side := msg.String("closed_by") // set by the server or by ops.Instrument
+		if side != "server" && side != "client" {
+			side = closeSide(code, msg.String("reason"))
+		}
 		a.mu.Lock()
-		a.decide(code, closeSide(code, msg.String("reason")))
+		a.decide(code, side)
 		a.mu.Unlock()
 	}
 	return msg, nil
@@ -161,6 +168,14 @@ func (a *accessEntry) log(ctx context.Context, logger *slog.Logger, scope *chann
 	attrs = append(attrs, slog.String("type", scope.Type), slog.String("path", scope.Path), slog.String("client", scope.Client))
 	if scope.Type == channels.ScopeHTTP {
 		status := a.status
+		if status == 0 {
+			// Written by an http.Handler to the ResponseWriter (FromHTTPHandler), when the
+			// server is mounted through RecordResponses.
+			if st, n, ok := RecordedResponse(ctx); ok && st != 0 {
+				status = st
+				a.out += n
+			}
+		}
 		if status == 0 && failed {
 			status = 500 // the server answers for a failed application
 		}

@@ -37,5 +37,20 @@
 // closes are told apart from the client's by their code and reason (see the channels.Server
 // documentation); a client that sends exactly one of those pairs is counted as the server.
 // Close codes a client chooses from the private ranges are bucketed ("3xxx", "4xxx") so
-// that clients cannot create unbounded series.
+// that clients cannot create unbounded series. Instrument adds what it concluded to the
+// websocket.disconnect event as "closed_by" ("server" or "client", ClosedByKey), for the
+// middleware and the application inside it; a server that sets "closed_by" itself is
+// believed.
+//
+// Responses an http.Handler writes itself (channels.FromHTTPHandler on a real server) are
+// counted by status class when the server is mounted through Metrics.InstrumentHandler.
+//
+// # Running a process
+//
+// Service runs a channels.Server with /metrics, /healthz and /readyz beside it and drains
+// on shutdown: /readyz fails first, then after DrainDelay the server closes every WebSocket
+// with 1001 and waits for the consumers, bounded by ShutdownTimeout. Options holds the
+// settings every command shares and RegisterFlags makes them flags (-addr host:port or
+// unix:/path, -proxy-headers, -access-log, -drain-delay, -shutdown-timeout, -tls-cert,
+// -tls-key); Listen opens the address. The programs under examples/ are wired this way.
 package ops

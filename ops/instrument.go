@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/middleware"
 )
 
 // Instrument returns app wrapped so that every scope it serves is counted: connections,
@@ -28,6 +29,7 @@ func (m *Metrics) Instrument(app channels.Application) channels.Application {
 			t.kind = kindWS
 		case channels.ScopeHTTP:
 			t.kind = kindHTTP
+			t.ctx = ctx // for middleware.RecordedResponse
 		}
 		t.sc.total.Inc()
 		t.sc.open.Inc()
@@ -62,6 +64,7 @@ type tracker struct {
 	recv channels.Receiver
 	inj  channels.Injector
 	send channels.Sender
+	ctx  context.Context // an HTTP scope's, for responses written by an http.Handler
 
 	mu       sync.Mutex
 	accepted bool   // websocket.accept succeeded
@@ -90,7 +93,7 @@ type trackRecv tracker
 func (r *trackRecv) Receive(ctx context.Context) (channels.Message, error) {
 	msg, err := r.recv.Receive(ctx)
 	if err == nil {
-		(*tracker)(r).observeIn(msg)
+		msg = (*tracker)(r).observeIn(msg)
 	}
 	return msg, err
 }
@@ -117,7 +120,9 @@ func (r *trackInjRecv) Inject(msg channels.Message) error {
 	return err
 }
 
-func (t *tracker) observeIn(msg channels.Message) {
+// observeIn counts an event from the server and returns it, a websocket.disconnect with
+// its ClosedByKey added.
+func (t *tracker) observeIn(msg channels.Message) channels.Message {
 	switch msg.Type() {
 	case channels.TypeWebsocketReceive:
 		t.sc.msgIn.Inc()
@@ -135,8 +140,20 @@ func (t *tracker) observeIn(msg channels.Message) {
 		t.mu.Unlock()
 		reason := msg.String("reason")
 		side := disconnectSide(code, reason)
+		switch by := msg.String(ClosedByKey); by {
+		case SideServer, SideClient:
+			side = by // the server said who closed
+		case "":
+			m := make(channels.Message, len(msg)+1)
+			for k, v := range msg {
+				m[k] = v
+			}
+			m[ClosedByKey] = side
+			msg = m
+		}
 		t.decide(code, side, isSlowClient(code, reason))
 	}
+	return msg
 }
 
 // payloadLen is the length of msg's text or bytes payload.
@@ -246,10 +263,19 @@ func (m *Metrics) finish(t *tracker, err error, panicked bool) {
 	defer t.mu.Unlock()
 	switch t.kind {
 	case kindHTTP:
+		status := t.status
+		if status == 0 {
+			// Written by an http.Handler to the ResponseWriter (FromHTTPHandler), when the
+			// server is mounted through InstrumentHandler.
+			if st, n, ok := middleware.RecordedResponse(t.ctx); ok && st != 0 {
+				status = st
+				t.sc.bytesOut.Add(float64(n))
+			}
+		}
 		switch {
-		case t.status >= 100 && t.status < 600:
-			m.httpClasses[t.status/100].Inc()
-		case t.status == 0 && (failed || err != nil):
+		case status >= 100 && status < 600:
+			m.httpClasses[status/100].Inc()
+		case status == 0 && (failed || err != nil):
 			m.httpClasses[5].Inc() // the server answers 500
 		default:
 			m.httpClasses[0].Inc()

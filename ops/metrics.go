@@ -22,6 +22,13 @@ const (
 	SideUnknown     = "unknown"
 )
 
+// ClosedByKey is the key Instrument adds to every websocket.disconnect event it passes to
+// the application: SideServer when the server closed the connection (slow client, idle
+// timeout, shutdown, protocol errors, timeouts), SideClient otherwise. An event that already
+// carries the key (from a server that reports it) is passed unchanged, and its value is
+// believed.
+const ClosedByKey = "closed_by"
+
 // Metrics holds the Prometheus metrics of one process: Instrument and InstrumentLayer feed
 // them, Handler serves them. All counters a hot path touches are resolved when Metrics is
 // built, so counting a message is one atomic add per number.
@@ -88,7 +95,7 @@ func NewMetrics(reg prometheus.Registerer, namespace string) *Metrics {
 		Help: "WebSocket connections closed with 1008 \"slow client\" (outbound queue full or a write timed out)."})
 	m.refused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "websocket_handshake_refusals_total",
 		Help: "WebSocket handshakes the application refused: it closed, returned or failed before accepting."})
-	httpResp := counterVec("http_responses_total", "HTTP responses by status class (1xx…5xx; unknown when the response bypassed the application's Sender, as FromHTTPHandler does on a real server).", "class")
+	httpResp := counterVec("http_responses_total", "HTTP responses by status class (1xx…5xx; unknown when the response bypassed the application's Sender, as FromHTTPHandler does on a real server, and the server was not wrapped with InstrumentHandler).", "class")
 	m.httpClasses[0] = httpResp.WithLabelValues("unknown")
 	for i := 1; i <= 5; i++ {
 		m.httpClasses[i] = httpResp.WithLabelValues(strconv.Itoa(i) + "xx")

@@ -11,6 +11,13 @@
 //
 // Without -layer it uses $CHANNEL_LAYER_URL, and without that the in-memory layer. With a
 // shared layer the worker runs in this process only when -worker is given.
+//
+// Beside the site it serves Prometheus metrics at /metrics (with the in-process worker's
+// counters), /healthz and /readyz, and logs one line per request and connection. On SIGTERM
+// or SIGINT /readyz fails at once; after -drain-delay the WebSockets are closed with 1001 and
+// the consumers awaited (at most -shutdown-timeout), then the worker stops. -addr
+// unix:/path listens on a unix socket, -proxy-headers trusts a reverse proxy's
+// X-Forwarded-For; -h lists every flag.
 package main
 
 import (
@@ -20,7 +27,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -32,6 +38,7 @@ import (
 	"github.com/gochannels/gochannels/layers"
 	_ "github.com/gochannels/gochannels/layers/redislayer" // redis:// layer URLs
 	"github.com/gochannels/gochannels/middleware"
+	"github.com/gochannels/gochannels/ops"
 	"github.com/gochannels/gochannels/worker"
 )
 
@@ -39,7 +46,9 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], logger, nil); err != nil {
+	if err := run(ctx, os.Args[1:], logger, nil); errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage is printed
+	} else if err != nil {
 		logger.Error("background", "error", err)
 		os.Exit(1)
 	}
@@ -52,11 +61,13 @@ type started struct {
 	worker *worker.Worker // nil when the worker runs elsewhere
 }
 
-// run serves until ctx is done, then stops the server and the worker gracefully. ready, when
-// not nil, is called once the server listens.
+// run serves until ctx is done, then drains, stops the server and then the worker
+// gracefully. ready, when not nil, is called once the server listens.
 func run(ctx context.Context, args []string, logger *slog.Logger, ready func(started)) error {
 	fs := flag.NewFlagSet("background", flag.ContinueOnError)
-	addr := fs.String("addr", ":8000", "address to listen on")
+	opts := ops.DefaultOptions(":8000")
+	opts.RegisterFlags(fs)
+	ops.SetUsage(fs, "background tasks: POST /tasks, progress over /ws/tasks/")
 	layerURL := fs.String("layer", "", "channel layer URL (default $"+layers.EnvURL+", else memory://)")
 	inProcess := fs.Bool("worker", false, "also run the background-tasks worker in this process (always on with the in-memory layer)")
 	stepDelay := fs.Duration("step-delay", 300*time.Millisecond, "pause after each step of a task, so that its progress can be watched")
@@ -68,17 +79,23 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready func(sta
 	if rawURL == "" {
 		rawURL = os.Getenv(layers.EnvURL)
 	}
-	layer, err := layers.Open(ctx, rawURL)
+	raw, err := layers.Open(ctx, rawURL)
 	if err != nil {
 		return fmt.Errorf("open the channel layer: %w", err)
 	}
+	metrics := ops.NewMetrics(nil, "")
+	layer := metrics.InstrumentLayer(raw)
 	defer layer.Close()
+	if err := metrics.WatchLayer(layer); err != nil {
+		logger.Warn("background: no layer statistics in /metrics", "error", err)
+	}
 
 	st := started{layer: layer}
-	if _, memory := layer.(*layers.Memory); memory || *inProcess {
-		// One process: the worker's consumers run in goroutines beside the server.
-		st.worker = &worker.Worker{Layer: layer, Application: tasks.NewWorkerApplication(layer), Logger: logger}
-		if err := st.worker.Start(ctx); err != nil {
+	if _, memory := raw.(*layers.Memory); memory || *inProcess {
+		// One process: the worker's consumers run in goroutines beside the server. It is
+		// stopped after the server, so that the tasks the last requests queued are taken.
+		st.worker = &worker.Worker{Layer: layer, Application: metrics.Instrument(tasks.NewWorkerApplication(layer)), Channels: []string{tasks.Channel}, Logger: logger}
+		if err := st.worker.Start(context.WithoutCancel(ctx)); err != nil { // stopped below, not by the signal
 			return err
 		}
 		defer func() {
@@ -88,6 +105,9 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready func(sta
 				logger.Error("background: worker stop", "error", err)
 			}
 		}()
+		if err := metrics.WatchWorker(st.worker); err != nil {
+			logger.Warn("background: no worker statistics in /metrics", "error", err)
+		}
 	} else {
 		logger.Info("background: tasks go to the layer; run the worker with: go run ./cmd/runworker background-tasks", "layer", layers.Redact(rawURL))
 	}
@@ -98,34 +118,26 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready func(sta
 			allowed = append(allowed, h)
 		}
 	}
-	app := middleware.AllowedHostsOriginValidator(tasks.NewApplication(layer, tasks.Options{StepDelay: *stepDelay, Logger: logger}), allowed...)
-	srv := &channels.Server{Addr: *addr, Application: app, Logger: logger}
-	ln, err := net.Listen("tcp", *addr)
+	app, err := opts.Wrap(middleware.AllowedHostsOriginValidator(tasks.NewApplication(layer, tasks.Options{StepDelay: *stepDelay, Logger: logger}), allowed...), metrics, logger)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
+	}
+	svc := &ops.Service{
+		Server:  &channels.Server{Application: app, Logger: logger},
+		Metrics: metrics, Ready: ops.Readyz(layer, ops.ReadyOptions{}), Logger: logger,
+		DrainDelay: opts.DrainDelay, ShutdownTimeout: opts.ShutdownTimeout,
+		TLSCert: opts.TLSCert, TLSKey: opts.TLSKey,
+	}
+	ln, err := ops.Listen(opts.Addr)
+	if err != nil {
+		return err
 	}
 	st.addr = ln.Addr()
 	logger.Info("background: serving", "addr", ln.Addr().String())
 	if ready != nil {
 		ready(st)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	return nil
+	err = svc.Serve(ctx, ln)
+	logger.Info("background: stopped")
+	return err
 }

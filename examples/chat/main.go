@@ -5,6 +5,12 @@
 //
 // Without -layer it uses $CHANNEL_LAYER_URL, and without that the in-memory layer (one
 // process). With a Redis layer several processes, Go or Django, share the rooms.
+//
+// Beside the chat it serves Prometheus metrics at /metrics, /healthz and /readyz, and logs
+// one line per request and connection. On SIGTERM or SIGINT /readyz fails at once; after
+// -drain-delay the WebSockets are closed with 1001 and the consumers awaited (at most
+// -shutdown-timeout). -addr unix:/path listens on a unix socket, -proxy-headers trusts a
+// reverse proxy's X-Forwarded-For; -h lists every flag.
 package main
 
 import (
@@ -14,45 +20,53 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/examples/chat/chat"
 	"github.com/gochannels/gochannels/layers"
 	_ "github.com/gochannels/gochannels/layers/redislayer" // redis:// layer URLs
 	"github.com/gochannels/gochannels/middleware"
+	"github.com/gochannels/gochannels/ops"
 )
 
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], logger, nil); err != nil {
+	if err := run(ctx, os.Args[1:], logger, nil); errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage is printed
+	} else if err != nil {
 		logger.Error("chat", "error", err)
 		os.Exit(1)
 	}
 }
 
-// run serves until ctx is done, then shuts down gracefully. ready, when not nil, receives the
-// listening address.
+// run serves until ctx is done, then drains and shuts down gracefully. ready, when not nil,
+// receives the listening address.
 func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- net.Addr) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
-	addr := fs.String("addr", ":8000", "address to listen on")
+	opts := ops.DefaultOptions(":8000")
+	opts.RegisterFlags(fs)
+	ops.SetUsage(fs, "the Django Channels tutorial chat (rooms at /chat/{room}/, socket /ws/chat/{room}/)")
 	layerURL := fs.String("layer", "", "channel layer URL (default $"+layers.EnvURL+", else memory://)")
 	hosts := fs.String("allowed-hosts", "", "comma-separated host patterns allowed as WebSocket Origin, Django style (default: this machine)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	layer, err := layers.OpenEnv(ctx, *layerURL)
+	metrics := ops.NewMetrics(nil, "")
+	raw, err := layers.OpenEnv(ctx, *layerURL)
 	if err != nil {
 		return fmt.Errorf("open the channel layer: %w", err)
 	}
+	layer := metrics.InstrumentLayer(raw)
 	defer layer.Close()
+	if err := metrics.WatchLayer(layer); err != nil {
+		logger.Warn("chat: no layer statistics in /metrics", "error", err)
+	}
 
 	var allowed []string
 	for _, h := range strings.Split(*hosts, ",") {
@@ -61,34 +75,25 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 		}
 	}
 	// As in the tutorial: WebSocket handshakes only from pages of the allowed hosts.
-	app := middleware.AllowedHostsOriginValidator(chat.NewApplication(layer, logger), allowed...)
-	srv := &channels.Server{Addr: *addr, Application: app, Logger: logger}
-	ln, err := net.Listen("tcp", *addr)
+	app, err := opts.Wrap(middleware.AllowedHostsOriginValidator(chat.NewApplication(layer, logger), allowed...), metrics, logger)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
+	}
+	svc := &ops.Service{
+		Server:  &channels.Server{Application: app, Logger: logger},
+		Metrics: metrics, Ready: ops.Readyz(layer, ops.ReadyOptions{}), Logger: logger,
+		DrainDelay: opts.DrainDelay, ShutdownTimeout: opts.ShutdownTimeout,
+		TLSCert: opts.TLSCert, TLSKey: opts.TLSKey,
+	}
+	ln, err := ops.Listen(opts.Addr)
+	if err != nil {
+		return err
 	}
 	logger.Info("chat: serving", "addr", ln.Addr().String(), "layer", layers.Redact(*layerURL))
 	if ready != nil {
 		ready <- ln.Addr()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("chat: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	return nil
+	err = svc.Serve(ctx, ln)
+	logger.Info("chat: stopped")
+	return err
 }

@@ -8,6 +8,12 @@
 //
 // Without -layer it uses $CHANNEL_LAYER_URL, and without that the in-memory layer (one
 // process). See README.md for the protocol and for running several processes.
+//
+// Beside the site it serves Prometheus metrics at /metrics, /healthz and /readyz, and logs
+// one line per request and connection. On SIGTERM or SIGINT /readyz fails at once; after
+// -drain-delay the WebSockets are closed with 1001 and the consumers awaited (at most
+// -shutdown-timeout). -addr unix:/path listens on a unix socket, -proxy-headers trusts a
+// reverse proxy's X-Forwarded-For; -h lists every flag.
 package main
 
 import (
@@ -17,33 +23,37 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
+	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/examples/multichat/multichat"
 	"github.com/gochannels/gochannels/layers"
 	_ "github.com/gochannels/gochannels/layers/redislayer" // redis:// layer URLs
+	"github.com/gochannels/gochannels/ops"
 )
 
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], logger, nil); err != nil {
+	if err := run(ctx, os.Args[1:], logger, nil); errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage is printed
+	} else if err != nil {
 		logger.Error("multichat", "error", err)
 		os.Exit(1)
 	}
 }
 
-// run serves until ctx is done, then shuts down gracefully. ready, when not nil, receives the
-// listening address (nil with -worker-only).
+// run serves until ctx is done, then drains and shuts down gracefully. ready, when not nil,
+// receives the listening address (nil with -worker-only).
 func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- net.Addr) error {
 	fs := flag.NewFlagSet("multichat", flag.ContinueOnError)
-	addr := fs.String("addr", ":8000", "address to listen on")
+	opts := ops.DefaultOptions(":8000")
+	opts.RegisterFlags(fs)
+	ops.SetUsage(fs, "the multi-room chat with accounts and history (socket /chat/stream/)")
 	layerURL := fs.String("layer", "", "channel layer URL (default $"+layers.EnvURL+", else memory://)")
 	dbPath := fs.String("db", "multichat.db", "SQLite database file, shared by the processes of one host")
 	worker := fs.Bool("worker", true, "run the background consumer (message history) in this process")
@@ -54,11 +64,16 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	layer, err := layers.OpenEnv(ctx, *layerURL)
+	metrics := ops.NewMetrics(nil, "")
+	raw, err := layers.OpenEnv(ctx, *layerURL)
 	if err != nil {
 		return fmt.Errorf("open the channel layer: %w", err)
 	}
+	layer := metrics.InstrumentLayer(raw)
 	defer layer.Close()
+	if err := metrics.WatchLayer(layer); err != nil {
+		logger.Warn("multichat: no layer statistics in /metrics", "error", err)
+	}
 
 	var allowed []string
 	for _, h := range strings.Split(*hosts, ",") {
@@ -68,11 +83,12 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	}
 	app, err := multichat.New(ctx, multichat.Config{
 		DBPath: *dbPath, Layer: layer, Worker: *worker || *workerOnly, AllowedHosts: allowed,
-		Staff: *staff, SecureCookies: *secure, Logger: logger,
+		Staff: *staff, SecureCookies: *secure || opts.TLSCert != "", Logger: logger,
 	})
 	if err != nil {
 		return err
 	}
+	defer app.Close() // stops the history worker after the server, closes the database
 	if *workerOnly {
 		logger.Info("multichat: background worker running", "channel", multichat.HistoryChannel, "layer", layers.Redact(*layerURL))
 		if ready != nil {
@@ -82,36 +98,40 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 		logger.Info("multichat: worker shutting down")
 		return app.Close()
 	}
-	ln, err := net.Listen("tcp", *addr)
+	wrapped, err := opts.Wrap(app.Application(), metrics, logger)
 	if err != nil {
-		app.Close()
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	logger.Info("multichat: serving", "url", "http://"+displayAddr(ln.Addr()), "db", *dbPath, "worker", *worker, "layer", layers.Redact(*layerURL))
+	svc := &ops.Service{
+		Server:  &channels.Server{Application: wrapped, Logger: logger},
+		Metrics: metrics, Ready: ops.Readyz(layer, ops.ReadyOptions{}), Logger: logger,
+		DrainDelay: opts.DrainDelay, ShutdownTimeout: opts.ShutdownTimeout,
+		TLSCert: opts.TLSCert, TLSKey: opts.TLSKey,
+	}
+	ln, err := ops.Listen(opts.Addr)
+	if err != nil {
+		return err
+	}
+	logger.Info("multichat: serving", "addr", ln.Addr().String(), "url", displayURL(ln.Addr(), opts.TLSCert != ""),
+		"db", *dbPath, "worker", *worker, "layer", layers.Redact(*layerURL))
 	if ready != nil {
 		ready <- ln.Addr()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- app.Serve(ln) }()
-	select {
-	case err := <-errc:
-		app.Close()
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+	err = svc.Serve(ctx, ln)
+	logger.Info("multichat: stopped")
+	return errors.Join(err, app.Close())
+}
+
+// displayURL turns ":8000" listeners into "http://localhost:8000" for the log line.
+func displayURL(a net.Addr, tls bool) string {
+	if a.Network() == "unix" {
+		return "unix:" + a.String()
 	}
-	logger.Info("multichat: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := app.Shutdown(sctx); err != nil {
-		return err
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	return nil
+	return scheme + displayAddr(a)
 }
 
 // displayAddr turns ":8000" listeners into "localhost:8000" for the log line.
