@@ -55,3 +55,34 @@ type SendFunc func(ctx context.Context, msg Message) error
 
 // Send calls f(ctx, msg).
 func (f SendFunc) Send(ctx context.Context, msg Message) error { return f(ctx, msg) }
+
+// EventHandler handles the events of a scope whose application detached from its goroutine
+// (see Detacher). The Receiver calls HandleEvent once per event, in order and one call at a
+// time, on a goroutine that exists only while events are waiting.
+type EventHandler interface {
+	// HandleEvent handles msg (err is nil), or the end of the events: msg is nil and err is
+	// what Receive would have returned, ErrClosed once the Receiver is closed and drained, or
+	// ctx.Err() when the context given to Detach is done. It returns done true, with result
+	// as the application's return value, when the scope is over; it is not called again
+	// after that. Returning done false after an error is taken as done with result nil.
+	HandleEvent(msg Message, err error) (done bool, result error)
+}
+
+// Detacher is implemented by a Receiver that can run an application without a goroutine per
+// idle scope: after Detach the Receiver hands each event to the handler as it arrives, and the
+// application returns ErrDetached from Serve right away. Ordering and failure semantics stay
+// those of a goroutine looping on Receive: one event at a time, in order, and the scope ends
+// when the handler reports done (its result counts as Serve's return value) or panics (as a
+// panicking Serve does: the connection closes with 1011).
+//
+// The server's WebSocket Receiver (its *Mailbox) is a Detacher; other Receivers may not be,
+// and a Mailbox made with NewMailbox refuses with ErrNotDetachable. A middleware that acts
+// when Serve returns (a log line, a final save) must wrap the Receiver it passes on, so that
+// the application cannot detach; one that passes the server's Receiver through unchanged must
+// return the application's ErrDetached unchanged.
+type Detacher interface {
+	// Detach hands the remaining events to h. ctx is the context the application was given:
+	// when it is done and no event is waiting, h gets ctx.Err(). On success the caller must
+	// not call Receive again and should return ErrDetached from Serve.
+	Detach(ctx context.Context, h EventHandler) error
+}

@@ -12,6 +12,13 @@ var (
 	// ErrMailboxFull is returned by Inject when the receiver's bounded queue has no room; the
 	// event is dropped.
 	ErrMailboxFull = errors.New("channels: mailbox full")
+	// ErrDetached is returned by an application's Serve after it handed its scope's events to
+	// an EventHandler with Detacher.Detach: the scope goes on without the goroutine that
+	// called Serve, and ends when the handler reports done.
+	ErrDetached = errors.New("channels: application detached from its goroutine")
+	// ErrNotDetachable is returned by Detach when the Receiver cannot run a handler (a Mailbox
+	// that no server hosts, or one already detached).
+	ErrNotDetachable = errors.New("channels: receiver cannot detach")
 )
 
 // WebSocket close codes (RFC 6455 §7.4.1, and the IANA registry).

@@ -21,7 +21,7 @@ func (s *Server) newScope(r *http.Request, typ string) *Scope {
 		RawPath:     r.URL.EscapedPath(),
 		QueryString: r.URL.RawQuery,
 		Headers:     r.Header,
-		Client:      r.RemoteAddr,
+		Client:      clientAddr(r.RemoteAddr),
 	}
 	secure := r.TLS != nil
 	switch {
@@ -360,4 +360,13 @@ func stringish(v any) (string, bool) {
 		return string(s), true
 	}
 	return "", false
+}
+
+// clientAddr is the scope's client address for a request's RemoteAddr: a unix-socket peer
+// (which net/http reports as "@") has none.
+func clientAddr(remote string) string {
+	if remote == "@" {
+		return ""
+	}
+	return remote
 }

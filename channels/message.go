@@ -82,8 +82,10 @@ const (
 	// TypeWebsocketReceive carries one complete data message: "text" (string) or "bytes"
 	// ([]byte).
 	TypeWebsocketReceive = "websocket.receive"
-	// TypeWebsocketDisconnect ends a WebSocket scope: "code" (int) and "reason" (string). No
-	// event follows it.
+	// TypeWebsocketDisconnect ends a WebSocket scope: "code" (int), "reason" (string) and
+	// "closed_by" ("server" when the server closed first — the application, a limit, a
+	// timeout or shutdown — or "client" when the peer closed first or its connection
+	// dropped). No event follows it.
 	TypeWebsocketDisconnect = "websocket.disconnect"
 
 	// WebSocket, application → server.

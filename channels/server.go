@@ -102,7 +102,10 @@ const (
 // TCP WebSocket holds no reader goroutine and no buffer: an epoll poller (one goroutine per
 // process) schedules a read when bytes arrive. TLS connections, other platforms, or
 // DisablePoller use one reader goroutine per connection. The only goroutine an idle WebSocket
-// keeps is the application's own.
+// keeps is the application's own, and not even that when the application detaches from it
+// (see Detacher): its events are then handled on a goroutine that runs only while there are
+// some. The connection keeps no reference to the scope (and so to the request headers)
+// beyond what the application keeps.
 //
 // The zero Server is ready to use once Application is set. Fields must not change after the
 // server starts.
@@ -451,7 +454,8 @@ func (s *Server) forceClose() {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.closeTCP(CloseAbnormal, "server shut down")
+		c.closeTCP(CloseAbnormal, "server shut down", closedByServer)
+		c.mbox.kick() // a detached handler hears that its context is done
 	}
 	if hs != nil {
 		hs.Close()

@@ -38,14 +38,15 @@ type wsDecision struct {
 
 // wsConn is one WebSocket connection. It is the Sender given to the application.
 type wsConn struct {
-	srv   *Server
-	scope *Scope
-	mbox  *Mailbox
-	ctx   context.Context
-	stop  context.CancelFunc
-	key   string
+	srv  *Server
+	path string   // the scope's path, for log lines (the scope itself is the application's)
+	subp []string // the subprotocols the client offered
+	mbox *Mailbox
+	ctx  context.Context
+	stop context.CancelFunc
+	key  string
 
-	decision chan wsDecision // capacity 1; the first answer wins
+	decision chan wsDecision // capacity 1; the first answer wins; nil (under mu) after the upgrade
 	upgraded chan struct{}   // closed when the handshake is over (upgradeErr says how)
 	hsOnce   sync.Once
 	upErr    error
@@ -114,18 +115,23 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	scope.Subprotocols = protocols
 	c := &wsConn{
 		srv:      s,
-		scope:    scope,
+		path:     scope.Path,
+		subp:     protocols,
 		mbox:     NewMailbox(s.MailboxCapacity),
 		key:      key,
 		decision: make(chan wsDecision, 1),
 		upgraded: make(chan struct{}),
 		slotHeld: true,
 	}
+	c.mbox.finish = c.detachedDone
 	c.rd.MaxFrame, c.rd.MaxMessage = s.maxFrame(), s.maxMessage()
 	c.ctx, c.stop = context.WithCancel(s.base)
+	c.mbox.hostCtx = c.ctx
 	_ = c.mbox.Inject(Message{"type": TypeWebsocketConnect})
-	go c.runApp()
+	go c.runApp(scope)
 
+	// Every path below ends the handshake; this one is for a panic on the way.
+	defer c.handshakeDone(errHandshakeAborted)
 	deadline := time.NewTimer(s.handshakeTimeout())
 	defer deadline.Stop()
 	var d wsDecision
@@ -156,12 +162,14 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		c.refuse(0, "hijack failed")
-		s.logger().Error("channels: websocket hijack failed", "path", scope.Path, "err", err)
+		s.logger().Error("channels: websocket hijack failed", "path", c.path, "err", err)
 		http.Error(w, "websocket upgrade failed", http.StatusInternalServerError)
 		return
 	}
 	c.upgrade(netConn, brw.Reader, d)
 }
+
+var errHandshakeAborted = fmt.Errorf("channels: websocket handshake aborted: %w", ErrClosed)
 
 // refuse ends a handshake that will not be upgraded; the application gets a disconnect.
 func (c *wsConn) refuse(status int, why string) {
@@ -174,11 +182,11 @@ func (c *wsConn) refuse(status int, why string) {
 		c.srv.releaseSlot()
 	}
 	c.handshakeDone(fmt.Errorf("channels: websocket %s: %w", why, ErrClosed))
-	code := CloseAbnormal
+	code, by := CloseAbnormal, closedByClient
 	if status == http.StatusForbidden {
-		code = CloseNormal
+		code, by = CloseNormal, closedByServer
 	}
-	c.mbox.Close(Message{"type": TypeWebsocketDisconnect, "code": code, "reason": ""})
+	c.mbox.Close(disconnectMsg(code, "", by))
 }
 
 func (c *wsConn) handshakeDone(err error) {
@@ -193,6 +201,7 @@ func (c *wsConn) upgrade(netConn net.Conn, br *bufio.Reader, d wsDecision) {
 	s := c.srv
 	_ = netConn.SetDeadline(time.Now().Add(s.handshakeTimeout()))
 	resp := wsproto.AppendResponse(make([]byte, 0, 256), c.key, d.subprotocol, d.headers)
+	c.key = "" // only the handshake goroutine reads it
 	_, err := netConn.Write(resp)
 	_ = netConn.SetDeadline(time.Time{})
 	if err != nil {
@@ -207,6 +216,7 @@ func (c *wsConn) upgrade(netConn net.Conn, br *bufio.Reader, d wsDecision) {
 	c.conn = netConn
 	c.state = stateOpen
 	c.busyHeld = true
+	c.decision = nil // answered: an idle connection keeps no handshake channel
 	if pi := s.pingInterval(); pi > 0 {
 		c.nextPing = now + int64(pi)
 	}
@@ -229,13 +239,16 @@ func (c *wsConn) upgrade(netConn net.Conn, br *bufio.Reader, d wsDecision) {
 // runApp calls the application and handles its return. It and callApp keep small frames:
 // the application's goroutine is the one goroutine an idle connection holds, and its stack
 // stays at the 2 KiB minimum only if little of it is in use while parked in Receive.
-func (c *wsConn) runApp() {
+//
+// The connection keeps no reference to the scope: once the application is done with it (or
+// has detached and kept only what it needs), the request headers can be collected.
+func (c *wsConn) runApp(scope *Scope) {
 	defer c.appExit()
 	if f, ok := c.srv.Application.(ApplicationFunc); ok {
-		c.appErr = f(c.ctx, c.scope, c.mbox, c) // one frame less than f.Serve
+		c.appErr = f(c.ctx, scope, c.mbox, c) // one frame less than f.Serve
 		return
 	}
-	c.appErr = c.srv.Application.Serve(c.ctx, c.scope, c.mbox, c)
+	c.appErr = c.srv.Application.Serve(c.ctx, scope, c.mbox, c)
 }
 
 // appExit runs when the application returns or panics (it is the deferred function, so
@@ -244,10 +257,29 @@ func (c *wsConn) appExit() {
 	err := c.appErr
 	if p := recover(); p != nil {
 		err = fmt.Errorf("channels: application panic: %v", p)
-		c.srv.logger().Error("channels: websocket application panicked", "path", c.scope.Path,
+		c.srv.logger().Error("channels: websocket application panicked", "path", c.path,
 			"panic", p, "stack", string(debug.Stack()))
 	}
+	if c.mbox.isDetached() {
+		// The application handed its events to a handler (Detacher): the scope ends when
+		// the handler says so (detachedDone), whatever Serve returned.
+		if err != nil && !errors.Is(err, ErrDetached) {
+			c.srv.logger().Debug("channels: detached websocket application returned an error", "path", c.path, "err", err)
+		}
+		return
+	}
 	c.appReturned(err)
+}
+
+// detachedDone ends the scope of an application that detached from its goroutine: result
+// counts as Serve's return value, and a panic as a panicking Serve.
+func (c *wsConn) detachedDone(result error, p any, stack []byte) {
+	if p != nil {
+		result = fmt.Errorf("channels: application panic: %v", p)
+		c.srv.logger().Error("channels: websocket application panicked", "path", c.path,
+			"panic", p, "stack", string(stack))
+	}
+	c.appReturned(result)
 }
 
 // appReturned closes the connection (or refuses the handshake) after the application
@@ -263,7 +295,7 @@ func (c *wsConn) appReturned(err error) {
 		code, reason = ce.Code, ce.Reason
 	default:
 		if !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
-			s.logger().Error("channels: websocket application failed", "path", c.scope.Path, "err", err)
+			s.logger().Error("channels: websocket application failed", "path", c.path, "err", err)
 		}
 		code, reason, status = CloseInternalError, "internal error", http.StatusInternalServerError
 	}
@@ -271,10 +303,7 @@ func (c *wsConn) appReturned(err error) {
 		code = CloseInternalError
 	}
 	// Refuse the handshake if it is still pending.
-	select {
-	case c.decision <- wsDecision{status: status}:
-	default:
-	}
+	c.answer(wsDecision{status: status})
 	c.mu.Lock()
 	c.appDone = true
 	c.appCode, c.appReason = code, reason
@@ -350,10 +379,7 @@ func (c *wsConn) sendClose(msg Message) error {
 	st := c.state
 	c.mu.Unlock()
 	if st == stateHandshake {
-		select {
-		case c.decision <- wsDecision{status: http.StatusForbidden}:
-		default:
-		}
+		c.answer(wsDecision{status: http.StatusForbidden})
 		return nil
 	}
 	if st != stateOpen {
@@ -368,9 +394,9 @@ func (c *wsConn) sendClose(msg Message) error {
 //go:noinline
 func (c *wsConn) prepareAccept(msg Message) error {
 	d := wsDecision{accept: true, subprotocol: msg.String("subprotocol")}
-	if d.subprotocol != "" && !slices.Contains(c.scope.Subprotocols, d.subprotocol) {
+	if d.subprotocol != "" && !slices.Contains(c.subp, d.subprotocol) {
 		return fmt.Errorf("channels: websocket.accept: subprotocol %q was not offered by the client (offered %q)",
-			d.subprotocol, c.scope.Subprotocols)
+			d.subprotocol, c.subp)
 	}
 	if v, ok := msg["headers"]; ok && v != nil {
 		hs, err := headerPairs(v)
@@ -390,16 +416,35 @@ func (c *wsConn) prepareAccept(msg Message) error {
 	if st != stateHandshake {
 		return fmt.Errorf("channels: websocket.accept after the handshake ended: %w", ErrClosed)
 	}
-	select {
-	case c.decision <- d:
-		return nil
-	default:
+	if !c.answer(d) {
 		return fmt.Errorf("channels: websocket.accept after the handshake was answered: %w", ErrClosed)
+	}
+	return nil
+}
+
+// answer hands d to the pending handshake without blocking; it reports whether d is the
+// first answer.
+func (c *wsConn) answer(d wsDecision) bool {
+	c.mu.Lock()
+	ch := c.decision
+	c.mu.Unlock()
+	select {
+	case ch <- d:
+		return true
+	default:
+		return false
 	}
 }
 
 // waitUpgrade waits until the 101 response is written.
 func (c *wsConn) waitUpgrade(ctx context.Context) error {
+	if ctx == c.ctx {
+		// The server's own context ends only after the handshake is over (a forced
+		// shutdown refuses pending handshakes first), and waiting on its Done channel
+		// would allocate one that every idle connection then keeps.
+		<-c.upgraded
+		return c.upErr
+	}
 	select {
 	case <-c.upgraded:
 		return c.upErr

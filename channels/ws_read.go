@@ -52,7 +52,7 @@ func (c *wsConn) arm() {
 	if c.desc != nil {
 		if err := c.desc.Resume(); err != nil {
 			c.mu.Unlock()
-			c.closeTCP(CloseAbnormal, "")
+			c.closeTCP(CloseAbnormal, "", closedByClient)
 			c.mu.Lock()
 		}
 		return
@@ -120,7 +120,7 @@ func (c *wsConn) readFrame(br *bufio.Reader) bool {
 	c.mu.Unlock()
 	if discard {
 		if _, err := br.Discard(max(br.Buffered(), 1)); err != nil {
-			c.closeTCP(CloseAbnormal, "")
+			c.closeTCP(CloseAbnormal, "", closedByClient)
 			return false
 		}
 		return true
@@ -187,7 +187,7 @@ func (c *wsConn) peerClosed(code int, reason string) bool {
 	switch c.state {
 	case stateOpen:
 		c.peerClose = &CloseError{Code: code, Reason: reason}
-		c.mbox.Close(disconnectMsg(code, reason))
+		c.mbox.Close(disconnectMsg(code, reason, closedByClient))
 		c.state = stateClosing
 		// Echo the close (RFC 6455 §5.5.1) after what is queued, then close the socket.
 		c.closeAfter = true
@@ -195,14 +195,19 @@ func (c *wsConn) peerClosed(code int, reason string) bool {
 		if code == CloseNoStatus {
 			echo = 0
 		}
-		c.pushLocked(outFrame{head: wsproto.AppendClose(nil, echo, reason), close: true})
+		write := c.queueLocked(outFrame{head: wsproto.AppendClose(nil, echo, reason), close: true})
 		c.resetTimerLocked(c.srv.closeTimeout())
 		c.mu.Unlock()
+		if write {
+			// This reader stops here: it writes the echo itself rather than starting a
+			// writer goroutine.
+			c.writeLoop()
+		}
 		return false
 	case stateClosing:
 		if c.closeSent {
 			c.mu.Unlock()
-			c.closeTCP(code, reason)
+			c.closeTCP(code, reason, closedByServer)
 			return false
 		}
 		c.closeAfter = true // our close frame is still queued: close once it is written
@@ -235,7 +240,11 @@ func (c *wsConn) readFailed(err error) {
 	} else if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) {
 		reason = err.Error()
 	}
-	c.closeTCP(CloseAbnormal, reason)
+	by := closedByClient
+	if reason == "read timeout" {
+		by = closedByServer
+	}
+	c.closeTCP(CloseAbnormal, reason, by)
 }
 
 // continueDiscard keeps draining input after a protocol error.

@@ -69,8 +69,8 @@ func TestWebsocketEchoAndScope(t *testing.T) {
 		c.send(ws.OpClose, closePayload(1000, "done"))
 		c.expectClose(1000)
 		m := waitDisconnect(t, discs, 1000)
-		if m.String("reason") != "done" {
-			t.Errorf("disconnect reason %q", m.String("reason"))
+		if m.String("reason") != "done" || m.String("closed_by") != "client" {
+			t.Errorf("disconnect %v, want reason done, closed_by client", m)
 		}
 		c.expectEOF()
 	})
@@ -198,7 +198,7 @@ func TestServerCloseCodeAndReason(t *testing.T) {
 			t.Errorf("reason %q", reason)
 		}
 		m := waitDisconnect(t, discs, 4001)
-		if m.String("reason") != "bye now" {
+		if m.String("reason") != "bye now" || m.String("closed_by") != "server" {
 			t.Errorf("disconnect %v", m)
 		}
 		c.send(ws.OpClose, closePayload(4001, ""))
@@ -245,7 +245,9 @@ func TestTCPDropIs1006(t *testing.T) {
 		c.send(ws.OpText, "x")
 		c.expectText("x")
 		c.conn.Close()
-		waitDisconnect(t, discs, 1006)
+		if m := waitDisconnect(t, discs, 1006); m.String("closed_by") != "client" {
+			t.Errorf("disconnect %v, want closed_by client", m)
+		}
 	})
 }
 
@@ -319,7 +321,9 @@ func TestIdleTimeout(t *testing.T) {
 	if reason := c.expectClose(1001); reason != "idle timeout" {
 		t.Errorf("reason %q", reason)
 	}
-	waitDisconnect(t, discs, 1001)
+	if m := waitDisconnect(t, discs, 1001); m.String("closed_by") != "server" {
+		t.Errorf("disconnect %v, want closed_by server", m)
+	}
 }
 
 func TestFragmentedMessages(t *testing.T) {

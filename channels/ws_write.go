@@ -39,12 +39,21 @@ func (c *wsConn) enqueue(f outFrame, control bool) error {
 
 // pushLocked queues f and starts the writer if needed. c.mu is held.
 func (c *wsConn) pushLocked(f outFrame) {
-	c.out = append(c.out, f)
-	c.outBytes += f.size()
-	if !c.writing {
-		c.writing = true
+	if c.queueLocked(f) {
 		go c.writeLoop()
 	}
+}
+
+// queueLocked queues f and reports whether the caller must run the writer (writeLoop), in
+// its own goroutine or in a new one. c.mu is held.
+func (c *wsConn) queueLocked(f outFrame) bool {
+	c.out = append(c.out, f)
+	c.outBytes += f.size()
+	if c.writing {
+		return false
+	}
+	c.writing = true
+	return true
 }
 
 // slowLocked drops the queue and closes with 1008 "slow client". c.mu is held.
@@ -61,7 +70,7 @@ func (c *wsConn) slowLocked() {
 // peer's close frame (at most CloseTimeout). c.mu is held; the state is stateOpen.
 func (c *wsConn) startCloseLocked(code int, reason string, closeAfter bool) {
 	// Deliver the disconnect first, so that no other path (a fast echo) can deliver another.
-	c.mbox.Close(disconnectMsg(code, reason))
+	c.mbox.Close(disconnectMsg(code, reason, closedByServer))
 	c.state = stateClosing
 	c.closeAfter = closeAfter
 	f := outFrame{head: wsproto.AppendClose(nil, code, reason), close: true}
@@ -69,8 +78,14 @@ func (c *wsConn) startCloseLocked(code int, reason string, closeAfter bool) {
 	c.resetTimerLocked(c.srv.closeTimeout())
 }
 
-func disconnectMsg(code int, reason string) Message {
-	return Message{"type": TypeWebsocketDisconnect, "code": code, "reason": reason}
+// Values of a websocket.disconnect event's "closed_by": which side ended the connection.
+const (
+	closedByServer = "server" // the server closed first (application, limit, timeout, shutdown)
+	closedByClient = "client" // the peer closed first, or its connection dropped
+)
+
+func disconnectMsg(code int, reason, by string) Message {
+	return Message{"type": TypeWebsocketDisconnect, "code": code, "reason": reason, "closed_by": by}
 }
 
 // closeWith starts a server-side close with code and reason if the connection is open, and
@@ -99,8 +114,8 @@ func (c *wsConn) failWith(code int, reason string) {
 }
 
 // closeTCP closes the socket (once) and delivers a disconnect with code if none was
-// delivered yet.
-func (c *wsConn) closeTCP(code int, reason string) {
+// delivered yet; by says which side ended the connection (closedByServer or closedByClient).
+func (c *wsConn) closeTCP(code int, reason, by string) {
 	c.mu.Lock()
 	if c.state == stateClosed {
 		c.mu.Unlock()
@@ -131,7 +146,9 @@ func (c *wsConn) closeTCP(code int, reason string) {
 	if conn != nil {
 		conn.Close()
 	}
-	c.mbox.Close(disconnectMsg(code, reason))
+	if !c.mbox.isClosed() { // usually it is: the disconnect went with the close frames
+		c.mbox.Close(disconnectMsg(code, reason, by))
+	}
 	c.srv.untrack(c)
 	if slot {
 		c.srv.releaseSlot()
@@ -197,14 +214,14 @@ func (c *wsConn) writeLoop() {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				c.closeTCP(errSlowClient.Code, errSlowClient.Reason)
+				c.closeTCP(errSlowClient.Code, errSlowClient.Reason, closedByServer)
 			} else {
-				c.closeTCP(CloseAbnormal, "")
+				c.closeTCP(CloseAbnormal, "", closedByClient)
 			}
 			continue // the state is closed now: the loop exits
 		}
 		if closeNow {
-			c.closeTCP(CloseAbnormal, "")
+			c.closeTCP(CloseAbnormal, "", closedByClient)
 		}
 	}
 }
@@ -271,11 +288,12 @@ func (c *wsConn) onTimer() {
 	switch c.state {
 	case stateClosed:
 		c.mu.Unlock()
-		c.stop() // the application had CloseTimeout to return after its disconnect
+		c.stop()      // the application had CloseTimeout to return after its disconnect
+		c.mbox.kick() // a detached handler hears of it (see Mailbox.hostCtx)
 		return
 	case stateClosing:
 		c.mu.Unlock()
-		c.closeTCP(CloseAbnormal, "")
+		c.closeTCP(CloseAbnormal, "", closedByClient)
 		return
 	case stateOpen:
 	default:
@@ -287,7 +305,7 @@ func (c *wsConn) onTimer() {
 	}
 	if c.pingSent != 0 && now-c.pingSent >= int64(s.pongTimeout()) && !c.readBlocked.Load() {
 		c.mu.Unlock()
-		c.closeTCP(CloseAbnormal, "pong timeout")
+		c.closeTCP(CloseAbnormal, "pong timeout", closedByServer)
 		return
 	}
 	if s.IdleTimeout > 0 && now-c.lastData.Load() >= int64(s.IdleTimeout) {

@@ -145,7 +145,7 @@ func (w *WebsocketCommunicator) after(msg channels.Message) {
 			code = channels.CloseNormal
 		}
 		w.state = wsClosed
-		w.r.in.Close(channels.Message{"type": channels.TypeWebsocketDisconnect, "code": code, "reason": ""})
+		w.r.in.Close(channels.Message{"type": channels.TypeWebsocketDisconnect, "code": code, "reason": "", "closed_by": "server"})
 	}
 }
 
@@ -304,7 +304,7 @@ func (w *WebsocketCommunicator) Disconnect(ctx context.Context, code int) error 
 	case wsConnecting, wsOpen:
 		w.state = wsClosed
 		w.closeErr = &channels.CloseError{Code: code}
-		w.r.in.Close(channels.Message{"type": channels.TypeWebsocketDisconnect, "code": code, "reason": ""})
+		w.r.in.Close(channels.Message{"type": channels.TypeWebsocketDisconnect, "code": code, "reason": "", "closed_by": "client"})
 	}
 	w.mu.Unlock()
 	return w.r.wait(ctx)

@@ -16,6 +16,7 @@ type options struct {
 	mailboxCap  int
 	invalidJSON InvalidJSONPolicy
 	maxBody     int64
+	detach      bool
 }
 
 // DefaultMaxBodySize is the largest request body an HTTP consumer collects unless
@@ -52,6 +53,21 @@ func WithLogger(l *slog.Logger) Option {
 // default). Channel-layer messages that find the queue full are dropped, as the layer does
 // for a full channel.
 func WithMailboxCapacity(n int) Option { return func(o *options) { o.mailboxCap = n } }
+
+// WithoutIdleGoroutine lets a WebSocket consumer (Websocket, JSONWebsocket) give up its
+// goroutine between events once it has handled its connect: when the Receiver it is served
+// with is a channels.Detacher (the server's own), the consumer's events and channel-layer
+// messages are then handled as they arrive, one at a time and in order, on a goroutine that
+// exists only while there is work, and Serve returns channels.ErrDetached at once. Hooks,
+// handlers and failure policy are unchanged. An idle connection then costs no goroutine
+// stack. The ctx given to the hooks stays the one Serve got.
+//
+// Use it only when nothing between the server and the consumer acts when Serve returns, or
+// cancels the context it passed on, while passing the server's Receiver through unchanged
+// (routers and the origin checks of package middleware are fine). A middleware that wraps
+// the Receiver, such as an access log or metrics, keeps the consumer on its goroutine unless
+// its Receiver forwards channels.Detacher.
+func WithoutIdleGoroutine() Option { return func(o *options) { o.detach = true } }
 
 // WithInvalidJSON sets what a JSON WebSocket consumer does with a text frame that is not
 // valid JSON, when its type has no ReceiveInvalidJSON hook. The default is InvalidJSONClose.

@@ -116,7 +116,9 @@ func (w *WebsocketConsumer) Closed() bool { return w.closed }
 //
 // Events are handled one at a time, in the goroutine that calls Serve: the connection's
 // events and the messages sent to the consumer's channel on the layer arrive through the
-// same Receiver.
+// same Receiver. With WithoutIdleGoroutine, once the connect is handled, they are handled
+// one at a time on a goroutine that exists only while there are events, and Serve returns
+// channels.ErrDetached (when the Receiver is a channels.Detacher).
 //
 // Failure policy: a hook or handler that fails or panics, and a channel-layer message with no
 // handler (as Django raises), is logged and closes the connection with 1011 (internal
@@ -158,50 +160,95 @@ func (a *websocketApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, r
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", a.ti.name, err)
 	}
-	defer stop()
-	connected := false
+	r := &wsRun[T, P]{a: a, ctx: ctx, p: p, w: w, stop: stop}
+	det, canDetach := recv.(channels.Detacher)
+	canDetach = canDetach && a.o.detach
 	for {
 		msg, err := recv.Receive(ctx)
-		if err != nil {
-			// The scope ended without a disconnect event, or ctx is done.
-			a.disconnect(ctx, p, w, channels.CloseAbnormal)
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return nil
+		if done, result := r.HandleEvent(msg, err); done {
+			return result
 		}
-		typ := msg.Type()
-		switch typ {
-		case channels.TypeWebsocketConnect:
-			if connected {
-				continue
-			}
-			connected = true
-			a.connect(ctx, p, w)
-		case channels.TypeWebsocketReceive:
-			if w.closed || !w.accepted {
-				continue
-			}
-			if err := a.receive(ctx, p, w, msg); err != nil {
-				a.fail(ctx, w, "receive", typ, err)
-			}
-		case channels.TypeWebsocketDisconnect:
-			code, ok := msg.Int("code")
-			if !ok {
-				code = channels.CloseNoStatus
-			}
-			a.disconnect(ctx, p, w, code)
-			return nil
-		default:
-			if w.closed {
-				c.Logger().Debug("consumer: message dropped: the connection is closing", "consumer", a.ti.name, "type", typ)
-				continue
-			}
-			if err := a.ti.dispatch(p, ctx, msg); err != nil {
-				a.fail(ctx, w, "handler", typ, err)
+		// Once connected, a detaching consumer hands its events to r as they come and lets
+		// this goroutine go: an idle connection then holds no goroutine of its own.
+		if canDetach && r.connected {
+			canDetach = false
+			if det.Detach(ctx, r) == nil {
+				return channels.ErrDetached
 			}
 		}
 	}
+}
+
+// wsRun is one running WebSocket consumer: the state of its event loop, so that the loop can
+// run in Serve's goroutine or, detached, one event at a time as the events arrive.
+type wsRun[T any, P interface {
+	*T
+	websocketBase
+}] struct {
+	a         *websocketApp[T, P]
+	ctx       context.Context
+	p         P
+	w         *WebsocketConsumer
+	stop      func() // closes the consumer's channel on the layer; called once, at the end
+	connected bool
+}
+
+// HandleEvent implements channels.EventHandler: it handles one event, or the end of the
+// events (err not nil), and reports whether the consumer is done.
+func (r *wsRun[T, P]) HandleEvent(msg channels.Message, err error) (done bool, result error) {
+	finished := false
+	defer func() {
+		if done || !finished {
+			r.stop() // the end, or a panic on its way up
+		}
+	}()
+	done, result = r.handle(msg, err)
+	finished = true
+	return done, result
+}
+
+func (r *wsRun[T, P]) handle(msg channels.Message, err error) (bool, error) {
+	a, ctx, p, w := r.a, r.ctx, r.p, r.w
+	if err != nil {
+		// The scope ended without a disconnect event, or ctx is done.
+		a.disconnect(ctx, p, w, channels.CloseAbnormal)
+		if ctx.Err() != nil {
+			return true, ctx.Err()
+		}
+		return true, nil
+	}
+	typ := msg.Type()
+	switch typ {
+	case channels.TypeWebsocketConnect:
+		if r.connected {
+			return false, nil
+		}
+		r.connected = true
+		a.connect(ctx, p, w)
+	case channels.TypeWebsocketReceive:
+		if w.closed || !w.accepted {
+			return false, nil
+		}
+		if err := a.receive(ctx, p, w, msg); err != nil {
+			a.fail(ctx, w, "receive", typ, err)
+		}
+	case channels.TypeWebsocketDisconnect:
+		code, ok := msg.Int("code")
+		if !ok {
+			code = channels.CloseNoStatus
+		}
+		a.disconnect(ctx, p, w, code)
+		return true, nil
+	default:
+		if w.closed {
+			w.Logger().Debug("consumer: message dropped: the connection is closing", "consumer", a.ti.name, "type", typ)
+			return false, nil
+		}
+		if err := a.ti.dispatch(p, ctx, msg); err != nil {
+			a.fail(ctx, w, "handler", typ, err)
+		}
+	}
+	return false, nil
 }
 
 func (a *websocketApp[T, P]) connect(ctx context.Context, p P, w *WebsocketConsumer) {

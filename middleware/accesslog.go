@@ -36,6 +36,13 @@ func AccessLog(app channels.Application, logger *slog.Logger) channels.Applicati
 		if inj, ok := receive.(channels.Injector); ok {
 			a.inj = inj
 			r = (*accessInjRecv)(a)
+			if d, ok := receive.(channels.Detacher); ok {
+				// Keep the server's Detacher; the line is logged when the handler is done.
+				// Keep what the line needs, not the scope and its headers.
+				a.det, a.ctx, a.logger = d, ctx, logger
+				a.scope = &channels.Scope{Type: scope.Type, Path: scope.Path, Client: scope.Client, Method: scope.Method}
+				r = (*accessDetRecv)(a)
+			}
 		}
 		returned := false
 		defer func() {
@@ -45,6 +52,9 @@ func AccessLog(app channels.Application, logger *slog.Logger) channels.Applicati
 		}()
 		err := app.Serve(ctx, scope, r, (*accessSend)(a))
 		returned = true
+		if errors.Is(err, channels.ErrDetached) && a.isDetached() {
+			return err // logged by the handler (accessHandler)
+		}
 		a.log(ctx, logger, scope, err, false)
 		return err
 	})
@@ -57,6 +67,11 @@ type accessEntry struct {
 	inj   channels.Injector
 	send  channels.Sender
 
+	det    channels.Detacher // for a detached scope: what its log line needs
+	ctx    context.Context
+	logger *slog.Logger
+	scope  *channels.Scope
+
 	mu       sync.Mutex
 	in, out  int64
 	status   int
@@ -65,6 +80,64 @@ type accessEntry struct {
 	decided  bool
 	code     int
 	side     string
+	detached bool
+}
+
+func (a *accessEntry) isDetached() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.detached
+}
+
+type accessDetRecv accessEntry
+
+// Receive delegates and adds up the payload received.
+func (r *accessDetRecv) Receive(ctx context.Context) (channels.Message, error) {
+	return (*accessRecv)(r).Receive(ctx)
+}
+
+// Inject delegates to the server's Injector.
+func (r *accessDetRecv) Inject(msg channels.Message) error { return r.inj.Inject(msg) }
+
+// Detach hands the events to h through a handler that counts them and logs the line.
+func (r *accessDetRecv) Detach(ctx context.Context, h channels.EventHandler) error {
+	a := (*accessEntry)(r)
+	a.mu.Lock()
+	a.detached = true
+	a.mu.Unlock()
+	if err := a.det.Detach(ctx, &accessHandler{a: a, h: h}); err != nil {
+		a.mu.Lock()
+		a.detached = false
+		a.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// accessHandler observes the events of a detached scope and logs its line at the end.
+type accessHandler struct {
+	a *accessEntry
+	h channels.EventHandler
+}
+
+// HandleEvent implements channels.EventHandler.
+func (ah *accessHandler) HandleEvent(msg channels.Message, err error) (done bool, result error) {
+	a := ah.a
+	if err == nil {
+		msg = a.observe(msg)
+	}
+	ok := false
+	defer func() {
+		switch {
+		case !ok:
+			a.log(a.ctx, a.logger, a.scope, nil, true)
+		case done || err != nil:
+			a.log(a.ctx, a.logger, a.scope, result, false)
+		}
+	}()
+	done, result = ah.h.HandleEvent(msg, err)
+	ok = true
+	return done, result
 }
 
 func (a *accessEntry) decide(code int, side string) {
@@ -81,7 +154,11 @@ func (r *accessRecv) Receive(ctx context.Context) (channels.Message, error) {
 	if err != nil {
 		return msg, err
 	}
-	a := (*accessEntry)(r)
+	return (*accessEntry)(r).observe(msg), nil
+}
+
+// observe adds up an event received.
+func (a *accessEntry) observe(msg channels.Message) channels.Message {
 	switch msg.Type() {
 	case channels.TypeWebsocketReceive, channels.TypeHTTPRequest:
 		n := len(msg.String("text")) + len(msg.Bytes("bytes")) + len(msg.Bytes("body"))
@@ -98,7 +175,7 @@ func (r *accessRecv) Receive(ctx context.Context) (channels.Message, error) {
 		a.decide(code, side)
 		a.mu.Unlock()
 	}
-	return msg, nil
+	return msg
 }
 
 type accessInjRecv accessEntry

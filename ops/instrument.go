@@ -37,6 +37,12 @@ func (m *Metrics) Instrument(app channels.Application) channels.Application {
 		if inj, ok := receive.(channels.Injector); ok {
 			t.inj = inj
 			r = (*trackInjRecv)(t)
+			if d, ok := receive.(channels.Detacher); ok {
+				// Keep the server's Detacher: a consumer may then run without a goroutine
+				// while idle, and the scope is finished when its handler is done.
+				t.det, t.m = d, m
+				r = (*trackDetRecv)(t)
+			}
 		}
 		returned := false
 		defer func() {
@@ -46,6 +52,9 @@ func (m *Metrics) Instrument(app channels.Application) channels.Application {
 		}()
 		err := app.Serve(ctx, scope, r, (*trackSend)(t))
 		returned = true
+		if errors.Is(err, channels.ErrDetached) && t.isDetached() {
+			return err // finished by the handler (trackHandler)
+		}
 		m.finish(t, err, false)
 		return err
 	})
@@ -65,6 +74,8 @@ type tracker struct {
 	inj  channels.Injector
 	send channels.Sender
 	ctx  context.Context // an HTTP scope's, for responses written by an http.Handler
+	det  channels.Detacher
+	m    *Metrics
 
 	mu       sync.Mutex
 	accepted bool   // websocket.accept succeeded
@@ -75,6 +86,64 @@ type tracker struct {
 	side     string // who closed first
 	slow     bool
 	status   int // HTTP status sent
+	detached bool
+}
+
+func (t *tracker) isDetached() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.detached
+}
+
+// trackDetRecv is the wrapped Receiver of the server's mailbox: an Injector and a Detacher.
+type trackDetRecv tracker
+
+// Receive delegates and counts what arrives.
+func (r *trackDetRecv) Receive(ctx context.Context) (channels.Message, error) {
+	return (*trackRecv)(r).Receive(ctx)
+}
+
+// Inject delegates to the underlying Injector and counts the outcome.
+func (r *trackDetRecv) Inject(msg channels.Message) error { return (*trackInjRecv)(r).Inject(msg) }
+
+// Detach hands the events to h through a handler that counts them and finishes the scope.
+func (r *trackDetRecv) Detach(ctx context.Context, h channels.EventHandler) error {
+	t := (*tracker)(r)
+	t.mu.Lock()
+	t.detached = true
+	t.mu.Unlock()
+	if err := t.det.Detach(ctx, &trackHandler{t: t, h: h}); err != nil {
+		t.mu.Lock()
+		t.detached = false
+		t.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// trackHandler counts the events of a detached scope and finishes it when it is done.
+type trackHandler struct {
+	t *tracker
+	h channels.EventHandler
+}
+
+// HandleEvent implements channels.EventHandler.
+func (th *trackHandler) HandleEvent(msg channels.Message, err error) (done bool, result error) {
+	if err == nil {
+		msg = th.t.observeIn(msg)
+	}
+	ok := false
+	defer func() {
+		switch {
+		case !ok:
+			th.t.m.finish(th.t, nil, true) // a panic on its way up
+		case done || err != nil:
+			th.t.m.finish(th.t, result, false)
+		}
+	}()
+	done, result = th.h.HandleEvent(msg, err)
+	ok = true
+	return done, result
 }
 
 // decide records the first close of a WebSocket; later ones are ignored.

@@ -119,7 +119,7 @@ func NewWebsocketApplication(layer layers.Layer, logger *slog.Logger) channels.A
 	if logger == nil {
 		logger = slog.Default()
 	}
-	ws := consumer.JSONWebsocket[Consumer](consumer.WithLayer(layer), consumer.WithLogger(logger))
+	ws := consumer.JSONWebsocket[Consumer](consumer.WithLayer(layer), consumer.WithLogger(logger), consumer.WithoutIdleGoroutine())
 	return router.URL(router.Path(WebsocketPath, ws)).WithLogger(logger)
 }
 

@@ -7,6 +7,12 @@
 // after (each time after a GC and a pause). It prints the RSS growth per connection, in KiB.
 //
 //	go run ./internal/cmd/idleconns -n 10000
+//	go run ./internal/cmd/idleconns -n 10000 -chat -v   # the examples/chat consumer, joined to its room
+//
+// With -chat the child serves the examples/chat WebSocket consumer on an in-memory layer, the
+// clients spread over -rooms rooms. -v prints the child's runtime.MemStats (heap and stack in
+// use) before and after; IDLECONNS_HEAP=file writes a fine-grained heap profile of the child
+// holding the connections.
 //
 // Client sockets are spread over the source addresses 127.0.0.2, 127.0.0.3, ... so that no
 // address runs out of local ports. The open-files limit is raised to its hard limit.
@@ -36,6 +42,8 @@ import (
 	"time"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/examples/chat/chat"
+	"github.com/gochannels/gochannels/layers"
 )
 
 var verbose *bool
@@ -46,13 +54,15 @@ func main() {
 	noPoller := flag.Bool("no-poller", false, "server: use a reader goroutine per connection")
 	verbose = flag.Bool("v", false, "print the server's runtime memory statistics")
 	perAddr := flag.Int("per-addr", 5000, "client connections per source address")
+	chatApp := flag.Bool("chat", false, "serve the examples/chat WebSocket consumer (in-memory layer) instead of the trivial application; clients join -rooms rooms")
+	rooms := flag.Int("rooms", 10, "with -chat: rooms the connections are spread over")
 	flag.Parse()
 	raiseFileLimit()
 	if *serve {
-		runServer(*noPoller)
+		runServer(*noPoller, *chatApp)
 		return
 	}
-	if err := measure(*n, *perAddr, *noPoller); err != nil {
+	if err := measure(*n, *perAddr, *noPoller, *chatApp, max(*rooms, 1)); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -71,9 +81,12 @@ func raiseFileLimit() {
 
 // runServer is the child: it serves, prints its address, then answers commands on stdin:
 // "count" prints the number of accepted connections, "gc" collects garbage and prints "ok".
-func runServer(noPoller bool) {
+func runServer(noPoller, chatApp bool) {
+	if os.Getenv("IDLECONNS_HEAP") != "" {
+		runtime.MemProfileRate = 256 // a fine-grained profile of what each connection holds
+	}
 	var accepted atomic.Int64
-	app := channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
+	var app channels.Application = channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		for {
 			m, err := receive.Receive(ctx)
 			if err != nil {
@@ -90,6 +103,11 @@ func runServer(noPoller bool) {
 			}
 		}
 	})
+	if chatApp {
+		// The chat consumer accepts by itself; the client counts its 101 responses.
+		accepted.Store(-1)
+		app = chat.NewWebsocketApplication(layers.NewMemory(layers.MemoryOptions{}), nil)
+	}
 	srv := &channels.Server{Application: app, DisablePoller: noPoller}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -156,10 +174,19 @@ func vmRSS(pid int) int64 {
 	return 0
 }
 
-func measure(n, perAddr int, noPoller bool) error {
+func measure(n, perAddr int, noPoller, chatApp bool, rooms int) error {
 	args := []string{"-serve"}
 	if noPoller {
 		args = append(args, "-no-poller")
+	}
+	if chatApp {
+		args = append(args, "-chat")
+	}
+	path := func(i int) string {
+		if chatApp {
+			return "/ws/chat/room" + strconv.Itoa(i%rooms) + "/"
+		}
+		return "/ws"
 	}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Stderr = os.Stderr
@@ -183,7 +210,7 @@ func measure(n, perAddr int, noPoller bool) error {
 	pid := cmd.Process.Pid
 
 	// Warm up: one connection, so that one-time costs (poller, pools) are in the baseline.
-	warm, err := dialWS(addr, "127.0.0.1")
+	warm, err := dialWS(addr, "127.0.0.1", path(0))
 	if err != nil {
 		return err
 	}
@@ -205,7 +232,7 @@ func measure(n, perAddr int, noPoller bool) error {
 			defer wg.Done()
 			defer func() { <-sem }()
 			src := fmt.Sprintf("127.0.0.%d", 2+i/perAddr)
-			conn, err := dialWS(addr, src)
+			conn, err := dialWS(addr, src, path(i))
 			if err != nil {
 				if failed.Add(1) == 1 {
 					log.Printf("dial %d: %v", i, err)
@@ -222,7 +249,7 @@ func measure(n, perAddr int, noPoller bool) error {
 	dialTime := time.Since(start)
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		got, _ := strconv.Atoi(c.ask("count"))
-		if got >= n+1 {
+		if got < 0 || got >= n+1 { // < 0: not counted by the server
 			break
 		}
 		if time.Now().After(deadline) {
@@ -256,7 +283,7 @@ func measure(n, perAddr int, noPoller bool) error {
 }
 
 // dialWS opens a WebSocket from source address src and waits for the 101.
-func dialWS(addr, src string) (net.Conn, error) {
+func dialWS(addr, src, path string) (net.Conn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
@@ -264,7 +291,7 @@ func dialWS(addr, src string) (net.Conn, error) {
 	}
 	var key [16]byte
 	_, _ = rand.Read(key[:])
-	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key[:]) + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(conn, req); err != nil {

@@ -1,0 +1,59 @@
+package chat_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/examples/chat/chat"
+	"github.com/gochannels/gochannels/layers"
+)
+
+// BenchmarkConnect measures one chat connection's life on a real server over loopback:
+// handshake, joining the room, the client's close and the close handshake. Client and
+// server share the process, so ns/op and allocs/op count both; compare runs, not figures.
+func BenchmarkConnect(b *testing.B) {
+	l := layers.NewMemory(layers.MemoryOptions{})
+	defer l.Close()
+	srv := &channels.Server{Application: chat.NewWebsocketApplication(l, nil)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			b.Errorf("Serve: %v", err)
+		}
+	}()
+	url := "ws://" + ln.Addr().String() + "/ws/chat/bench/"
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			conn, _, _, err := ws.Dial(ctx, url)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_ = ws.WriteFrame(conn, ws.MaskFrameInPlace(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))))
+			for {
+				if _, _, err := wsutil.ReadServerData(conn); err != nil {
+					break // the server's close frame (or EOF)
+				}
+			}
+			conn.Close()
+		}
+	})
+}
