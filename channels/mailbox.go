@@ -6,8 +6,10 @@ import (
 	"sync"
 )
 
-// DefaultMailboxCapacity is the capacity NewMailbox uses for a capacity <= 0.
-const DefaultMailboxCapacity = 64
+// DefaultMailboxCapacity is the capacity NewMailbox uses for a capacity <= 0: room for as many
+// layer messages as channels_redis lets wait on one channel (100), plus the socket's own
+// events. The buffer grows only as events arrive, so the capacity costs nothing while idle.
+const DefaultMailboxCapacity = 128
 
 // Mailbox is a bounded, in-order queue of events with one or more producers and (usually) one
 // consumer: the per-scope event queue behind a Receiver. It holds no goroutine and allocates

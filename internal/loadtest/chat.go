@@ -94,6 +94,10 @@ type Report struct {
 	CPU              *CPU     `json:"cpu,omitempty"`
 	FirstError       string   `json:"first_error,omitempty"`
 	Interrupted      bool     `json:"interrupted,omitempty"`
+	// LimitsHit holds the servers' loss counters (from their /metrics) that grew during the
+	// run: which limit dropped messages or closed clients (layer drops, group targets over
+	// capacity, full mailboxes, slow-client closes). Nil when no server serves /metrics.
+	LimitsHit map[string]float64 `json:"limits_hit,omitempty"`
 }
 
 type room struct {
@@ -268,6 +272,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	connectTime := time.Since(t0)
 	r.log.Info("chatload: connected", "clients", len(clients), "in", connectTime.Round(time.Millisecond))
+	limitsBefore, haveMetrics := scrapeLimits(ctx, cfg.URLs)
 
 	r.start = time.Since(r.base)
 	r.measure = r.start + cfg.Warmup
@@ -306,6 +311,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	drained := time.Since(r.base) - sendStop
+	var limitsHit map[string]float64
+	if haveMetrics {
+		after, _ := scrapeLimits(ctx, cfg.URLs)
+		limitsHit = limitDeltas(limitsBefore, after)
+	}
 	r.closing.Store(true)
 	for _, c := range clients {
 		_ = c.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -326,6 +336,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		EchoTimeouts:    r.timeouts.Load(),
 		WriteErrors:     r.writeErrs.Load(),
 		ReadErrors:      r.readErrs.Load(),
+		LimitsHit:       limitsHit,
 	}
 	if cfg.Mode == OpenLoop {
 		rep.TargetRate = cfg.Rate

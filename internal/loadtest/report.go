@@ -29,6 +29,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "deliveries:    %d expected, %d delivered, %d lost, %d duplicates, %d late, %d foreign\n",
 		r.Expected, r.Delivered, r.Lost, r.Duplicates, r.Late, r.Foreign)
 	fmt.Fprintf(&b, "errors:        %d write, %d read, %d echo timeouts\n", r.WriteErrors, r.ReadErrors, r.EchoTimeouts)
+	switch {
+	case len(r.LimitsHit) > 0:
+		fmt.Fprintf(&b, "limits hit:    %s\n", limitsText(r.LimitsHit))
+	case r.LimitsHit != nil && r.Lost > 0:
+		b.WriteString("limits hit:    none counted by the servers (loss on the wire or in the client)\n")
+	case r.LimitsHit != nil:
+		b.WriteString("limits hit:    none\n")
+	}
 	if c := r.CPU; c != nil {
 		fmt.Fprintf(&b, "CPU in window: servers %.2fs, redis %.2fs, this client %.2fs", c.Servers, c.Redis, c.Client)
 		if c.DeliveriesPerServerCPUSec > 0 {

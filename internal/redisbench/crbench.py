@@ -6,8 +6,10 @@ All "processes" are RedisChannelLayer instances in one asyncio loop (one OS proc
 """
 import asyncio
 import json
+import os
 import sys
 import time
+import traceback
 
 import redis
 from channels_redis.core import RedisChannelLayer
@@ -25,6 +27,27 @@ def commandstats(url):
         return sum(v["calls"] for v in r.info("commandstats").values())
     finally:
         r.close()
+
+
+def emit(res):
+    """Writes the result at once: the clean-up after it may not finish (see cleanup)."""
+    sys.stdout.write(json.dumps(res) + "\n")
+    sys.stdout.flush()
+
+
+async def cleanup(readers, layers):
+    """Cancels the readers and flushes the layers, at most a few seconds: cancelling many
+    receive() calls at once can leave channels_redis waiting forever (seen with 1,000
+    receivers over 4 layers), which must not hang the benchmark after its measurement."""
+    for r in readers:
+        r.cancel()
+    try:
+        await asyncio.wait_for(asyncio.gather(*readers, return_exceptions=True), 5)
+        for l in layers:
+            await asyncio.wait_for(l.flush(), 5)
+            await asyncio.wait_for(l.close_pools(), 5)
+    except (asyncio.TimeoutError, asyncio.CancelledError):
+        sys.stderr.write("crbench: clean-up did not finish; exiting anyway\n")
 
 
 async def run_readers(layer, chans, counter, target, done):
@@ -57,13 +80,8 @@ async def sendrecv(cfg):
     await send_phase(cfg, lambda i: a.send(chans[i % nch], {"type": "bench.msg", "i": i}), n)
     await asyncio.wait_for(done.wait(), cfg.get("timeout", 120))
     dt = time.perf_counter() - t0
-    for r in readers:
-        r.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
-    for l in (a, b):
-        await l.flush()
-        await l.close_pools()
-    return {"seconds": dt, "messages": n}
+    emit({"seconds": dt, "messages": n})
+    await cleanup(readers, [a, b])
 
 
 async def group(cfg):
@@ -89,14 +107,9 @@ async def group(cfg):
     await asyncio.wait_for(done.wait(), cfg.get("timeout", 120))
     dt = time.perf_counter() - t0
     after = commandstats(cfg["hosts"][0])
-    for r in readers:
-        r.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
-    for l in layers + [sender]:
-        await l.flush()
-        await l.close_pools()
-    return {"seconds": dt, "send_seconds": t_sent, "sends": sends,
-            "deliveries": counter[0], "commands": after - before}
+    emit({"seconds": dt, "send_seconds": t_sent, "sends": sends,
+          "deliveries": counter[0], "commands": after - before})
+    await cleanup(readers, layers + [sender])
 
 
 def main():
@@ -104,11 +117,15 @@ def main():
     fn = {"sendrecv": sendrecv, "group": group}[cfg["op"]]
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    code = 0
     try:
-        res = loop.run_until_complete(fn(cfg))
-    finally:
-        loop.close()
-    sys.stdout.write(json.dumps(res) + "\n")
+        loop.run_until_complete(fn(cfg))
+    except BaseException:  # noqa: B036 - report anything, then leave at once
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # not loop.close(): leftover channels_redis tasks must not hold the exit up
 
 
 if __name__ == "__main__":

@@ -31,7 +31,28 @@
 // Send is one script call (trim, capacity check, add, TTL). GroupSend writes one message per
 // target key however many members it serves: with one standalone server, no encryption and
 // no per-channel capacities the whole group send is one script call; otherwise one call reads
-// the members and one call per shard writes.
+// the members and one call per shard writes. The one-call form keeps, for groups of 32
+// members or more, a snapshot of the group beside it (keys prefix+":gochannels:gsmembers:"+
+// group and prefix+":gochannels:gstargets:"+group, which channels_redis never reads): while
+// the group has exactly the snapshot's members — compared in Redis on every send, so changes
+// made by any process, Go or Python, count at once — the send reuses the encoded member
+// lists instead of reading and re-encoding every member, and a sender that holds a copy of
+// the current lists (fetched once per change) passes the whole messages itself. For a group
+// of 1,000 members over 4 processes this takes a send from about 2.3 ms to 0.5 ms of Redis
+// time. The snapshot roughly doubles the Redis memory of such groups.
+//
+// # Capacity and loss
+//
+// Capacity is checked by the sender, as channels_redis does: a full channel makes Send fail
+// with layers.ErrChannelFull, and GroupSend skips a full target (counted in
+// Stats.GroupOverCapacity and logged). channels_redis applies its per-channel capacity (100)
+// to a whole process inbox; a Go process inbox serves every consumer of the process, so this
+// layer gives process inboxes their own default, InboxCapacity (1,000; URL parameter
+// inbox_capacity), unless a ChannelCapacity rule matches. Capacity is sender policy, not
+// wire format: Python senders keep applying theirs to Go inboxes (raise it there with a
+// channel_capacity rule for "specific.*"). On the receiving side, a Listen callback that
+// refuses a message (the consumer's queue is full) or a full Receive buffer drops it; drops
+// are counted in Stats.Dropped and logged (the 1st, 2nd, 4th, 8th... time).
 //
 // # Stopped Go processes
 //

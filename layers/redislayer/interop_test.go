@@ -205,6 +205,29 @@ func TestInteropMixedGroup(t *testing.T) {
 			check("go")
 			py.Must(map[string]any{"op": "group_send", "group": "mixed", "msg": interop.Typed(allTypes())})
 			check("py")
+			if tc.shards == 1 && tc.keys == nil {
+				// The fused script's snapshot path (groups of snapshotMin members or more):
+				// the first send stores the snapshot, the second uses it; Python reads both.
+				l.snapMin = 1
+				for i := 0; i < 2; i++ {
+					if err := l.GroupSend(ctx, "mixed", allTypes()); err != nil {
+						t.Fatal(err)
+					}
+					check("go-snapshot")
+				}
+				if l.Stats().GroupSnapshotHits != 1 {
+					t.Fatalf("snapshot hits = %d, want 1", l.Stats().GroupSnapshotHits)
+				}
+				// A Python member leaves and another joins: same count, new set.
+				py.Must(map[string]any{"op": "group_discard", "group": "mixed", "channel": p2})
+				p3 := py.NewChannel()
+				py.Must(map[string]any{"op": "group_add", "group": "mixed", "channel": p3})
+				p2 = p3
+				if err := l.GroupSend(ctx, "mixed", allTypes()); err != nil {
+					t.Fatal(err)
+				}
+				check("go-snapshot-changed")
+			}
 			select {
 			case m := <-got:
 				t.Fatalf("extra message: %v", m.Type())

@@ -28,6 +28,11 @@ const (
 	DefaultExpiry      = 60 * time.Second
 	DefaultGroupExpiry = 86400 * time.Second
 	DefaultCapacity    = 100
+	// DefaultInboxCapacity is the capacity of a process inbox (the one key that holds the
+	// messages of all of a process's channels) when no ChannelCapacity rule matches. It is
+	// gochannels' own default: channels_redis applies its per-channel capacity (100) to the
+	// whole inbox, which a process serving thousands of consumers fills in a burst.
+	DefaultInboxCapacity = 1000
 	// DefaultHeartbeatTimeout is how long a Go process may go without refreshing its
 	// heartbeat before the group members of its channels are pruned.
 	DefaultHeartbeatTimeout = 60 * time.Second
@@ -42,6 +47,7 @@ const (
 	minBackoff      = 20 * time.Millisecond  // first reconnect wait
 	closeTimeout    = 2 * time.Second        // bound on the goodbye heartbeat in Close
 	blockMargin     = 100 * time.Millisecond // kept between a blocking timeout and ctx's deadline
+	snapshotMin     = 32                     // smallest group whose member lists a group send keeps (groupSendScript)
 )
 
 // Options configures a Layer. The zero value of every field means channels_redis's default.
@@ -74,6 +80,13 @@ type Options struct {
 	GroupExpiry time.Duration
 	// Capacity is the number of messages a channel holds (default 100).
 	Capacity int
+	// InboxCapacity is the number of messages a process inbox holds when this layer sends to
+	// a process-specific channel ("name!id") no ChannelCapacity rule matches (default
+	// DefaultInboxCapacity). channels_redis applies Capacity to the whole inbox; capacity is
+	// the sender's policy and not part of the wire format, so a larger one is compatible
+	// (Python senders keep applying their own). Each waiting message costs Redis its size
+	// until it is read or expires; a group message lists all of that process's members.
+	InboxCapacity int
 	// ChannelCapacity gives channels matching a pattern their own capacity (Django's
 	// channel_capacity).
 	ChannelCapacity []layers.CapacityRule
@@ -117,6 +130,9 @@ type Stats struct {
 	// ReceiveErrors counts failed Redis calls of the receive loops (each followed by a retry
 	// after a capped exponential backoff).
 	ReceiveErrors uint64
+	// GroupSnapshotHits counts group sends that reused the stored snapshot of their group's
+	// members instead of reading and re-encoding every member (see GroupSend).
+	GroupSnapshotHits uint64
 }
 
 // Layer is the Redis channel layer, wire-compatible with channels_redis 4
@@ -125,13 +141,16 @@ type Layer struct {
 	shards   []*shard
 	cluster  bool
 	prefix   string
-	caps     *layers.Capacities
+	caps     *layers.Capacities // normal channels
+	icaps    *layers.Capacities // process-specific channels: the same rules, InboxCapacity by default
 	hasRules bool
 	crypt    *crypter
 	expiry   int64 // seconds
 	gexpiry  int64 // seconds
 	hbTTL    time.Duration
 	localCap int
+	snapMin  int // snapshotMin; tests lower it
+	snaps    snapCache
 	log      *slog.Logger
 	clientID string // 32 hex: this process's part of its channel names
 
@@ -153,6 +172,7 @@ type Layer struct {
 
 	st struct {
 		sent, groupWrites, groupOver, received, delivered, dropped, undecodable, pruned, recvErrs atomic.Uint64
+		snapshotHits                                                                              atomic.Uint64
 	}
 }
 
@@ -192,6 +212,7 @@ func New(opts Options) (*Layer, error) {
 		inboxes:  make(map[string]*inboxLoop),
 		joined:   make(map[string]map[string]struct{}),
 		hasRules: len(opts.ChannelCapacity) > 0,
+		snapMin:  snapshotMin,
 
 		recovered: make(chan struct{}, 1),
 	}
@@ -219,6 +240,13 @@ func New(opts Options) (*Layer, error) {
 		return nil, fmt.Errorf("redislayer: %w", err)
 	}
 	l.caps = caps
+	icap := opts.InboxCapacity
+	if icap <= 0 {
+		icap = DefaultInboxCapacity
+	}
+	if l.icaps, err = layers.CompileCapacities(icap, opts.ChannelCapacity); err != nil {
+		return nil, fmt.Errorf("redislayer: %w", err)
+	}
 	l.localCap = opts.LocalCapacity
 	if l.localCap <= 0 {
 		l.localCap = capacity
@@ -354,6 +382,7 @@ func (l *Layer) Stats() Stats {
 		Undecodable:       l.st.undecodable.Load(),
 		Pruned:            l.st.pruned.Load(),
 		ReceiveErrors:     l.st.recvErrs.Load(),
+		GroupSnapshotHits: l.st.snapshotHits.Load(),
 	}
 }
 
@@ -367,6 +396,12 @@ func (l *Layer) closedErr(op string) error {
 func (l *Layer) groupKey(group string) string { return l.prefix + ":group:" + group }
 func (l *Layer) registryKey() string          { return l.prefix + ":gochannels:alive" }
 
+// snapshotKey names the group-send snapshot keys of a group (see groupSendScript): kind
+// "members" is the copy of the member set, "targets" the encoded member lists per target.
+func (l *Layer) snapshotKey(kind, group string) string {
+	return l.prefix + ":gochannels:gs" + kind + ":" + group
+}
+
 // target returns the key a channel's messages are stored under and its shard.
 func (l *Layer) target(channel string, send bool) (key string, idx int, specific bool) {
 	if inbox, _, ok := layers.SplitProcessSpecific(channel); ok {
@@ -379,6 +414,16 @@ func (l *Layer) target(channel string, send bool) (key string, idx int, specific
 		rr = &l.sendRR
 	}
 	return l.prefix + channel, int(rr.Add(1)-1) % len(l.shards), false
+}
+
+// capacity returns the capacity of a channel's key: a matching ChannelCapacity rule, else
+// InboxCapacity for a process-specific channel (its key is the process inbox) and Capacity
+// for a normal channel.
+func (l *Layer) capacity(channel string, specific bool) int {
+	if specific {
+		return l.icaps.Capacity(channel)
+	}
+	return l.caps.Capacity(channel)
 }
 
 func checkMessage(msg channels.Message) error {
@@ -454,7 +499,7 @@ func (l *Layer) Send(ctx context.Context, channel string, msg channels.Message) 
 		return fmt.Errorf("redislayer: send to %q: %w", channel, err)
 	}
 	now := time.Now()
-	capacity := l.caps.Capacity(channel)
+	capacity := l.capacity(channel, specific)
 	added, err := sendScript.Run(ctx, l.shards[idx].client, []string{key}, m, score(now), l.expiry, capacity, now.Unix()-l.expiry).Int()
 	if err != nil {
 		return l.redisErr("send to "+strconv.Quote(channel), err)
@@ -1082,8 +1127,11 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 // channel. A full target is counted in Stats, not returned as an error.
 //
 // With one standalone server, no encryption and no per-channel capacities this is a single
-// script call. Otherwise it is one call on the group's shard to read (and prune) the members,
-// then one call per shard holding targets, run in parallel.
+// script call, which for groups of 32 members or more reuses a snapshot of the encoded member
+// lists while the group's member set is unchanged (see the package documentation).
+// Otherwise it is one call on the group's shard to read (and prune) the members, then one
+// call per shard holding targets, run in parallel. A process inbox target is full at
+// InboxCapacity, a normal channel at Capacity (unless a ChannelCapacity rule matches).
 func (l *Layer) GroupSend(ctx context.Context, group string, msg channels.Message) error {
 	if l.closed.Load() {
 		return l.closedErr("group send")
@@ -1112,16 +1160,129 @@ func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.M
 		hb = strconv.FormatFloat(l.hbTTL.Seconds(), 'f', 3, 64)
 	}
 	now := time.Now()
-	res, err := groupSendScript.Run(ctx, l.shards[0].client, []string{l.groupKey(group), l.registryKey()},
-		l.prefix, score(now), now.Unix()-l.gexpiry, now.Unix()-l.expiry, l.expiry, l.caps.Default(),
-		hb, string(rnd[:]), len(msg), body.String()).Int64Slice()
+	args := []any{l.prefix, score(now), now.Unix() - l.gexpiry, now.Unix() - l.expiry, l.expiry, l.caps.Default(),
+		hb, string(rnd[:]), len(msg), body.String(), l.snapMin, l.gexpiry, l.icaps.Default()}
+	if sn := l.snaps.get(group); sn != nil {
+		// Whole members from this process's copy of the snapshot; the script uses them if the
+		// snapshot is still current.
+		head := make([]byte, 0, randomPrefixLen+5+17)
+		head = append(head, rnd[:]...)
+		head = appendMapHeader(head, len(msg)+1)
+		head = append(head, 0xb0) // fixstr of 16 bytes
+		head = append(head, channelKey...)
+		args = append(args, sn.id, len(sn.targets))
+		for _, t := range sn.targets {
+			args = append(args, t)
+		}
+		for _, a := range sn.arrays {
+			m := make([]byte, 0, len(head)+len(a)+body.Len())
+			m = append(append(append(m, head...), a...), body.Bytes()...)
+			args = append(args, m)
+		}
+	} else {
+		args = append(args, "", 0)
+	}
+	res, err := groupSendScript.Run(ctx, l.shards[0].client,
+		[]string{l.groupKey(group), l.registryKey(), l.snapshotKey("members", group), l.snapshotKey("targets", group)},
+		args...).Slice()
 	if err != nil {
 		return l.redisErr(fmt.Sprintf("group send to %q", group), err)
 	}
-	if len(res) == 3 {
-		l.noteGroupSend(group, res[0], res[1], res[2])
+	if len(res) < 5 {
+		return fmt.Errorf("redislayer: group send to %q: unexpected reply of %d elements", group, len(res))
+	}
+	n := make([]int64, 4)
+	for i := range n {
+		n[i], _ = res[i].(int64)
+	}
+	l.noteGroupSend(group, n[0], n[1], n[2])
+	if n[3] == 1 {
+		l.st.snapshotHits.Add(1)
+	}
+	switch id, _ := res[4].(string); {
+	case id == "":
+		l.snaps.drop(group)
+	case len(res) > 5:
+		sn := &groupSnap{id: id}
+		for i := 5; i+1 < len(res); i += 2 {
+			t, _ := res[i].(string)
+			a, _ := res[i+1].(string)
+			sn.targets = append(sn.targets, t)
+			sn.arrays = append(sn.arrays, []byte(a))
+		}
+		l.snaps.put(group, sn)
 	}
 	return nil
+}
+
+// groupSnap is this process's copy of a group's snapshot (see groupSendScript): the targets
+// and their encoded __asgi_channel__ arrays, as of the snapshot id.
+type groupSnap struct {
+	id      string
+	targets []string
+	arrays  [][]byte
+}
+
+// maxSnaps and maxSnapBytes bound the snapshots a layer keeps (each costs about the size of
+// its group's member names); past either the cache starts over.
+const (
+	maxSnaps     = 1024
+	maxSnapBytes = 64 << 20
+)
+
+// snapCache holds the groupSnaps of the groups this process sends to.
+type snapCache struct {
+	mu    sync.Mutex
+	m     map[string]*groupSnap
+	bytes int
+}
+
+func (sn *groupSnap) size() int {
+	n := len(sn.id)
+	for i := range sn.targets {
+		n += len(sn.targets[i]) + len(sn.arrays[i])
+	}
+	return n
+}
+
+func (c *snapCache) get(group string) *groupSnap {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[group]
+}
+
+func (c *snapCache) put(group string, sn *groupSnap) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[group]; old != nil {
+		c.bytes -= old.size()
+	}
+	if c.m == nil || len(c.m) >= maxSnaps || c.bytes+sn.size() > maxSnapBytes {
+		c.m, c.bytes = make(map[string]*groupSnap), 0
+	}
+	c.m[group] = sn
+	c.bytes += sn.size()
+}
+
+func (c *snapCache) drop(group string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[group]; old != nil {
+		c.bytes -= old.size()
+		delete(c.m, group)
+	}
+}
+
+// appendMapHeader appends a msgpack map header for n entries.
+func appendMapHeader(b []byte, n int) []byte {
+	switch {
+	case n <= 15:
+		return append(b, 0x80|byte(n))
+	case n <= 0xffff:
+		return append(b, 0xde, byte(n>>8), byte(n))
+	default:
+		return append(b, 0xdf, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
 }
 
 func encodeBody(buf *bytes.Buffer, msg channels.Message) error {
@@ -1173,17 +1334,17 @@ func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.M
 		if m == "" {
 			continue
 		}
-		key, idx, _ := l.target(m, false)
+		key, idx, specific := l.target(m, false)
 		if t := index[key]; t != nil {
 			t.members = append(t.members, m)
 			continue
 		}
-		if _, _, specific := l.target(m, false); !specific {
+		if !specific {
 			// Normal channels: the same shard choice as Send would make, by the member name's hash
 			// when sharded (round-robin writers are read by round-robin readers).
 			idx = shardIndex(m, len(l.shards))
 		}
-		t := &groupTarget{key: key, members: []string{m}, cap: l.caps.Capacity(m)}
+		t := &groupTarget{key: key, members: []string{m}, cap: l.capacity(m, specific)}
 		index[key] = t
 		byShard[idx] = append(byShard[idx], t)
 	}

@@ -42,7 +42,8 @@ func open(_ context.Context, u *url.URL) (layers.Layer, error) {
 //	redis+cluster://[:password@]n1:7000?host=n2:7001      Redis Cluster (seed nodes)
 //
 // Parameters (defaults are channels_redis's): prefix=asgi, expiry=60, group_expiry=86400
-// (seconds, or a Go duration such as 500ms), capacity=100, channel_capacity=pattern:n,...
+// (seconds, or a Go duration such as 500ms), capacity=100, inbox_capacity=1000 (gochannels' own:
+// the capacity of a process inbox, see Options.InboxCapacity), channel_capacity=pattern:n,...
 // (layers.ParseCapacities; may repeat), symmetric_encryption_key=K (repeat for rotation; the
 // first encrypts; symmetric_encryption_keys is a synonym), heartbeat_timeout=60 (seconds or a
 // duration; "off" disables pruning of stopped Go processes), local_capacity=N,
@@ -80,14 +81,17 @@ func ParseURL(raw string) (Options, error) {
 			default:
 				opts.HeartbeatTimeout = d
 			}
-		case "capacity", "local_capacity":
+		case "capacity", "local_capacity", "inbox_capacity":
 			n, err := strconv.Atoi(last)
 			if err != nil || n <= 0 {
 				return opts, fmt.Errorf("redislayer: %s=%q: want a positive integer", key, last)
 			}
-			if key == "capacity" {
+			switch key {
+			case "capacity":
 				opts.Capacity = n
-			} else {
+			case "inbox_capacity":
+				opts.InboxCapacity = n
+			default:
 				opts.LocalCapacity = n
 			}
 		case "channel_capacity":
@@ -113,7 +117,7 @@ func ParseURL(raw string) (Options, error) {
 				return opts, err
 			}
 		default:
-			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, tls_ca)", key)
+			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, inbox_capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, tls_ca)", key)
 		}
 	}
 	if u.Host == "" {
