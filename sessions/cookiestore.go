@@ -82,7 +82,9 @@ func (c *CookieStore) decode(value string, now time.Time) (*Session, bool) {
 	}
 	payload, sig := value[:dot], value[dot+1:]
 	mac, err := base64.RawURLEncoding.Strict().DecodeString(sig)
-	if err != nil || len(mac) != sha256.Size {
+	// The decoder skips CR and LF even in strict mode: accept only the canonical encoding,
+	// so that exactly one string carries a given signature.
+	if err != nil || len(mac) != sha256.Size || base64.RawURLEncoding.EncodeToString(mac) != sig {
 		return nil, false
 	}
 	valid := false
