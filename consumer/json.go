@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/gochannels/gochannels/channels"
@@ -35,6 +36,114 @@ func (j *JSONWebsocketConsumer) SendJSON(ctx context.Context, v any) error {
 	}
 	// b is not used again, so the text can share its bytes.
 	return j.SendText(ctx, unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
+// SendSharedJSON sends, as one text frame, the JSON that enc makes of msg, a channel-layer
+// message: as SendJSON(ctx, f(msg)) with enc's function f, but encoded once for every
+// consumer of the process that sends the same msg through enc. The members of a group in one
+// process receive one and the same Message from the layer, so a group message fanned out to
+// N local sockets is encoded once instead of N times.
+func (j *JSONWebsocketConsumer) SendSharedJSON(ctx context.Context, enc *SharedJSON, msg channels.Message) error {
+	text, err := enc.Text(msg)
+	if err != nil {
+		return err
+	}
+	return j.SendText(ctx, text)
+}
+
+// SharedJSON encodes channel-layer messages to JSON frames once per message rather than once
+// per consumer (see SendSharedJSON). It remembers the frames of the last messages it encoded,
+// keyed by the identity of the Message (the map, not its contents), so its function must
+// depend only on the message, and the messages must not change once sent (layers hand them
+// to their receivers as read-only values). A SharedJSON is safe for concurrent use; make one
+// per kind of frame, e.g. a package-level variable beside the handler that uses it.
+type SharedJSON struct {
+	f func(channels.Message) any
+
+	mu    sync.Mutex
+	index map[unsafe.Pointer]int // map identity of a cached message → slot in ring
+	ring  [sharedJSONSlots]sharedJSONEntry
+	next  int // the slot the next new entry takes
+	bytes int // sum of the cached texts' lengths
+}
+
+// sharedJSONEntry is one cached frame. It holds the message itself, so that the map's
+// address cannot be reused by another message while the entry exists.
+type sharedJSONEntry struct {
+	msg  channels.Message
+	text string
+}
+
+// Bounds of a SharedJSON's cache: enough entries to span the messages in flight between the
+// first and the last member of a group to handle them (a consumer's mailbox holds 128), and
+// a byte budget that keeps large messages from being held long.
+const (
+	sharedJSONSlots    = 256
+	sharedJSONMaxBytes = 1 << 20 // total text bytes kept
+	sharedJSONMaxText  = 64 << 10
+)
+
+// NewSharedJSON returns a SharedJSON whose frames are the JSON encoding (encoding/json) of
+// f(msg). f must depend on msg alone.
+func NewSharedJSON(f func(msg channels.Message) any) *SharedJSON {
+	return &SharedJSON{f: f, index: make(map[unsafe.Pointer]int, sharedJSONSlots)}
+}
+
+// Text returns the JSON encoding of f(msg), computing it only when msg is not one of the
+// messages encoded lately.
+func (s *SharedJSON) Text(msg channels.Message) (string, error) {
+	if msg == nil {
+		return s.encode(msg)
+	}
+	id := *(*unsafe.Pointer)(unsafe.Pointer(&msg)) // the map's identity
+	s.mu.Lock()
+	if i, ok := s.index[id]; ok {
+		text := s.ring[i].text
+		s.mu.Unlock()
+		return text, nil
+	}
+	s.mu.Unlock()
+	text, err := s.encode(msg)
+	if err != nil || len(text) > sharedJSONMaxText {
+		return text, err
+	}
+	s.mu.Lock()
+	if _, ok := s.index[id]; !ok { // another consumer may have encoded it meanwhile
+		s.storeLocked(id, msg, text)
+	}
+	s.mu.Unlock()
+	return text, nil
+}
+
+func (s *SharedJSON) encode(msg channels.Message) (string, error) {
+	v := s.f(msg)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("consumer: SharedJSON: encode %T: %w", v, err)
+	}
+	// b is not used again, so the text can share its bytes.
+	return unsafe.String(unsafe.SliceData(b), len(b)), nil
+}
+
+// storeLocked caches text as msg's frame, evicting the oldest entries as needed. s.mu is
+// held.
+func (s *SharedJSON) storeLocked(id unsafe.Pointer, msg channels.Message, text string) {
+	for {
+		old := &s.ring[s.next]
+		if old.msg != nil {
+			delete(s.index, *(*unsafe.Pointer)(unsafe.Pointer(&old.msg)))
+			s.bytes -= len(old.text)
+			*old = sharedJSONEntry{}
+		}
+		if s.bytes+len(text) <= sharedJSONMaxBytes {
+			break
+		}
+		s.next = (s.next + 1) % sharedJSONSlots // evict further until the text fits
+	}
+	s.ring[s.next] = sharedJSONEntry{msg: msg, text: text}
+	s.index[id] = s.next
+	s.bytes += len(text)
+	s.next = (s.next + 1) % sharedJSONSlots
 }
 
 // JSONWebsocket returns an Application that serves each WebSocket scope with a new T, which

@@ -89,8 +89,14 @@ func (c *Consumer) ReceiveJSON(ctx context.Context, content json.RawMessage) err
 
 // ChatMessage handles a "chat.message" from the group: the message goes to the client.
 func (c *Consumer) ChatMessage(ctx context.Context, msg channels.Message) error {
-	return c.SendJSON(ctx, map[string]any{"message": msg["message"]})
+	return c.SendSharedJSON(ctx, chatFrames, msg)
 }
+
+// chatFrames encodes each group message's frame, {"message": m}, once for all the room's
+// members in this process.
+var chatFrames = consumer.NewSharedJSON(func(msg channels.Message) any {
+	return map[string]any{"message": msg["message"]}
+})
 
 // layerValue turns decoded JSON into values every layer carries as Python does: whole
 // numbers as integers, others as floats.
