@@ -2,11 +2,8 @@ package channels
 
 import (
 	"context"
-	"net"
 	"runtime/debug"
-	"slices"
 	"sync"
-	"time"
 )
 
 // DefaultMailboxCapacity is the capacity NewMailbox uses for a capacity <= 0: room for as many
@@ -139,7 +136,7 @@ func (m *Mailbox) kickLocked() bool {
 // wakeUp wakes a waiting Receive, or starts the drain goroutine of a detached mailbox.
 func (m *Mailbox) wakeUp(start bool) {
 	if start {
-		workers.run(m)
+		go m.drain()
 		return
 	}
 	m.signal(&m.wake)
@@ -175,7 +172,7 @@ func (m *Mailbox) Detach(ctx context.Context, h EventHandler) error {
 	}
 	m.mu.Unlock()
 	if start {
-		workers.run(m)
+		go m.drain()
 	}
 	return nil
 }
@@ -200,88 +197,7 @@ func (m *Mailbox) kick() {
 	start := m.kickLocked()
 	m.mu.Unlock()
 	if start {
-		workers.run(m)
-	}
-}
-
-// workers runs the drains of every detached Mailbox in the process, and the connections'
-// writers.
-var workers workerPool
-
-// workerIdle is how long a worker goroutine waits for another task before it exits.
-const workerIdle = 10 * time.Millisecond
-
-// workerTask is a piece of work for the pool: a mailbox to drain, a connection's queue to
-// write.
-type workerTask interface {
-	runOn(w *worker)
-}
-
-// runOn drains m (workerTask).
-func (m *Mailbox) runOn(*worker) { m.drain() }
-
-// workerPool hands short tasks to goroutines that have just finished another one, starting
-// a goroutine only when none is idle. A worker's stack has already grown to what handlers
-// need (a goroutine that starts afresh grows it again, copying it each time), and it keeps
-// its write buffers: reusing workers saves that and the start itself on every burst of
-// events. Workers belong to no connection; each exits after workerIdle without work, so an
-// idle process keeps none.
-type workerPool struct {
-	mu   sync.Mutex
-	idle []*worker // most recently idle last
-}
-
-// worker is one pool goroutine: its inbox and the buffers its tasks reuse.
-type worker struct {
-	tasks  chan workerTask // capacity 1: the sender never waits
-	frames []outFrame      // a spare queue, swapped with a connection's (see writeLoop)
-	bufs   net.Buffers
-}
-
-// run runs t on an idle worker, or on a new one.
-func (p *workerPool) run(t workerTask) {
-	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
-		w := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		p.mu.Unlock()
-		w.tasks <- t
-		return
-	}
-	p.mu.Unlock()
-	go p.loop(t)
-}
-
-// loop runs t, then the tasks handed to it, until it has been idle for workerIdle. A
-// handler that calls runtime.Goexit ends it (drain's deferred call finishes the scope).
-func (p *workerPool) loop(t workerTask) {
-	w := &worker{tasks: make(chan workerTask, 1)}
-	var idle *time.Timer
-	for {
-		t.runOn(w)
-		t = nil
-		p.mu.Lock()
-		p.idle = append(p.idle, w)
-		p.mu.Unlock()
-		if idle == nil {
-			idle = time.NewTimer(workerIdle)
-		} else {
-			idle.Reset(workerIdle)
-		}
-		select {
-		case t = <-w.tasks:
-			continue
-		case <-idle.C:
-		}
-		p.mu.Lock()
-		if i := slices.Index(p.idle, w); i >= 0 {
-			p.idle = slices.Delete(p.idle, i, i+1)
-			p.mu.Unlock()
-			return
-		}
-		p.mu.Unlock()
-		t = <-w.tasks // run took w from the list as the timer fired: its task is on the way
+		go m.drain()
 	}
 }
 

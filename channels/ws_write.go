@@ -40,7 +40,7 @@ func (c *wsConn) enqueue(f outFrame, control bool) error {
 // pushLocked queues f and starts the writer if needed. c.mu is held.
 func (c *wsConn) pushLocked(f outFrame) {
 	if c.queueLocked(f) {
-		workers.run(c)
+		go c.writeLoop()
 	}
 }
 
@@ -158,34 +158,22 @@ func (c *wsConn) closeTCP(code int, reason, by string) {
 	}
 }
 
-// runOn runs the writer (workerTask).
-func (c *wsConn) runOn(w *worker) { c.writeWith(w) }
-
 // writeLoop writes queued frames until the queue is empty, then exits.
-func (c *wsConn) writeLoop() { c.writeWith(&worker{}) }
-
-// writeWith is writeLoop with w's buffers: each batch of queued frames is swapped with w's
-// spare queue (so the connection queues the next frames into it) and written with w's
-// net.Buffers. When the queue is empty the slice goes back to w: an idle connection holds
-// no queue.
-func (c *wsConn) writeWith(w *worker) {
+func (c *wsConn) writeLoop() {
+	var bufs net.Buffers
 	for {
 		c.mu.Lock()
 		if len(c.out) == 0 || c.state == stateClosed {
 			c.writing = false
-			if c.out != nil && len(c.out) == 0 {
-				w.frames, c.out = c.out, nil
-			}
 			c.mu.Unlock()
 			return
 		}
 		batch := c.out
-		c.out = w.frames[:0]
-		w.frames = nil
+		c.out = nil
 		c.mu.Unlock()
 
 		total, hasClose := 0, false
-		bufs := w.bufs[:0]
+		bufs = bufs[:0]
 		for i := range batch {
 			total += batch[i].size() // as counted when queued
 			if batch[i].deflate {
@@ -206,9 +194,6 @@ func (c *wsConn) writeWith(w *worker) {
 			_, err = b.WriteTo(c.conn)
 		}
 		clear(bufs)
-		w.bufs = bufs[:0]
-		clear(batch)
-		w.frames = batch[:0]
 		c.mu.Lock()
 		c.outBytes -= total
 		closeNow, halfClose := false, false

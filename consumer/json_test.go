@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/channelstest"
 	"github.com/gochannels/gochannels/consumer"
+	"github.com/gochannels/gochannels/layers"
 )
 
 // echoJSON echoes each JSON frame wrapped in {"echo": ...}.
@@ -142,3 +146,82 @@ func (b *badSender) ReceiveJSON(ctx context.Context, _ json.RawMessage) error {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestSharedJSON checks that a SharedJSON encodes each message once, whoever asks, keeps
+// messages with equal contents apart, and forgets old messages.
+func TestSharedJSON(t *testing.T) {
+	var calls atomic.Int64
+	enc := consumer.NewSharedJSON(func(msg channels.Message) any {
+		calls.Add(1)
+		return map[string]any{"message": msg["message"]}
+	})
+	a := channels.Message{"type": "chat.message", "message": "hi"}
+	b := channels.Message{"type": "chat.message", "message": "hi"}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				for _, m := range []channels.Message{a, b} {
+					if got, err := enc.Text(m); err != nil || got != `{"message":"hi"}` {
+						t.Errorf("Text = %q, %v", got, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Two goroutines may both miss before either stores, but not many.
+	if n := calls.Load(); n < 2 || n > 16 {
+		t.Fatalf("%d encodings for 2 messages asked for 1600 times", n)
+	}
+	for i := range 1000 {
+		if _, err := enc.Text(channels.Message{"type": "x", "message": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := calls.Load()
+	if got, _ := enc.Text(a); got != `{"message":"hi"}` || calls.Load() != before+1 {
+		t.Fatalf("an old message: %q, %d encodings", got, calls.Load()-before)
+	}
+	if _, err := consumer.NewSharedJSON(func(channels.Message) any { return func() {} }).Text(a); err == nil {
+		t.Fatal("encoding a func: no error")
+	}
+}
+
+// sharedEcho sends every "bench.message" through a SharedJSON.
+type sharedEcho struct{ consumer.JSONWebsocketConsumer }
+
+var sharedFrames = consumer.NewSharedJSON(func(msg channels.Message) any { return map[string]any{"got": msg["text"]} })
+
+func (s *sharedEcho) Groups() []string { return []string{"shared"} }
+
+func (s *sharedEcho) BenchMessage(ctx context.Context, msg channels.Message) error {
+	return s.SendSharedJSON(ctx, sharedFrames, msg)
+}
+
+func TestSendSharedJSON(t *testing.T) {
+	ctx := testCtx(t)
+	l := layers.NewMemory(layers.MemoryOptions{})
+	defer l.Close()
+	app := consumer.JSONWebsocket[sharedEcho](consumer.WithLayer(l))
+	a := connect(t, ctx, app, "/")
+	b := connect(t, ctx, app, "/")
+	for _, text := range []string{"one", "two"} {
+		if err := l.GroupSend(ctx, "shared", channels.Message{"type": "bench.message", "text": text}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*channelstest.WebsocketCommunicator{a, b} {
+			if got := mustText(t, ctx, c); got != `{"got":"`+text+`"}` {
+				t.Fatalf("got %q", got)
+			}
+		}
+	}
+	for _, c := range []*channelstest.WebsocketCommunicator{a, b} {
+		if err := c.Disconnect(ctx, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
