@@ -77,12 +77,22 @@ func Open(ctx context.Context, rawURL string) (Layer, error) {
 }
 
 // OpenEnv opens the layer named by flagValue, or when it is empty by $CHANNEL_LAYER_URL, or
-// when that is empty too, the in-memory layer.
+// when that is empty too, the in-memory layer (see EnvURLOr).
 func OpenEnv(ctx context.Context, flagValue string) (Layer, error) {
+	return Open(ctx, EnvURLOr(flagValue))
+}
+
+// EnvURLOr returns the layer URL a program opens for its -layer flag's value: flagValue, or
+// when it is empty $CHANNEL_LAYER_URL, or when that is empty too "memory://". Log it with
+// Redact.
+func EnvURLOr(flagValue string) string {
 	if flagValue == "" {
 		flagValue = os.Getenv(EnvURL)
 	}
-	return Open(ctx, flagValue)
+	if flagValue == "" {
+		flagValue = "memory://"
+	}
+	return flagValue
 }
 
 // Schemes returns the registered URL schemes, sorted.

@@ -150,3 +150,17 @@ func TestOpenMemoryErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestEnvURLOr(t *testing.T) {
+	t.Setenv(EnvURL, "")
+	if got := EnvURLOr(""); got != "memory://" {
+		t.Errorf("EnvURLOr with nothing set = %q, want memory://", got)
+	}
+	t.Setenv(EnvURL, "redis://env:6379/0")
+	if got := EnvURLOr(""); got != "redis://env:6379/0" {
+		t.Errorf("EnvURLOr with $%s set = %q", EnvURL, got)
+	}
+	if got := EnvURLOr("redis://flag:6379/1"); got != "redis://flag:6379/1" {
+		t.Errorf("EnvURLOr with a flag value = %q", got)
+	}
+}

@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	if err != nil {
 		return err
 	}
-	logger.Info("chat: serving", "addr", ln.Addr().String(), "layer", layers.Redact(*layerURL))
+	logger.Info("chat: serving", "addr", ln.Addr().String(), "layer", layers.Redact(layers.EnvURLOr(*layerURL)))
 	if ready != nil {
 		ready <- ln.Addr()
 	}

@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	}
 	defer app.Close() // stops the history worker after the server, closes the database
 	if *workerOnly {
-		logger.Info("multichat: background worker running", "channel", multichat.HistoryChannel, "layer", layers.Redact(*layerURL))
+		logger.Info("multichat: background worker running", "channel", multichat.HistoryChannel, "layer", layers.Redact(layers.EnvURLOr(*layerURL)))
 		if ready != nil {
 			ready <- nil
 		}
@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 		return err
 	}
 	logger.Info("multichat: serving", "addr", ln.Addr().String(), "url", displayURL(ln.Addr(), opts.TLSCert != ""),
-		"db", *dbPath, "worker", *worker, "layer", layers.Redact(*layerURL))
+		"db", *dbPath, "worker", *worker, "layer", layers.Redact(layers.EnvURLOr(*layerURL)))
 	if ready != nil {
 		ready <- ln.Addr()
 	}
