@@ -164,3 +164,37 @@ func TestEnvURLOr(t *testing.T) {
 		t.Errorf("EnvURLOr with a flag value = %q", got)
 	}
 }
+
+type wrapped struct{ Layer }
+
+func (w wrapped) Unwrap() Layer { return w.Layer }
+
+type pingCounter struct {
+	Layer
+	n int
+}
+
+func (p *pingCounter) Ping(context.Context) error { p.n++; return nil }
+
+func TestPingAndUnwrap(t *testing.T) {
+	ctx := t.Context()
+	m := NewMemory(MemoryOptions{})
+	defer m.Close()
+	if err := Ping(ctx, m); err != nil {
+		t.Fatalf("Ping of the memory layer (fallback round trip): %v", err)
+	}
+	p := &pingCounter{Layer: m}
+	if err := Ping(ctx, p); err != nil || p.n != 1 {
+		t.Fatalf("Ping of a Pinger: %v, %d calls", err, p.n)
+	}
+	if got := Unwrap(wrapped{wrapped{m}}); got != Layer(m) {
+		t.Fatalf("Unwrap = %T, want the memory layer", got)
+	}
+	if got := Unwrap(m); got != Layer(m) {
+		t.Fatalf("Unwrap of an unwrapped layer = %T", got)
+	}
+	m.Close()
+	if err := Ping(ctx, m); err == nil {
+		t.Fatal("Ping of a closed layer succeeded")
+	}
+}

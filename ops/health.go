@@ -22,19 +22,13 @@ func Healthz() http.Handler {
 	})
 }
 
-// Readiness defaults.
-const (
-	DefaultReadyTimeout = time.Second
-	DefaultHealthGroup  = "gochannels.health"
-)
+// DefaultReadyTimeout bounds one readiness check of the layer.
+const DefaultReadyTimeout = time.Second
 
 // ReadyOptions configures Readyz.
 type ReadyOptions struct {
 	// Timeout bounds one check of the layer (DefaultReadyTimeout when <= 0).
 	Timeout time.Duration
-	// Group is the group the fallback check removes a non-member channel from, for layers
-	// without Ping (DefaultHealthGroup when empty).
-	Group string
 }
 
 // Readiness is the readiness handler Readyz returns: 200 "ok" while the channel layer
@@ -42,7 +36,6 @@ type ReadyOptions struct {
 type Readiness struct {
 	layer    layers.Layer
 	timeout  time.Duration
-	group    string
 	draining atomic.Bool
 }
 
@@ -50,17 +43,14 @@ type Readiness struct {
 var ErrDraining = errors.New("ops: draining: shutdown in progress")
 
 // Readyz returns a readiness handler for load balancers. Each request checks the layer with
-// a short timeout: Ping when the layer has it (the Redis layers), otherwise a cheap round
-// trip, GroupDiscard of a channel that is not a member of a fixed health group. A nil layer
+// a short timeout with layers.Ping: the layer's Ping when it has one (the Redis layers),
+// otherwise a cheap round trip. A nil layer
 // is always reachable. Call SetDraining when a shutdown starts, so that the load balancer
 // stops sending new connections while the existing ones finish.
 func Readyz(l layers.Layer, opts ReadyOptions) *Readiness {
-	r := &Readiness{layer: l, timeout: opts.Timeout, group: opts.Group}
+	r := &Readiness{layer: l, timeout: opts.Timeout}
 	if r.timeout <= 0 {
 		r.timeout = DefaultReadyTimeout
-	}
-	if r.group == "" {
-		r.group = DefaultHealthGroup
 	}
 	return r
 }
@@ -82,13 +72,7 @@ func (r *Readiness) Check(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	var err error
-	if p, ok := r.layer.(Pinger); ok {
-		err = p.Ping(ctx)
-	} else {
-		err = r.layer.GroupDiscard(ctx, r.group, "health.probe")
-	}
-	if err != nil {
+	if err := layers.Ping(ctx, r.layer); err != nil {
 		return fmt.Errorf("ops: channel layer unreachable: %w", err)
 	}
 	return nil

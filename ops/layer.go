@@ -99,10 +99,8 @@ func (o *opMetrics) receiveDone(ctx context.Context, start time.Time, err error)
 	o.done(ctx, start, err)
 }
 
-// Pinger is implemented by layers that can check their connection cheaply.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
+// Pinger is layers.Pinger.
+type Pinger = layers.Pinger
 
 // InstrumentLayer returns l wrapped so that every call is counted by operation, with its
 // errors (ErrChannelFull apart) and its latency. The wrapper implements layers.Listener when

@@ -109,6 +109,16 @@ func (o *Options) Wrap(app channels.Application, m *Metrics, logger *slog.Logger
 	return app, nil
 }
 
+// Service returns the Service that serves server with o's drain delay, shutdown timeout and
+// TLS files, m's metrics (when not nil) and ready at /readyz.
+func (o *Options) Service(server *channels.Server, m *Metrics, ready *Readiness, logger *slog.Logger) *Service {
+	return &Service{
+		Server: server, Metrics: m, Ready: ready, Logger: logger,
+		DrainDelay: o.DrainDelay, ShutdownTimeout: o.ShutdownTimeout,
+		TLSCert: o.TLSCert, TLSKey: o.TLSKey,
+	}
+}
+
 // proxyHeaders is middleware.ProxyHeaders with its configuration panic turned into an error.
 func proxyHeaders(app channels.Application, trusted []string) (out channels.Application, err error) {
 	defer func() {

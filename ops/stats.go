@@ -49,13 +49,7 @@ func NewKeyedStatsCollector[S any](namespace, subsystem, label string, snapshot 
 // redislayer.Layer and redislayer.PubSubLayer have, or an InstrumentLayer wrapper of one.
 // It returns an error when l has no such method or registration fails.
 func (m *Metrics) WatchLayer(l layers.Layer) error {
-	for {
-		u, ok := l.(interface{ Unwrap() layers.Layer })
-		if !ok {
-			break
-		}
-		l = u.Unwrap()
-	}
+	l = layers.Unwrap(l)
 	meth := reflect.ValueOf(l).MethodByName("Stats")
 	if !meth.IsValid() || meth.Type().NumIn() != 0 || meth.Type().NumOut() != 1 || meth.Type().Out(0).Kind() != reflect.Struct {
 		return fmt.Errorf("ops: layer %T has no Stats method returning a struct", l)

@@ -25,10 +25,6 @@ const (
 	ExitUsage   = 2 // bad arguments or flags: no channel, an unknown channel, a malformed layer URL
 )
 
-// probeGroup is the group name the reachability probe removes a channel from (a no-op
-// round trip to the layer).
-const probeGroup = "gochannels.runworker.probe"
-
 // NewApplication builds the application a runworker command hosts, given the layer it will
 // run on. It is called once, before the layer is open (so that -h can list the channels):
 // keep the layer for later calls, and do not call it while building.
@@ -190,11 +186,6 @@ func Command(ctx context.Context, newApp NewApplication, args []string, stderr i
 	return ExitOK
 }
 
-// pinger is implemented by layers that can check their connection cheaply.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // probe checks that the layer answers: Ping when it has one, otherwise removing a channel
 // from a probe group (a harmless round trip), a few times before giving up.
 func probe(ctx context.Context, l layers.Layer, cfg mainConfig) error {
@@ -208,11 +199,7 @@ func probe(ctx context.Context, l layers.Layer, cfg mainConfig) error {
 			}
 		}
 		pctx, cancel := context.WithTimeout(ctx, cfg.probeTimeout)
-		if p, ok := l.(pinger); ok {
-			err = p.Ping(pctx)
-		} else {
-			err = l.GroupDiscard(pctx, probeGroup, "probe")
-		}
+		err = layers.Ping(pctx, l)
 		cancel()
 		if err == nil {
 			return nil

@@ -151,7 +151,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	// The memory layer's Receive never loses a message to a cancellation, so a stop may
 	// interrupt it at once; any other layer (Redis) gets deadlines only.
 	w.pollBase = context.Background()
-	if _, ok := baseLayer(w.Layer).(*layers.Memory); ok {
+	if _, ok := layers.Unwrap(w.Layer).(*layers.Memory); ok {
 		stopCtx, cancel := context.WithCancel(context.Background())
 		w.pollBase = stopCtx
 		go func() { <-w.stopping; cancel() }()
@@ -361,19 +361,6 @@ func (w *Worker) stopTimeout() time.Duration {
 		return w.StopTimeout
 	}
 	return DefaultStopTimeout
-}
-
-// baseLayer returns the layer under wrappers that have an Unwrap method (such as the
-// instrumented layer of ops.Metrics.InstrumentLayer), which delegate Receive unchanged.
-func baseLayer(l layers.Layer) layers.Layer {
-	for range 16 {
-		u, ok := l.(interface{ Unwrap() layers.Layer })
-		if !ok {
-			break
-		}
-		l = u.Unwrap()
-	}
-	return l
 }
 
 func (w *Worker) pollInterval() time.Duration {

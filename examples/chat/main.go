@@ -79,12 +79,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	if err != nil {
 		return err
 	}
-	svc := &ops.Service{
-		Server:  &channels.Server{Application: app, Logger: logger},
-		Metrics: metrics, Ready: ops.Readyz(layer, ops.ReadyOptions{}), Logger: logger,
-		DrainDelay: opts.DrainDelay, ShutdownTimeout: opts.ShutdownTimeout,
-		TLSCert: opts.TLSCert, TLSKey: opts.TLSKey,
-	}
+	svc := opts.Service(&channels.Server{Application: app, Logger: logger}, metrics, ops.Readyz(layer, ops.ReadyOptions{}), logger)
 	ln, err := ops.Listen(opts.Addr)
 	if err != nil {
 		return err

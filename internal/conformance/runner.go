@@ -40,6 +40,7 @@ type Msg struct {
 	Data []byte
 }
 
+// String describes m for test logs, the payload cut to 24 bytes.
 func (m Msg) String() string {
 	d := m.Data
 	if len(d) > 24 {

@@ -1,4 +1,5 @@
-"""Drives Django's channels_redis (RedisChannelLayer) for gochannels' interop tests.
+"""Drives Django's channels_redis (RedisChannelLayer, or RedisPubSubChannelLayer when the
+config asks for "pubsub") for gochannels' interop tests.
 
 Reads one JSON request per line on stdin and writes one JSON answer per line on stdout.
 Values are "typed JSON" so that every msgpack type survives the trip exactly:
@@ -12,6 +13,7 @@ import struct
 import sys
 
 from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 
 def dec(v):
@@ -54,6 +56,11 @@ async def handle(req):
     op = req["op"]
     if op == "config":
         kw = {"hosts": req["hosts"]}
+        if req.get("pubsub"):
+            if "prefix" in req:
+                kw["prefix"] = req["prefix"]
+            layer = RedisPubSubChannelLayer(**kw)
+            return {"ok": True}
         for k in ("prefix", "expiry", "group_expiry", "capacity"):
             if k in req:
                 kw[k] = req[k]
@@ -92,6 +99,7 @@ async def handle(req):
 
 def main():
     loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -102,7 +110,9 @@ def main():
             ans = {"error": "%s: %s" % (type(e).__name__, e)}
         sys.stdout.write(json.dumps(ans) + "\n")
         sys.stdout.flush()
-    if layer is not None:
+    if isinstance(layer, RedisPubSubChannelLayer):
+        loop.run_until_complete(layer.flush())
+    elif layer is not None:
         loop.run_until_complete(layer.close_pools())
     loop.close()
 

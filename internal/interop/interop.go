@@ -1,5 +1,5 @@
 // Package interop drives Django's channels_redis from Go tests: Start runs a Python helper
-// (crhelper.py beside this file) that owns one RedisChannelLayer and answers JSON requests
+// (crhelper.py beside this file) that owns one channels_redis layer and answers JSON requests
 // line by line, so that a test can interleave Go and Python operations on one Redis.
 //
 // Values cross as "typed JSON" (see Typed) so that every msgpack type is compared exactly.
@@ -28,9 +28,11 @@ import (
 // callTimeout bounds every request to the helper.
 const callTimeout = 20 * time.Second
 
-// Config configures the helper's RedisChannelLayer; zero fields take channels_redis's
-// defaults.
+// Config configures the helper's layer; zero fields take channels_redis's defaults.
 type Config struct {
+	// PubSub makes the helper's layer a RedisPubSubChannelLayer (only Hosts and Prefix
+	// apply) instead of a RedisChannelLayer.
+	PubSub   bool
 	Hosts    []string // redis:// URLs, one per shard
 	Prefix   string
 	Keys     []string // symmetric_encryption_keys
@@ -78,6 +80,9 @@ func Start(t testing.TB, cfg Config) *Py {
 	}()
 	t.Cleanup(p.stop)
 	req := map[string]any{"op": "config", "hosts": cfg.Hosts}
+	if cfg.PubSub {
+		req["pubsub"] = true
+	}
 	if cfg.Prefix != "" {
 		req["prefix"] = cfg.Prefix
 	}

@@ -28,6 +28,7 @@ type Error struct {
 	Reason string
 }
 
+// Error describes the violation with its close code.
 func (e *Error) Error() string {
 	return fmt.Sprintf("websocket protocol error %d: %s", e.Code, e.Reason)
 }

@@ -164,7 +164,7 @@ type Layer struct {
 	mu      sync.RWMutex
 	local   map[string]*localChan          // process-specific channels of this process, by full name
 	inboxes map[string]*inboxLoop          // receive loops, by inbox name
-	joined  map[string]map[string]struct{} // channel → groups, for this process's channels (rejoin after a heartbeat gap)
+	joined  map[string]map[string]struct{} // channel → groups, for this process's channels (rejoined after a Redis failure or a heartbeat gap)
 	hbOnce  sync.Once
 	// recovered is signalled by a receive loop whose Redis calls work again after failing:
 	// the heartbeat then runs at once and restores the groups (a restarted Redis lost them).
@@ -944,6 +944,7 @@ func (l *Layer) runHeartbeat() {
 	// be added back to their groups. Until that works, retry soon, not at the next tick.
 	rejoin := false
 	retry := time.Duration(0)
+	tick := true // the sweep runs on the ticker only, not on every retry
 	for {
 		ok := true
 		if l.hbTTL > 0 {
@@ -961,11 +962,15 @@ func (l *Layer) runHeartbeat() {
 			retry = min(max(2*retry, minBackoff), maxBackoff)
 			retryC = time.After(retry)
 		}
-		l.sweep()
+		if tick {
+			l.sweep()
+		}
+		tick = false
 		select {
 		case <-l.ctx.Done():
 			return
 		case <-t.C:
+			tick = true
 		case <-retryC:
 		case <-l.recovered:
 			rejoin = true // Redis is back after a receive loop failed: rejoin now
@@ -1083,7 +1088,7 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	if err != nil {
 		return l.redisErr(fmt.Sprintf("group add %q to %q", channel, group), err)
 	}
-	if inbox, _, ok := layers.SplitProcessSpecific(channel); ok && l.ownInbox(inbox) && l.hbTTL > 0 {
+	if inbox, _, ok := layers.SplitProcessSpecific(channel); ok && l.ownInbox(inbox) {
 		l.mu.Lock()
 		gs := l.joined[channel]
 		if gs == nil {

@@ -123,11 +123,9 @@ func ParseURL(raw string) (Options, error) {
 	if u.Host == "" {
 		return opts, fmt.Errorf("redislayer: URL %q names no host", layers.Redact(raw))
 	}
-	db := 0
-	if p := strings.Trim(u.Path, "/"); p != "" {
-		if db, err = strconv.Atoi(p); err != nil || db < 0 {
-			return opts, fmt.Errorf("redislayer: database %q in the URL path is not a number", p)
-		}
+	db, err := urlDB(u)
+	if err != nil {
+		return opts, err
 	}
 	user, pass := "", ""
 	if u.User != nil {
@@ -142,19 +140,8 @@ func ParseURL(raw string) (Options, error) {
 		if opts.TLSConfig != nil && u.Scheme == "redis" {
 			return opts, fmt.Errorf("redislayer: tls_ca needs a rediss:// URL (redis:// does not use TLS)")
 		}
-		base := &url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: "/" + strconv.Itoa(db)}
-		opts.Hosts = append(opts.Hosts, base.String())
-		for _, h := range hosts {
-			if strings.Contains(h, "://") {
-				if _, err := redis.ParseURL(h); err != nil {
-					return opts, fmt.Errorf("redislayer: host=%q: %w", layers.Redact(h), err)
-				}
-				opts.Hosts = append(opts.Hosts, h)
-				continue
-			}
-			hu := *base
-			hu.Host = h
-			opts.Hosts = append(opts.Hosts, hu.String())
+		if opts.Hosts, err = shardURLs(u.Scheme, u, db, hosts); err != nil {
+			return opts, err
 		}
 	case "redis+sentinel":
 		if len(masters) == 0 {
@@ -177,6 +164,40 @@ func ParseURL(raw string) (Options, error) {
 		return opts, fmt.Errorf("redislayer: unsupported scheme %q", u.Scheme)
 	}
 	return opts, nil
+}
+
+// urlDB returns the database number in u's path (0 when there is none).
+func urlDB(u *url.URL) (int, error) {
+	p := strings.Trim(u.Path, "/")
+	if p == "" {
+		return 0, nil
+	}
+	db, err := strconv.Atoi(p)
+	if err != nil || db < 0 {
+		return 0, fmt.Errorf("redislayer: database %q in the URL path is not a number", p)
+	}
+	return db, nil
+}
+
+// shardURLs returns the redis:// (or rediss://, by scheme) URLs of the shards a layer URL
+// names: u's host, then every host= value. A host value that is a full URL stands as it is;
+// a bare host:port shares u's credentials, database and scheme.
+func shardURLs(scheme string, u *url.URL, db int, hosts []string) ([]string, error) {
+	base := &url.URL{Scheme: scheme, User: u.User, Host: u.Host, Path: "/" + strconv.Itoa(db)}
+	urls := []string{base.String()}
+	for _, h := range hosts {
+		if strings.Contains(h, "://") {
+			if _, err := redis.ParseURL(h); err != nil {
+				return nil, fmt.Errorf("redislayer: host=%q: %w", layers.Redact(h), err)
+			}
+			urls = append(urls, h)
+			continue
+		}
+		hu := *base
+		hu.Host = h
+		urls = append(urls, hu.String())
+	}
+	return urls, nil
 }
 
 // parseSeconds reads a positive duration written as seconds ("60", "0.5") or as a Go

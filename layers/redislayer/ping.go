@@ -9,8 +9,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Ping sends one PING to every shard (all at once) and returns the first failure, bounded by
-// ctx. It is the readiness check that worker.Main and ops.Readyz use when a layer has one.
+// Ping sends one PING to every shard (all at once), bounded by ctx, and returns the failures
+// (each naming its shard), joined. It is the readiness check that worker.Main and ops.Readyz use when a layer has one.
 func (l *Layer) Ping(ctx context.Context) error {
 	if l.closed.Load() {
 		return l.closedErr("ping")
@@ -25,8 +25,8 @@ func (l *Layer) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Ping sends one PING to every shard (all at once, on the publishing connections) and
-// returns the first failure, bounded by ctx.
+// Ping sends one PING to every shard (all at once, on the publishing connections), bounded by
+// ctx, and returns the failures (each naming its shard), joined.
 func (l *PubSubLayer) Ping(ctx context.Context) error {
 	if l.closed.Load() {
 		return l.closedErr("ping")

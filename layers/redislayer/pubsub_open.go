@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/gochannels/gochannels/layers"
 )
@@ -79,25 +76,12 @@ func ParsePubSubURL(raw string) (PubSubOptions, error) {
 			return opts, fmt.Errorf("redislayer: unknown parameter %q (the pub/sub layer knows prefix, local_capacity, host)", key)
 		}
 	}
-	db := 0
-	if p := strings.Trim(u.Path, "/"); p != "" {
-		if db, err = strconv.Atoi(p); err != nil || db < 0 {
-			return opts, fmt.Errorf("redislayer: database %q in the URL path is not a number", p)
-		}
+	db, err := urlDB(u)
+	if err != nil {
+		return opts, err
 	}
-	base := &url.URL{Scheme: scheme, User: u.User, Host: u.Host, Path: "/" + strconv.Itoa(db)}
-	opts.Hosts = append(opts.Hosts, base.String())
-	for _, h := range hosts {
-		if strings.Contains(h, "://") {
-			if _, err := redis.ParseURL(h); err != nil {
-				return opts, fmt.Errorf("redislayer: host=%q: %w", layers.Redact(h), err)
-			}
-			opts.Hosts = append(opts.Hosts, h)
-			continue
-		}
-		hu := *base
-		hu.Host = h
-		opts.Hosts = append(opts.Hosts, hu.String())
+	if opts.Hosts, err = shardURLs(scheme, u, db, hosts); err != nil {
+		return opts, err
 	}
 	return opts, nil
 }

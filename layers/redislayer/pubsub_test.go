@@ -1,12 +1,8 @@
 package redislayer
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -402,79 +398,15 @@ func TestPubSubOpen(t *testing.T) {
 	}
 }
 
-// pyPubSub runs testdata/pubsub_helper.py: channels_redis's RedisPubSubChannelLayer.
-type pyPubSub struct {
-	t   *testing.T
-	in  io.WriteCloser
-	out *bufio.Scanner
-}
-
-func startPyPubSub(t *testing.T, srv *redistest.Server) *pyPubSub {
-	t.Helper()
-	python := redistest.RequirePython(t)
-	cmd := exec.Command(python, "testdata/pubsub_helper.py")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = in.Close()
-		done := make(chan struct{})
-		go func() { _, _ = io.Copy(io.Discard, out); _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if s := stderr.String(); s != "" {
-			t.Logf("python stderr: %s", s)
-		}
-	})
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	p := &pyPubSub{t: t, in: in, out: sc}
-	p.must(map[string]any{"op": "config", "hosts": []string{srv.URL()}, "prefix": srv.Prefix()})
-	return p
-}
-
-func (p *pyPubSub) must(req map[string]any) map[string]any {
-	p.t.Helper()
-	b, _ := json.Marshal(req)
-	if _, err := p.in.Write(append(b, '\n')); err != nil {
-		p.t.Fatal(err)
-	}
-	if !p.out.Scan() {
-		p.t.Fatalf("python helper ended during %v: %v", req["op"], p.out.Err())
-	}
-	var ans map[string]any
-	if err := json.Unmarshal(p.out.Bytes(), &ans); err != nil {
-		p.t.Fatalf("bad answer %q: %v", p.out.Text(), err)
-	}
-	if e, ok := ans["error"]; ok {
-		p.t.Fatalf("python %v: %v", req["op"], e)
-	}
-	return ans
-}
-
 func TestPubSubInterop(t *testing.T) {
 	srv := redistest.Start(t)
-	py := startPyPubSub(t, srv)
+	py := interop.Start(t, interop.Config{PubSub: true, Hosts: []string{srv.URL()}, Prefix: srv.Prefix()})
 	ctx := testCtx(t)
 	g := newPubSub(t, srv)
 	waitConnected(t, g)
 
 	// Go send → Python receive, every wire type.
-	pch := py.must(map[string]any{"op": "new_channel"})["channel"].(string)
+	pch := py.Must(map[string]any{"op": "new_channel"})["channel"].(string)
 	if !strings.HasPrefix(pch, srv.Prefix()+"specific.") {
 		t.Fatalf("python channel %q", pch)
 	}
@@ -483,7 +415,7 @@ func TestPubSubInterop(t *testing.T) {
 	if err := g.Send(ctx, pch, msg); err != nil {
 		t.Fatal(err)
 	}
-	got := py.must(map[string]any{"op": "receive", "channel": pch})["msg"]
+	got := py.Must(map[string]any{"op": "receive", "channel": pch})["msg"]
 	sameTyped(t, "go→python", got, msg)
 
 	// Python send → Go receive.
@@ -491,7 +423,7 @@ func TestPubSubInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	py.must(map[string]any{"op": "send", "channel": gch, "msg": interop.Typed(map[string]any{"type": "from.py", "n": 3, "b": []byte("x")})})
+	py.Must(map[string]any{"op": "send", "channel": gch, "msg": interop.Typed(map[string]any{"type": "from.py", "n": 3, "b": []byte("x")})})
 	m, err := g.Receive(ctx, gch)
 	if err != nil || m["type"] != "from.py" || m["n"] != int64(3) || string(m["b"].([]byte)) != "x" {
 		t.Fatalf("python→go: %v, %v", m, err)
@@ -514,18 +446,18 @@ func TestPubSubInterop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	py.must(map[string]any{"op": "group_add", "group": "mixed", "channel": pch})
+	py.Must(map[string]any{"op": "group_add", "group": "mixed", "channel": pch})
 	waitNumSub(t, srv, g.GroupChannel("mixed"), 2)
 
 	// Python group_send reaches the Go members...
-	py.must(map[string]any{"op": "group_send", "group": "mixed", "msg": interop.Typed(map[string]any{"type": "chat.message", "text": "from python"})})
+	py.Must(map[string]any{"op": "group_send", "group": "mixed", "msg": interop.Typed(map[string]any{"type": "chat.message", "text": "from python"})})
 	for _, c := range []*collector{c1, c2} {
 		if m := c.wait(t, 1)[0]; m["text"] != "from python" {
 			t.Errorf("python group_send → go: %v", m)
 		}
 	}
 	// ... and its own member.
-	got = py.must(map[string]any{"op": "receive", "channel": pch})["msg"]
+	got = py.Must(map[string]any{"op": "receive", "channel": pch})["msg"]
 	sameTyped(t, "python group_send → python", got, map[string]any{"type": "chat.message", "text": "from python"})
 
 	// Go GroupSend reaches every member, Python included.
@@ -537,6 +469,6 @@ func TestPubSubInterop(t *testing.T) {
 			t.Errorf("go group send → go: %v", m)
 		}
 	}
-	got = py.must(map[string]any{"op": "receive", "channel": pch})["msg"]
+	got = py.Must(map[string]any{"op": "receive", "channel": pch})["msg"]
 	sameTyped(t, "go group send → python", got, map[string]any{"type": "chat.message", "text": "from go", "n": 1.5})
 }
