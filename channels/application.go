@@ -36,6 +36,26 @@ type Sender interface {
 	Send(ctx context.Context, msg Message) error
 }
 
+// TextSender is implemented by a Sender that sends a WebSocket text frame without building a
+// Message: SendText(ctx, text) does what Send(ctx, Message{"type": "websocket.send", "text":
+// text}) does, with the same errors. The server's WebSocket Sender implements it, and so do
+// the ops and middleware wrappers; consumers use it through the SendText function. A
+// middleware that wraps a Sender to see what is sent either implements TextSender as well or
+// leaves it out, in which case every frame reaches its Send as a Message.
+type TextSender interface {
+	Sender
+	SendText(ctx context.Context, text string) error
+}
+
+// SendText sends a WebSocket text frame through s: through s.SendText when s is a TextSender,
+// otherwise as a websocket.send Message.
+func SendText(ctx context.Context, s Sender, text string) error {
+	if ts, ok := s.(TextSender); ok {
+		return ts.SendText(ctx, text)
+	}
+	return s.Send(ctx, Message{"type": TypeWebsocketSend, "text": text})
+}
+
 // Injector is implemented by a Receiver that also takes events from other sources: the channel
 // layer hands a consumer's channel messages to the same Receiver that carries its connection's
 // events, so that one goroutine handles both, one event at a time. Inject never blocks; it

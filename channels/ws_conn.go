@@ -81,17 +81,20 @@ type wsConn struct {
 	rd wsproto.Reader // used by one reader at a time
 }
 
-// outFrame is one queued frame: head holds the header (and small payloads), body a larger
-// payload shared with the caller.
+// outFrame is one queued frame, written as hdr[:hn], head, body: a frame built in one buffer
+// (control frames, small []byte payloads copied) is all head; a text frame, or a larger
+// []byte payload, has its header in hdr and shares its payload with the caller as body.
 type outFrame struct {
 	head    []byte
 	body    []byte
 	close   bool
 	deflate bool      // body is an uncompressed data message the writer compresses
 	op      ws.OpCode // opcode of a frame to compress
+	hn      uint8     // length of the header held in hdr, written before head and body
+	hdr     [10]byte  // the header of a frame whose payload is body, so it needs no allocation
 }
 
-func (f *outFrame) size() int { return len(f.head) + len(f.body) }
+func (f *outFrame) size() int { return int(f.hn) + len(f.head) + len(f.body) }
 
 func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	key, protocols, err := wsproto.CheckRequest(r)
@@ -340,6 +343,11 @@ func (c *wsConn) Send(ctx context.Context, msg Message) error {
 	return unknownEvent(msg)
 }
 
+// SendText sends a text frame (see TextSender).
+func (c *wsConn) SendText(_ context.Context, text string) error {
+	return c.sendData(ws.OpText, nil, text)
+}
+
 //go:noinline
 func unknownEvent(msg Message) error {
 	return fmt.Errorf("channels: websocket application sent unknown event type %q", msg.Type())
@@ -471,18 +479,19 @@ func (c *wsConn) sendData(op ws.OpCode, b []byte, s string) error {
 		return c.queueDeflate(op, b, s)
 	}
 	var f outFrame
-	if n <= 1024 {
+	switch {
+	case b == nil:
+		// A string cannot change: the frame shares it (a group message's text, encoded once,
+		// is shared by every member's frame) and allocates nothing. The writer only reads it.
+		f.hn = uint8(len(wsproto.AppendHeader(f.hdr[:0], op, true, n)))
+		f.body = unsafe.Slice(unsafe.StringData(s), len(s))
+	case n <= 1024:
+		// The caller may reuse a small []byte: copy it, with the header, into one buffer.
 		f.head = wsproto.AppendHeader(make([]byte, 0, wsproto.HeaderLen(n)+n), op, true, n)
 		f.head = append(f.head, b...)
-		f.head = append(f.head, s...)
-	} else {
-		f.head = wsproto.AppendHeader(make([]byte, 0, 10), op, true, n)
-		if b != nil {
-			f.body = b
-		} else {
-			// Read-only view of the string: the writer only reads it.
-			f.body = unsafe.Slice(unsafe.StringData(s), len(s))
-		}
+	default:
+		f.hn = uint8(len(wsproto.AppendHeader(f.hdr[:0], op, true, n)))
+		f.body = b
 	}
 	return c.enqueue(f, false)
 }

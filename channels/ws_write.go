@@ -179,7 +179,12 @@ func (c *wsConn) writeLoop() {
 			if batch[i].deflate {
 				c.deflateFrame(&batch[i])
 			}
-			bufs = append(bufs, batch[i].head)
+			if batch[i].hn > 0 {
+				bufs = append(bufs, batch[i].hdr[:batch[i].hn])
+			}
+			if len(batch[i].head) > 0 {
+				bufs = append(bufs, batch[i].head)
+			}
 			if len(batch[i].body) > 0 {
 				bufs = append(bufs, batch[i].body)
 			}

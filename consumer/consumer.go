@@ -66,6 +66,15 @@ func (c *Consumer) Emit(ctx context.Context, msg channels.Message) error {
 	return c.send.Send(ctx, msg)
 }
 
+// emitText sends a websocket.send of text to the server, without a Message when the server's
+// Sender takes text directly (channels.TextSender).
+func (c *Consumer) emitText(ctx context.Context, text string) error {
+	if c.send == nil {
+		return fmt.Errorf("consumer: emit %q: the consumer is not running", channels.TypeWebsocketSend)
+	}
+	return channels.SendText(ctx, c.send, text)
+}
+
 // Send sends msg to a channel on the layer (for example another consumer's ChannelName).
 func (c *Consumer) Send(ctx context.Context, channel string, msg channels.Message) error {
 	if c.layer == nil {

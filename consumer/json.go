@@ -75,10 +75,12 @@ type sharedJSONEntry struct {
 }
 
 // Bounds of a SharedJSON's cache: enough entries to span the messages in flight between the
-// first and the last member of a group to handle them (a consumer's mailbox holds 128), and
-// a byte budget that keeps large messages from being held long.
+// first and the last member of a group to handle them (a consumer's mailbox holds 128, and a
+// process serving many busy rooms has thousands of distinct messages in flight: with 256
+// slots, 10 rooms of 100 under full load re-encoded most frames), and a byte budget that
+// keeps large messages from being held long.
 const (
-	sharedJSONSlots    = 256
+	sharedJSONSlots    = 4096
 	sharedJSONMaxBytes = 1 << 20 // total text bytes kept
 	sharedJSONMaxText  = 64 << 10
 )

@@ -177,7 +177,7 @@ func TestSharedJSON(t *testing.T) {
 	if n := calls.Load(); n < 2 || n > 16 {
 		t.Fatalf("%d encodings for 2 messages asked for 1600 times", n)
 	}
-	for i := range 1000 {
+	for i := range 5000 { // more messages than the cache keeps
 		if _, err := enc.Text(channels.Message{"type": "x", "message": i}); err != nil {
 			t.Fatal(err)
 		}

@@ -60,7 +60,7 @@ func (w *WebsocketConsumer) SendText(ctx context.Context, text string) error {
 	if err := w.canSend(); err != nil {
 		return err
 	}
-	return w.Emit(ctx, channels.Message{"type": channels.TypeWebsocketSend, "text": text})
+	return w.emitText(ctx, text)
 }
 
 // SendBytes sends a binary frame.

@@ -198,18 +198,7 @@ func (s *accessSend) Send(ctx context.Context, msg channels.Message) error {
 	defer a.mu.Unlock()
 	switch msg.Type() {
 	case channels.TypeWebsocketSend, channels.TypeHTTPResponseBody:
-		if err == nil {
-			a.out += int64(len(msg.String("text")) + len(msg.Bytes("bytes")) + len(msg.Bytes("body")) + len(msg.String("body")))
-			return nil
-		}
-		var ce *channels.CloseError
-		if errors.As(err, &ce) {
-			side := "client"
-			if ce.Code == channels.ClosePolicyViolation && ce.Reason == "slow client" {
-				side = "server"
-			}
-			a.decide(ce.Code, side)
-		}
+		a.sentLocked(len(msg.String("text"))+len(msg.Bytes("bytes"))+len(msg.Bytes("body"))+len(msg.String("body")), err)
 	case channels.TypeHTTPResponseStart:
 		if err == nil {
 			a.status, _ = msg.Int("status")
@@ -229,6 +218,33 @@ func (s *accessSend) Send(ctx context.Context, msg channels.Message) error {
 		}
 	}
 	return err
+}
+
+// SendText delegates (see channels.TextSender) and records as Send does.
+func (s *accessSend) SendText(ctx context.Context, text string) error {
+	err := channels.SendText(ctx, s.send, text)
+	a := (*accessEntry)(s)
+	a.mu.Lock()
+	a.sentLocked(len(text), err)
+	a.mu.Unlock()
+	return err
+}
+
+// sentLocked adds up n payload bytes sent (err nil), or records the close that refused them.
+// a.mu is held.
+func (a *accessEntry) sentLocked(n int, err error) {
+	if err == nil {
+		a.out += int64(n)
+		return
+	}
+	var ce *channels.CloseError
+	if errors.As(err, &ce) {
+		side := "client"
+		if ce.Code == channels.ClosePolicyViolation && ce.Reason == "slow client" {
+			side = "server"
+		}
+		a.decide(ce.Code, side)
+	}
 }
 
 // log writes the scope's line.

@@ -251,19 +251,7 @@ func (s *trackSend) Send(ctx context.Context, msg channels.Message) error {
 	t := (*tracker)(s)
 	switch msg.Type() {
 	case channels.TypeWebsocketSend:
-		if err == nil {
-			t.sc.msgOut.Inc()
-			t.sc.bytesOut.Add(float64(payloadLen(msg, "text", "bytes")))
-			return nil
-		}
-		var ce *channels.CloseError
-		if errors.As(err, &ce) {
-			if isSlowClient(ce.Code, ce.Reason) {
-				t.decide(ce.Code, SideServer, true)
-			} else {
-				t.decide(ce.Code, SideClient, false) // the peer's close
-			}
-		}
+		t.sentFrame(payloadLen(msg, "text", "bytes"), err)
 	case channels.TypeHTTPResponseBody:
 		if err == nil {
 			if n := payloadLen(msg, "body", ""); n > 0 {
@@ -291,6 +279,31 @@ func (s *trackSend) Send(ctx context.Context, msg channels.Message) error {
 		}
 	}
 	return err
+}
+
+// SendText delegates (see channels.TextSender) and counts as Send does.
+func (s *trackSend) SendText(ctx context.Context, text string) error {
+	err := channels.SendText(ctx, s.send, text)
+	(*tracker)(s).sentFrame(len(text), err)
+	return err
+}
+
+// sentFrame counts a WebSocket frame of n payload bytes that the server took (err nil), or
+// records the close that refused it.
+func (t *tracker) sentFrame(n int, err error) {
+	if err == nil {
+		t.sc.msgOut.Inc()
+		t.sc.bytesOut.Add(float64(n))
+		return
+	}
+	var ce *channels.CloseError
+	if errors.As(err, &ce) {
+		if isSlowClient(ce.Code, ce.Reason) {
+			t.decide(ce.Code, SideServer, true)
+		} else {
+			t.decide(ce.Code, SideClient, false) // the peer's close
+		}
+	}
 }
 
 // appClosed records a websocket.close the server took.

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -212,8 +215,20 @@ var errBadPayload = errors.New("redislayer: undecodable message")
 // arrays []any, integers int64 (uint64 above math.MaxInt64), floats float64, str string and
 // bin []byte. Ext types, non-string keys and truncated data are errors wrapping errBadPayload.
 func decodeMessage(data []byte) (channels.Message, error) {
-	dec := msgpack.NewDecoder(bytes.NewReader(data))
-	v, err := decodeValue(dec, len(data), 0)
+	return decodeMessageFrom(bytes.NewReader(data), len(data))
+}
+
+// decodeMessageString is decodeMessage of a payload held in a string, read in place.
+func decodeMessageString(s string) (channels.Message, error) {
+	return decodeMessageFrom(strings.NewReader(s), len(s))
+}
+
+// decodeMessageFrom decodes the size-byte payload that r reads.
+func decodeMessageFrom(r io.Reader, size int) (channels.Message, error) {
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(r)
+	v, err := decodeValue(dec, size, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
 	}
@@ -258,7 +273,7 @@ func decodeValue(dec *msgpack.Decoder, limit, depth int) (any, error) {
 		if err != nil || !msgpcode.IsString(c) {
 			return b, err
 		}
-		return string(b), nil
+		return blobString(b), nil
 	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
 		n, err := dec.DecodeArrayLen()
 		if err != nil {
@@ -301,13 +316,22 @@ func decodeValue(dec *msgpack.Decoder, limit, depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			if m[string(k)], err = decodeValue(dec, limit, depth+1); err != nil {
+			if m[blobString(k)], err = decodeValue(dec, limit, depth+1); err != nil {
 				return nil, err
 			}
 		}
 		return m, nil
 	}
 	return nil, fmt.Errorf("unsupported msgpack type 0x%02x (not part of the wire format)", c)
+}
+
+// blobString returns b, a buffer decodeBlob made and nothing else holds, as a string without
+// copying it (a group message's __asgi_channel__ list has one string per member).
+func blobString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // decodeBlob reads a str or bin. It reads the declared length first and checks it against

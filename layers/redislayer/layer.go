@@ -462,12 +462,12 @@ func (l *Layer) decodeMember(m string) (channels.Message, error) {
 	if len(m) < randomPrefixLen {
 		return nil, fmt.Errorf("%w: %d bytes, shorter than the random prefix", errBadPayload, len(m))
 	}
-	payload := []byte(m[randomPrefixLen:])
-	if l.crypt != nil {
-		var err error
-		if payload, err = l.crypt.decrypt(payload); err != nil {
-			return nil, err
-		}
+	if l.crypt == nil {
+		return decodeMessageString(m[randomPrefixLen:])
+	}
+	payload, err := l.crypt.decrypt([]byte(m[randomPrefixLen:]))
+	if err != nil {
+		return nil, err
 	}
 	return decodeMessage(payload)
 }
