@@ -441,14 +441,21 @@ func appendMessage(b []byte, id int, seq int64, ns time.Duration, size int) []by
 	return append(b, `"}`...)
 }
 
-var msgPrefix = []byte(`{"message":"`)
+// Frame prefixes of examples/chat and of Python's json.dumps (the Django reference).
+var (
+	msgPrefix       = []byte(`{"message":"`)
+	msgPrefixSpaced = []byte(`{"message": "`)
+)
 
 // parseMessage reads id, seq and timestamp back from a frame the server sent.
 func parseMessage(frame []byte) (id int, seq int64, ns time.Duration, ok bool) {
 	var s []byte
-	if bytes.HasPrefix(frame, msgPrefix) && bytes.HasSuffix(frame, []byte(`"}`)) {
+	switch {
+	case bytes.HasPrefix(frame, msgPrefix) && bytes.HasSuffix(frame, []byte(`"}`)):
 		s = frame[len(msgPrefix) : len(frame)-2]
-	} else {
+	case bytes.HasPrefix(frame, msgPrefixSpaced) && bytes.HasSuffix(frame, []byte(`"}`)):
+		s = frame[len(msgPrefixSpaced) : len(frame)-2]
+	default:
 		var m struct {
 			Message string `json:"message"`
 		}

@@ -31,6 +31,8 @@ type ClusterConfig struct {
 	ChatBinary string
 	// Logger receives progress (slog.Default() when nil).
 	Logger *slog.Logger
+	// Server is ServerGo (default) or ServerDjango.
+	Server string
 	// KeepLogs leaves the work directory with the servers' logs (chat-N.log, redis.log) in
 	// place after Close; Dir names it.
 	KeepLogs bool
@@ -79,15 +81,24 @@ func (c *Cluster) RedisPID() int {
 	return c.redis.cmd.Process.Pid
 }
 
-// StartCluster builds examples/chat (unless cfg.ChatBinary names a binary), starts a private
-// redis-server when the layer needs one, starts cfg.Procs chat servers, and waits until each
-// accepts TCP connections. On error everything started so far is stopped.
+// StartCluster builds examples/chat (unless cfg.ChatBinary names a binary, or cfg.Server is
+// ServerDjango), starts a private redis-server when the layer needs one, starts cfg.Procs chat
+// servers, and waits until each accepts TCP connections. On error everything started so far is stopped.
 func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
 	if cfg.Procs < 1 {
 		return nil, fmt.Errorf("loadtest: need at least one server process, got %d", cfg.Procs)
 	}
 	if strings.HasPrefix(cfg.LayerURL, "memory:") && cfg.Procs > 1 {
 		return nil, fmt.Errorf("loadtest: %d processes cannot share the in-memory layer; use redis", cfg.Procs)
+	}
+	switch cfg.Server {
+	case "", ServerGo:
+	case ServerDjango:
+		if err := checkDjango(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("loadtest: unknown server %q (want %q or %q)", cfg.Server, ServerGo, ServerDjango)
 	}
 	c := &Cluster{log: cfg.Logger, keep: cfg.KeepLogs}
 	if c.log == nil {
@@ -102,7 +113,11 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		}
 	}()
 	bin := cfg.ChatBinary
-	if bin == "" {
+	if cfg.Server == ServerDjango {
+		if err := writeDjangoRef(c.dir); err != nil {
+			return nil, err
+		}
+	} else if bin == "" {
 		bin = filepath.Join(c.dir, "chat")
 		c.log.Info("chatload: building " + ChatPackage)
 		bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -126,7 +141,12 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 			return nil, err
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		p, err := c.start(fmt.Sprintf("chat-%d", i), bin, "-addr", addr, "-layer", c.LayerURL)
+		var p *proc
+		if cfg.Server == ServerDjango {
+			p, err = c.startDjango(i, port)
+		} else {
+			p, err = c.start(fmt.Sprintf("chat-%d", i), bin, nil, "-addr", addr, "-layer", c.LayerURL)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +169,7 @@ func (c *Cluster) startRedis(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, err := c.start("redis", bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+	p, err := c.start("redis", bin, nil, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", c.dir, "--daemonize", "no", "--maxclients", "10000")
 	if err != nil {
 		return "", err
@@ -162,13 +182,26 @@ func (c *Cluster) startRedis(ctx context.Context) (string, error) {
 	return "redis://" + addr + "/0", nil
 }
 
-func (c *Cluster) start(name, bin string, args ...string) (*proc, error) {
+// startDjango starts the i-th Django reference server (daphne) on port.
+func (c *Cluster) startDjango(i, port int) (*proc, error) {
+	layer, err := djangoLayer(c.LayerURL)
+	if err != nil {
+		return nil, err
+	}
+	env := append(os.Environ(), "DJANGOREF_LAYER="+layer, "PYTHONPATH="+c.dir, "PYTHONDONTWRITEBYTECODE=1")
+	return c.start(fmt.Sprintf("django-%d", i), DjangoPython, env,
+		"-m", "daphne", "-b", "127.0.0.1", "-p", strconv.Itoa(port), "djangoref.asgi:application")
+}
+
+// start starts bin with args (and env, when not nil), its output going to <name>.log.
+func (c *Cluster) start(name, bin string, env []string, args ...string) (*proc, error) {
 	logPath := filepath.Join(c.dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %s log: %w", name, err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {

@@ -30,7 +30,7 @@ func requireBinary(t testing.TB, name string) string {
 	t.Helper()
 	bin, err := exec.LookPath(name)
 	if err != nil {
-		skipOrFail(t, name+" not found; install redis-server (Debian's redis package has redis-cli, Sentinel, Cluster and TLS)")
+		SkipOrFail(t, name+" not found; install redis-server (Debian's redis package has redis-cli, Sentinel, Cluster and TLS)")
 	}
 	return bin
 }

@@ -70,7 +70,7 @@ func StartN(t testing.TB, n int) []*Server {
 	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		skipOrFail(t, "redis-server not found; install redis-server or set REDIS_URL")
+		SkipOrFail(t, "redis-server not found; install redis-server or set REDIS_URL")
 	}
 	servers := make([]*Server, n)
 	for i := range servers {
@@ -82,8 +82,9 @@ func StartN(t testing.TB, n int) []*Server {
 	return servers
 }
 
-// skipOrFail skips the test, or fails it when CI=true.
-func skipOrFail(t testing.TB, msg string) {
+// SkipOrFail skips the test because a dependency is missing, or fails it when CI=true (CI
+// installs every dependency, so there a missing one is an error, never a silent skip).
+func SkipOrFail(t testing.TB, msg string) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg + " (CI=true: not skipping)")
@@ -356,13 +357,13 @@ const PythonPath = "/usr/bin/python3"
 func RequirePython(t testing.TB) string {
 	t.Helper()
 	if _, err := os.Stat(PythonPath); err != nil {
-		skipOrFail(t, "python3 not found at "+PythonPath+"; install python3-channels-redis")
+		SkipOrFail(t, "python3 not found at "+PythonPath+"; install python3-channels-redis")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, PythonPath, "-c", "import channels_redis, msgpack, cryptography").CombinedOutput()
 	if err != nil {
-		skipOrFail(t, fmt.Sprintf("%s cannot import channels_redis (%v: %s); install python3-channels-redis", PythonPath, err, strings.TrimSpace(string(out))))
+		SkipOrFail(t, fmt.Sprintf("%s cannot import channels_redis (%v: %s); install python3-channels-redis", PythonPath, err, strings.TrimSpace(string(out))))
 	}
 	return PythonPath
 }

@@ -54,13 +54,13 @@ func main() {
 }
 
 type options struct {
-	mode, urls, layer, redis, chatBin, origin string
-	procs, clients, rooms, senders, size      int
-	rate                                      float64
-	duration, warmup, drain, settle, timeout  time.Duration
-	echoTimeout                               time.Duration
-	k, c, perProc, perSource, offset          int
-	jsonOut, verbose, worker, keepLogs        bool
+	mode, urls, layer, redis, chatBin, origin, server string
+	procs, clients, rooms, senders, size              int
+	rate                                              float64
+	duration, warmup, drain, settle, timeout          time.Duration
+	echoTimeout                                       time.Duration
+	k, c, perProc, perSource, offset                  int
+	jsonOut, verbose, worker, keepLogs                bool
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -72,6 +72,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.procs, "procs", 1, "chat server processes to start")
 	fs.StringVar(&o.layer, "layer", "", `layer of started servers: "memory", "redis" or a layer URL (default memory for one process, redis for more)`)
 	fs.StringVar(&o.redis, "redis", "", "redis:// URL of a running Redis for the redis layer (default: start a private redis-server)")
+	fs.StringVar(&o.server, "server", loadtest.ServerGo, `servers to start: "gochannels" (examples/chat) or "django" (the Django Channels tutorial chat under daphne, for comparison in one run)`)
 	fs.StringVar(&o.chatBin, "chat-bin", "", "a built examples/chat binary (default: go build it)")
 	fs.StringVar(&o.origin, "origin", "", "Origin header (default http://<server host:port>)")
 	fs.IntVar(&o.clients, "clients", 100, "WebSocket clients (idle mode: connections)")
@@ -150,7 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			layer = o.redis // empty: a private redis-server
 		}
 		cluster, err = loadtest.StartCluster(ctx, loadtest.ClusterConfig{
-			Procs: o.procs, LayerURL: layer, ChatBinary: o.chatBin, Logger: logger, KeepLogs: o.keepLogs,
+			Procs: o.procs, LayerURL: layer, ChatBinary: o.chatBin, Server: o.server, Logger: logger, KeepLogs: o.keepLogs,
 		})
 		if err != nil {
 			return err

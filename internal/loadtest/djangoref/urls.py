@@ -1,0 +1,2 @@
+# No HTTP pages: chatload only opens WebSockets.
+urlpatterns = []
