@@ -325,6 +325,110 @@ func decodeValue(dec *msgpack.Decoder, limit, depth int) (any, error) {
 	return nil, fmt.Errorf("unsupported msgpack type 0x%02x (not part of the wire format)", c)
 }
 
+// decodeInbox decodes a process inbox message held in s (the msgpack payload, in clear) into
+// the message without its __asgi_channel__ entry and the channel names that entry lists (one
+// str, or an array of them; elements of other types are skipped). The names are substrings of
+// s, not copies: a group message to a process lists each of its members there, and the names
+// only serve to look up local channels.
+func decodeInbox(s string) (channels.Message, []string, error) {
+	r := strings.NewReader(s)
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(r) // r is read directly (it is an io.ByteScanner), so its offset is the decoder's
+	m, names, err := decodeInboxMap(dec, r, s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errBadPayload, err)
+	}
+	if _, err := dec.PeekCode(); err == nil {
+		return nil, nil, fmt.Errorf("%w: trailing bytes after the message", errBadPayload)
+	}
+	return m, names, nil
+}
+
+func decodeInboxMap(dec *msgpack.Decoder, r *strings.Reader, s string) (channels.Message, []string, error) {
+	c, err := dec.PeekCode()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
+		return nil, nil, fmt.Errorf("top level is msgpack type 0x%02x, not a map", c)
+	}
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return nil, nil, err
+	}
+	if n < 0 || n > len(s) {
+		return nil, nil, fmt.Errorf("top-level map of %d entries in %d bytes", n, len(s))
+	}
+	m := make(channels.Message, n)
+	var names []string
+	for range n {
+		kc, err := dec.PeekCode()
+		if err != nil {
+			return nil, nil, err
+		}
+		if !msgpcode.IsString(kc) {
+			return nil, nil, fmt.Errorf("map key of msgpack type 0x%02x, want a string", kc)
+		}
+		k, err := decodeBlob(dec, len(s))
+		if err != nil {
+			return nil, nil, err
+		}
+		if key := blobString(k); key != channelKey {
+			if m[key], err = decodeValue(dec, len(s), 1); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		if names, err = decodeNames(dec, r, s); err != nil {
+			return nil, nil, err
+		}
+	}
+	return m, names, nil
+}
+
+// decodeNames reads the value of __asgi_channel__ as substrings of s.
+func decodeNames(dec *msgpack.Decoder, r *strings.Reader, s string) ([]string, error) {
+	c, err := dec.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	count := 1
+	if msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32 {
+		if count, err = dec.DecodeArrayLen(); err != nil {
+			return nil, err
+		}
+		if count > r.Len() {
+			return nil, fmt.Errorf("array of %d elements in %d bytes", count, r.Len())
+		}
+	}
+	names := make([]string, 0, max(count, 0))
+	for range count {
+		if c, err = dec.PeekCode(); err != nil {
+			return nil, err
+		}
+		if !msgpcode.IsString(c) {
+			if _, err := decodeValue(dec, len(s), 2); err != nil { // bounded, unlike Skip
+				return nil, err
+			}
+			continue
+		}
+		n, err := dec.DecodeBytesLen()
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 || n > r.Len() {
+			return nil, fmt.Errorf("%d-byte string in %d bytes", n, r.Len())
+		}
+		off := len(s) - r.Len()
+		names = append(names, s[off:off+n])
+		if _, err := r.Seek(int64(n), io.SeekCurrent); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
 // blobString returns b, a buffer decodeBlob made and nothing else holds, as a string without
 // copying it (a group message's __asgi_channel__ list has one string per member).
 func blobString(b []byte) string {

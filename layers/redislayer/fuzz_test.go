@@ -3,6 +3,7 @@ package redislayer
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/gochannels/gochannels/channels"
@@ -80,4 +81,53 @@ func hasMap(v any) bool {
 		}
 	}
 	return false
+}
+
+// FuzzDecodeInbox decodes arbitrary bytes as a process inbox message. It must never panic; a
+// failure must wrap errBadPayload; when the general decoder accepts the same bytes and takes
+// __asgi_channel__ as a str or an array, the fast decoder must find the same names and the same
+// other entries.
+func FuzzDecodeInbox(f *testing.F) {
+	for _, ch := range []any{"specific.abc!def", []any{"specific.abc!1", "specific.abc!2"}, []any{"a", int64(3), "b"}} {
+		var buf bytes.Buffer
+		if err := encodeMessage(&buf, channels.Message{"type": "chat.message", "message": "hi"}, ch); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
+	}
+	f.Add([]byte{0x81, 0xb0, '_', '_', 'a', 's', 'g', 'i', '_', 'c', 'h', 'a', 'n', 'n', 'e', 'l', '_', '_', 0xdd, 0xff, 0xff, 0xff, 0xff})       // array32 claiming 4G names
+	f.Add([]byte{0x81, 0xb0, '_', '_', 'a', 's', 'g', 'i', '_', 'c', 'h', 'a', 'n', 'n', 'e', 'l', '_', '_', 0x91, 0xdb, 0x7f, 0xff, 0xff, 0xff}) // str32 name claiming 2 GB
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, names, err := decodeInbox(string(data))
+		if err != nil {
+			if !errors.Is(err, errBadPayload) {
+				t.Fatalf("error does not wrap errBadPayload: %v", err)
+			}
+			return
+		}
+		if _, ok := m[channelKey]; ok {
+			t.Fatalf("%s left in the message", channelKey)
+		}
+		ref, err := decodeMessage(data)
+		if err != nil {
+			return // the general decoder is stricter about a malformed __asgi_channel__ value
+		}
+		var want []string
+		switch v := ref[channelKey].(type) {
+		case string:
+			want = []string{v}
+		case []any:
+			for _, e := range v {
+				if s, ok := e.(string); ok {
+					want = append(want, s)
+				}
+			}
+		default:
+			return
+		}
+		delete(ref, channelKey)
+		if !slices.Equal(names, want) || len(m) != len(ref) {
+			t.Fatalf("decodeInbox: %v, %d entries; decodeMessage: %v, %d entries", names, len(m), want, len(ref))
+		}
+	})
 }

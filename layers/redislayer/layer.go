@@ -472,6 +472,22 @@ func (l *Layer) decodeMember(m string) (channels.Message, error) {
 	return decodeMessage(payload)
 }
 
+// decodeInboxMember reverses member for a process inbox message: the message and the local
+// channels its __asgi_channel__ names (see decodeInbox).
+func (l *Layer) decodeInboxMember(m string) (channels.Message, []string, error) {
+	if len(m) < randomPrefixLen {
+		return nil, nil, fmt.Errorf("%w: %d bytes, shorter than the random prefix", errBadPayload, len(m))
+	}
+	if l.crypt == nil {
+		return decodeInbox(m[randomPrefixLen:])
+	}
+	payload, err := l.crypt.decrypt([]byte(m[randomPrefixLen:]))
+	if err != nil {
+		return nil, nil, err
+	}
+	return decodeInbox(string(payload))
+}
+
 func score(t time.Time) string {
 	return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', -1, 64)
 }
@@ -683,7 +699,7 @@ func (l *Layer) newBufferLocked(channel string) *localChan {
 	if l.closed.Load() {
 		lc.box.Close(nil)
 	}
-	l.local[channel] = lc
+	l.local[strings.Clone(channel)] = lc // channel may be a substring of a whole message
 	return lc
 }
 
@@ -860,25 +876,12 @@ func (l *Layer) runInbox(ib *inboxLoop) {
 // dispatch decodes one inbox message and delivers it to its local channel(s).
 func (l *Layer) dispatch(inbox, member string) {
 	l.st.received.Add(1)
-	msg, err := l.decodeMember(member)
+	msg, names, err := l.decodeInboxMember(member)
 	if err != nil {
 		l.st.undecodable.Add(1)
 		l.log.Error("dropping undecodable message", "inbox", inbox, "error", err)
 		return
 	}
-	var names []string
-	switch v := msg[channelKey].(type) {
-	case string:
-		names = []string{v}
-	case []any:
-		names = make([]string, 0, len(v))
-		for _, e := range v {
-			if s, ok := e.(string); ok {
-				names = append(names, s)
-			}
-		}
-	}
-	delete(msg, channelKey)
 	if len(names) == 0 {
 		l.st.undecodable.Add(1)
 		l.log.Error("dropping inbox message without a valid "+channelKey, "inbox", inbox, "type", msg.Type())
