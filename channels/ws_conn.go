@@ -57,6 +57,7 @@ type wsConn struct {
 	mu          sync.Mutex
 	state       int
 	out         []outFrame
+	spare       []outFrame // an empty queue array the writer gave back, for the next frames
 	outBytes    int
 	writing     bool
 	closeAfter  bool // close the socket once the queued close frame is written

@@ -3,6 +3,7 @@ package channels
 import (
 	"errors"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -47,6 +48,9 @@ func (c *wsConn) pushLocked(f outFrame) {
 // queueLocked queues f and reports whether the caller must run the writer (writeLoop), in
 // its own goroutine or in a new one. c.mu is held.
 func (c *wsConn) queueLocked(f outFrame) bool {
+	if c.out == nil && c.spare != nil {
+		c.out, c.spare = c.spare, nil
+	}
 	c.out = append(c.out, f)
 	c.outBytes += f.size()
 	if c.writing {
@@ -125,7 +129,7 @@ func (c *wsConn) closeTCP(code int, reason, by string) {
 	for i := range c.out {
 		c.outBytes -= c.out[i].size()
 	}
-	c.out = nil
+	c.out, c.spare = nil, nil
 	desc := c.desc
 	c.desc = nil
 	conn := c.conn
@@ -158,9 +162,16 @@ func (c *wsConn) closeTCP(code int, reason, by string) {
 	}
 }
 
+// maxSpare bounds the queue array a connection keeps between writes (frames).
+const maxSpare = 4
+
+// buffersPool holds the writers' iovec lists, so that a writer's run allocates none.
+var buffersPool = sync.Pool{New: func() any { return new(net.Buffers) }}
+
 // writeLoop writes queued frames until the queue is empty, then exits.
 func (c *wsConn) writeLoop() {
-	var bufs net.Buffers
+	bp := buffersPool.Get().(*net.Buffers)
+	defer buffersPool.Put(bp)
 	for {
 		c.mu.Lock()
 		if len(c.out) == 0 || c.state == stateClosed {
@@ -173,7 +184,7 @@ func (c *wsConn) writeLoop() {
 		c.mu.Unlock()
 
 		total, hasClose := 0, false
-		bufs = bufs[:0]
+		bufs := (*bp)[:0]
 		for i := range batch {
 			total += batch[i].size() // as counted when queued
 			if batch[i].deflate {
@@ -195,12 +206,17 @@ func (c *wsConn) writeLoop() {
 		if len(bufs) == 1 {
 			_, err = c.conn.Write(bufs[0])
 		} else {
-			b := bufs // WriteTo consumes its receiver
-			_, err = b.WriteTo(c.conn)
+			*bp = bufs // WriteTo consumes its receiver; bufs keeps the whole list
+			_, err = bp.WriteTo(c.conn)
 		}
 		clear(bufs)
+		*bp = bufs[:0]
 		c.mu.Lock()
 		c.outBytes -= total
+		if c.spare == nil && cap(batch) <= maxSpare && c.state != stateClosed {
+			clear(batch)
+			c.spare = batch[:0]
+		}
 		closeNow, halfClose := false, false
 		if hasClose && err == nil {
 			c.closeSent = true
