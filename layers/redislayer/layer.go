@@ -182,6 +182,19 @@ type shard struct {
 	// dedicated returns a new client with a pool of its own, for a blocking receive loop; it
 	// is nil for caller-supplied Clients, which then share their pool.
 	dedicated func() redis.UniversalClient
+	// pipe batches the group-send script calls of concurrent senders into pipelines (go-redis's
+	// AutoPipeliner on client: one round trip for many sends under load, a lone call goes at
+	// once). Nil for caller-supplied clients, which are used as they are. A call queued in it
+	// is bounded by the client's read and write timeouts rather than by its context.
+	pipe *redis.AutoPipeliner
+}
+
+// scripter returns what the group-send script runs on.
+func (sh *shard) scripter() redis.Scripter {
+	if sh.pipe != nil {
+		return sh.pipe
+	}
+	return sh.client
 }
 
 // localChan is one process-specific channel of this process: a Listen callback, or a
@@ -341,8 +354,14 @@ func New(opts Options) (*Layer, error) {
 // singleShard builds the shard of one standalone server.
 func singleShard(o *redis.Options) *shard {
 	tune(o)
+	c := redis.NewClient(o)
+	pipe, err := c.AutoPipeline()
+	if err != nil {
+		pipe = nil // only an invalid configuration fails; the plain client does the same work
+	}
 	return &shard{
-		client: redis.NewClient(o),
+		client: c,
+		pipe:   pipe,
 		dedicated: func() redis.UniversalClient {
 			d := *o
 			d.PoolSize, d.MinIdleConns, d.MaxIdleConns = 1, 0, 1
@@ -1190,7 +1209,7 @@ func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.M
 	} else {
 		args = append(args, "", 0)
 	}
-	res, err := groupSendScript.Run(ctx, l.shards[0].client,
+	res, err := groupSendScript.Run(ctx, l.shards[0].scripter(),
 		[]string{l.groupKey(group), l.registryKey(), l.snapshotKey("members", group), l.snapshotKey("targets", group)},
 		args...).Slice()
 	if err != nil {
