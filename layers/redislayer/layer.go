@@ -155,6 +155,7 @@ type Layer struct {
 	clientID string // 32 hex: this process's part of its channel names
 
 	sendRR, recvRR atomic.Uint32
+	gsInflight     atomic.Int32 // group sends in progress (see groupSendFused)
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -183,18 +184,10 @@ type shard struct {
 	// is nil for caller-supplied Clients, which then share their pool.
 	dedicated func() redis.UniversalClient
 	// pipe batches the group-send script calls of concurrent senders into pipelines (go-redis's
-	// AutoPipeliner on client: one round trip for many sends under load, a lone call goes at
-	// once). Nil for caller-supplied clients, which are used as they are. A call queued in it
-	// is bounded by the client's read and write timeouts rather than by its context.
+	// AutoPipeliner on client: one round trip for many sends under load). Nil for
+	// caller-supplied clients, which are used as they are. A call queued in it is bounded by
+	// the client's read and write timeouts rather than by its context.
 	pipe *redis.AutoPipeliner
-}
-
-// scripter returns what the group-send script runs on.
-func (sh *shard) scripter() redis.Scripter {
-	if sh.pipe != nil {
-		return sh.pipe
-	}
-	return sh.client
 }
 
 // localChan is one process-specific channel of this process: a Listen callback, or a
@@ -1209,7 +1202,14 @@ func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.M
 	} else {
 		args = append(args, "", 0)
 	}
-	res, err := groupSendScript.Run(ctx, l.shards[0].scripter(),
+	// A group send while others are in flight joins the shared pipeline; a lone one goes
+	// straight to Redis (the pipeline would add a hand-off to its latency).
+	sc := redis.Scripter(l.shards[0].client)
+	if l.gsInflight.Add(1) > 1 && l.shards[0].pipe != nil {
+		sc = l.shards[0].pipe
+	}
+	defer l.gsInflight.Add(-1)
+	res, err := groupSendScript.Run(ctx, sc,
 		[]string{l.groupKey(group), l.registryKey(), l.snapshotKey("members", group), l.snapshotKey("targets", group)},
 		args...).Slice()
 	if err != nil {
