@@ -13,6 +13,12 @@
 //	go run ./internal/cmd/chatload -mode connect -k 5000 -c 50                 # handshakes per second
 //	go run ./internal/cmd/chatload -mode idle -clients 50000 -procs 3          # RSS per idle connection
 //	go run ./internal/cmd/chatload -url ws://127.0.0.1:8000,ws://127.0.0.1:8001 -clients 200
+//	go run ./internal/cmd/chatload -server django -clients 100 -layer redis     # the Django reference
+//
+// -server django runs the same load against the Django Channels tutorial chat under daphne
+// (channels_redis, or the in-memory layer with -layer memory) instead of examples/chat, so that
+// a comparison is made on one machine in one sitting; it needs Debian's python3-daphne,
+// python3-django-channels and python3-channels-redis.
 //
 // Each client message is {"message": "id:seq:ns"}: the sender's id, its sequence number and
 // the (intended) send time, so every receiver detects loss (expected deliveries = messages ×
