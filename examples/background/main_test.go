@@ -174,8 +174,22 @@ func TestSingleProcess(t *testing.T) {
 		t.Fatal("no in-process worker with the memory layer")
 	}
 	runTask(t, s.addr.String(), 1000)
-	if st := s.worker.Stats()[tasks.Channel]; st.Handled != 1 || st.Failed != 0 {
+	if st := handled(s.worker); st.Handled != 1 || st.Failed != 0 {
 		t.Errorf("worker stats %+v", st)
+	}
+}
+
+// handled returns the worker's statistics of the task channel once no message is in flight
+// (the client can read the task's last event before the worker counts the message handled),
+// or after 5 s.
+func handled(w *worker.Worker) worker.ChannelStats {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := w.Stats()[tasks.Channel]
+		if st.InFlight == 0 || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -198,7 +212,7 @@ func TestAcrossProcesses(t *testing.T) {
 	}
 	defer w.Stop(context.Background())
 	runTask(t, s.addr.String(), 1000)
-	if st := w.Stats()[tasks.Channel]; st.Handled != 1 {
+	if st := handled(w); st.Handled != 1 {
 		t.Errorf("worker stats %+v", st)
 	}
 }
