@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // Servers StartCluster can start.
@@ -57,7 +58,7 @@ func djangoLayer(layer string) (string, error) {
 	switch {
 	case layer == "memory://":
 		return "memory", nil
-	case len(layer) > 8 && layer[:8] == "redis://":
+	case strings.HasPrefix(layer, "redis://"):
 		return layer, nil
 	}
 	return "", errors.New("loadtest: the Django reference takes memory:// or a redis:// URL as its layer, not " + layer)

@@ -215,26 +215,30 @@ var errBadPayload = errors.New("redislayer: undecodable message")
 // arrays []any, integers int64 (uint64 above math.MaxInt64), floats float64, str string and
 // bin []byte. Ext types, non-string keys and truncated data are errors wrapping errBadPayload.
 func decodeMessage(data []byte) (channels.Message, error) {
-	return decodeMessageFrom(bytes.NewReader(data), len(data))
+	return decodeTop(bytes.NewReader(data), len(data), nil)
 }
 
 // decodeMessageString is decodeMessage of a payload held in a string, read in place.
 func decodeMessageString(s string) (channels.Message, error) {
-	return decodeMessageFrom(strings.NewReader(s), len(s))
+	return decodeTop(strings.NewReader(s), len(s), nil)
 }
 
-// decodeMessageFrom decodes the size-byte payload that r reads.
-func decodeMessageFrom(r io.Reader, size int) (channels.Message, error) {
+// decodeTop decodes the size-byte payload that r reads: a msgpack map, nothing after it. With
+// names set, the __asgi_channel__ entry is read by names instead of going into the message.
+func decodeTop(r io.Reader, size int, names func(*msgpack.Decoder) error) (channels.Message, error) {
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
-	dec.Reset(r)
-	v, err := decodeValue(dec, size, 0)
+	dec.Reset(r) // an io.ByteScanner is read directly: its offset stays the decoder's
+	c, err := dec.PeekCode()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%w: top level is %T, not a map", errBadPayload, v)
+	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
+		return nil, fmt.Errorf("%w: top level is msgpack type 0x%02x, not a map", errBadPayload, c)
+	}
+	m, err := decodeMap(dec, size, 0, names)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
 	}
 	if _, err := dec.PeekCode(); err == nil {
 		return nil, fmt.Errorf("%w: trailing bytes after the message", errBadPayload)
@@ -293,32 +297,9 @@ func decodeValue(dec *msgpack.Decoder, limit, depth int) (any, error) {
 		}
 		return a, nil
 	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
-		n, err := dec.DecodeMapLen()
-		if err != nil {
-			return nil, err
-		}
-		if n > limit {
-			return nil, fmt.Errorf("map of %d entries in %d bytes", n, limit)
-		}
-		if n < 0 {
-			return nil, nil
-		}
-		m := make(map[string]any, n)
-		for i := 0; i < n; i++ {
-			kc, err := dec.PeekCode()
-			if err != nil {
-				return nil, err
-			}
-			if !msgpcode.IsString(kc) {
-				return nil, fmt.Errorf("map key of msgpack type 0x%02x, want a string", kc)
-			}
-			k, err := decodeBlob(dec, limit)
-			if err != nil {
-				return nil, err
-			}
-			if m[blobString(k)], err = decodeValue(dec, limit, depth+1); err != nil {
-				return nil, err
-			}
+		m, err := decodeMap(dec, limit, depth, nil)
+		if err != nil || m == nil {
+			return nil, err // a nil map decodes as nil, not as a typed nil in an interface
 		}
 		return m, nil
 	}
@@ -332,59 +313,55 @@ func decodeValue(dec *msgpack.Decoder, limit, depth int) (any, error) {
 // only serve to look up local channels.
 func decodeInbox(s string) (channels.Message, []string, error) {
 	r := strings.NewReader(s)
-	dec := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(dec)
-	dec.Reset(r) // r is read directly (it is an io.ByteScanner), so its offset is the decoder's
-	m, names, err := decodeInboxMap(dec, r, s)
+	var names []string
+	m, err := decodeTop(r, len(s), func(dec *msgpack.Decoder) (err error) {
+		names, err = decodeNames(dec, r, s)
+		return err
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errBadPayload, err)
-	}
-	if _, err := dec.PeekCode(); err == nil {
-		return nil, nil, fmt.Errorf("%w: trailing bytes after the message", errBadPayload)
+		return nil, nil, err
 	}
 	return m, names, nil
 }
 
-func decodeInboxMap(dec *msgpack.Decoder, r *strings.Reader, s string) (channels.Message, []string, error) {
-	c, err := dec.PeekCode()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
-		return nil, nil, fmt.Errorf("top level is msgpack type 0x%02x, not a map", c)
-	}
+// decodeMap reads a map (its header is next) of at most limit entries whose keys are str; see
+// decodeTop for names. A nil map is nil.
+func decodeMap(dec *msgpack.Decoder, limit, depth int, names func(*msgpack.Decoder) error) (map[string]any, error) {
 	n, err := dec.DecodeMapLen()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if n < 0 || n > len(s) {
-		return nil, nil, fmt.Errorf("top-level map of %d entries in %d bytes", n, len(s))
+	if n > limit {
+		return nil, fmt.Errorf("map of %d entries in %d bytes", n, limit)
 	}
-	m := make(channels.Message, n)
-	var names []string
+	if n < 0 {
+		return nil, nil
+	}
+	m := make(map[string]any, n)
 	for range n {
 		kc, err := dec.PeekCode()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if !msgpcode.IsString(kc) {
-			return nil, nil, fmt.Errorf("map key of msgpack type 0x%02x, want a string", kc)
+			return nil, fmt.Errorf("map key of msgpack type 0x%02x, want a string", kc)
 		}
-		k, err := decodeBlob(dec, len(s))
+		k, err := decodeBlob(dec, limit)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if key := blobString(k); key != channelKey {
-			if m[key], err = decodeValue(dec, len(s), 1); err != nil {
-				return nil, nil, err
+		key := blobString(k)
+		if names != nil && key == channelKey {
+			if err := names(dec); err != nil {
+				return nil, err
 			}
 			continue
 		}
-		if names, err = decodeNames(dec, r, s); err != nil {
-			return nil, nil, err
+		if m[key], err = decodeValue(dec, limit, depth+1); err != nil {
+			return nil, err
 		}
 	}
-	return m, names, nil
+	return m, nil
 }
 
 // decodeNames reads the value of __asgi_channel__ as substrings of s.
