@@ -480,11 +480,8 @@ func (l *Memory) Listen(ctx context.Context, prefix string, deliver func(channel
 
 // GroupAdd adds channel to group, or refreshes its membership (its GroupExpiry starts again).
 func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
-	if err := ValidateGroupName(group); err != nil {
+	if err := ValidateMembership(group, channel); err != nil {
 		return fmt.Errorf("layers: memory group add: %w", err)
-	}
-	if err := ValidateChannelName(channel); err != nil {
-		return fmt.Errorf("layers: memory group add to %q: %w", group, err)
 	}
 	now := l.now()
 	l.mu.Lock()
@@ -504,11 +501,8 @@ func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
 
 // GroupDiscard removes channel from group; removing a non-member is not an error.
 func (l *Memory) GroupDiscard(ctx context.Context, group, channel string) error {
-	if err := ValidateGroupName(group); err != nil {
+	if err := ValidateMembership(group, channel); err != nil {
 		return fmt.Errorf("layers: memory group discard: %w", err)
-	}
-	if err := ValidateChannelName(channel); err != nil {
-		return fmt.Errorf("layers: memory group discard from %q: %w", group, err)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

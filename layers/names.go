@@ -39,6 +39,15 @@ func ValidateGroupName(name string) error {
 	return nil
 }
 
+// ValidateMembership reports whether group and channel are valid names for a group add or
+// discard: the error of ValidateGroupName or else of ValidateChannelName.
+func ValidateMembership(group, channel string) error {
+	if err := ValidateGroupName(group); err != nil {
+		return err
+	}
+	return ValidateChannelName(channel)
+}
+
 // IsProcessSpecific reports whether channel is process-specific (contains "!").
 func IsProcessSpecific(channel string) bool {
 	_, _, ok := SplitProcessSpecific(channel)

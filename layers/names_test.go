@@ -81,6 +81,19 @@ func TestInvalidNameErrorSaysWhy(t *testing.T) {
 	}
 }
 
+// TestValidateMembership: the group is checked first, then the channel; both must be valid.
+func TestValidateMembership(t *testing.T) {
+	if err := ValidateMembership("room_1", "specific.abc!def"); err != nil {
+		t.Fatalf("valid names: %v", err)
+	}
+	if err := ValidateMembership("bad group", "bad channel"); !errors.Is(err, ErrInvalidName) || !strings.Contains(err.Error(), "group name") {
+		t.Fatalf("bad group: %v", err)
+	}
+	if err := ValidateMembership("room", "bad channel"); !errors.Is(err, ErrInvalidName) || !strings.Contains(err.Error(), "channel name") {
+		t.Fatalf("bad channel: %v", err)
+	}
+}
+
 func TestSplitProcessSpecific(t *testing.T) {
 	inbox, local, ok := SplitProcessSpecific("specific.abc!def")
 	if !ok || inbox != "specific.abc!" || local != "def" {

@@ -322,15 +322,11 @@ func New(opts Options) (*Layer, error) {
 			l.shards = append(l.shards, &shard{client: c})
 		}
 	default:
-		hosts := opts.Hosts
-		if len(hosts) == 0 {
-			hosts = []string{"redis://localhost:6379/0"}
+		parsed, _, err := parseHosts("host", opts.Hosts)
+		if err != nil {
+			return nil, err
 		}
-		for _, h := range hosts {
-			o, err := redis.ParseURL(h)
-			if err != nil {
-				return nil, fmt.Errorf("redislayer: host %q: %w", layers.Redact(h), err)
-			}
+		for _, o := range parsed {
 			if o.TLSConfig != nil {
 				o.TLSConfig = withTLS(o.TLSConfig, opts.TLSConfig)
 			}
@@ -934,13 +930,39 @@ func (l *Layer) deliverLocal(name string, msg channels.Message) {
 }
 
 func (l *Layer) count(ok bool, name string) {
+	countDelivery(ok, &l.st.delivered, &l.st.dropped, l.log, name)
+}
+
+// countDelivery counts a message handed to a local channel (ok) or dropped because the
+// channel was full, logging the 1st, 2nd, 4th, 8th... drop. Both Redis layers use it.
+func countDelivery(ok bool, delivered, dropped *atomic.Uint64, log *slog.Logger, channel string) {
 	if ok {
-		l.st.delivered.Add(1)
+		delivered.Add(1)
 		return
 	}
-	if n := l.st.dropped.Add(1); n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th... drop
-		l.log.Warn("local channel full; message dropped", "channel", name, "dropped_total", n)
+	if n := dropped.Add(1); n&(n-1) == 0 {
+		log.Warn("local channel full; message dropped", "channel", channel, "dropped_total", n)
 	}
+}
+
+// defaultHost is the server a layer uses when given no hosts.
+const defaultHost = "redis://localhost:6379/0"
+
+// parseHosts parses redis:// URLs (default: defaultHost) into client options; what names the
+// setting in errors.
+func parseHosts(what string, hosts []string) ([]*redis.Options, []string, error) {
+	if len(hosts) == 0 {
+		hosts = []string{defaultHost}
+	}
+	opts := make([]*redis.Options, len(hosts))
+	for i, h := range hosts {
+		o, err := redis.ParseURL(h)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redislayer: %s %q: %w", what, layers.Redact(h), err)
+		}
+		opts[i] = o
+	}
+	return opts, hosts, nil
 }
 
 // runHeartbeat keeps this process's inboxes registered as alive on every shard, and drops
@@ -1087,10 +1109,7 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	if l.closed.Load() {
 		return l.closedErr("group add")
 	}
-	if err := layers.ValidateGroupName(group); err != nil {
-		return fmt.Errorf("redislayer: group add: %w", err)
-	}
-	if err := layers.ValidateChannelName(channel); err != nil {
+	if err := layers.ValidateMembership(group, channel); err != nil {
 		return fmt.Errorf("redislayer: group add: %w", err)
 	}
 	key := l.groupKey(group)
@@ -1121,10 +1140,7 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 	if l.closed.Load() {
 		return l.closedErr("group discard")
 	}
-	if err := layers.ValidateGroupName(group); err != nil {
-		return fmt.Errorf("redislayer: group discard: %w", err)
-	}
-	if err := layers.ValidateChannelName(channel); err != nil {
+	if err := layers.ValidateMembership(group, channel); err != nil {
 		return fmt.Errorf("redislayer: group discard: %w", err)
 	}
 	c := l.shards[shardIndex(group, len(l.shards))].client

@@ -136,18 +136,14 @@ func NewPubSub(opts PubSubOptions) (*PubSubLayer, error) {
 		l.log = slog.Default()
 	}
 	l.log = l.log.With("component", "redislayer.pubsub")
-	hosts := opts.Hosts
-	if len(hosts) == 0 {
-		hosts = []string{"redis://localhost:6379/0"}
+	parsed, hosts, err := parseHosts("pub/sub host", opts.Hosts)
+	if err != nil {
+		return nil, err
 	}
-	for _, h := range hosts {
-		o, err := redis.ParseURL(h)
-		if err != nil {
-			return nil, fmt.Errorf("redislayer: pub/sub host %q: %w", layers.Redact(h), err)
-		}
+	for i, o := range parsed {
 		tune(o)
 		l.shards = append(l.shards, &psShard{
-			l: l, opt: o, addr: layers.Redact(h),
+			l: l, opt: o, addr: layers.Redact(hosts[i]),
 			pub:  redis.NewClient(o),
 			subs: make(map[string]*psSub),
 		})
@@ -403,10 +399,7 @@ func (l *PubSubLayer) GroupAdd(ctx context.Context, group, channel string) error
 	if l.closed.Load() {
 		return l.closedErr("group add")
 	}
-	if err := layers.ValidateGroupName(group); err != nil {
-		return fmt.Errorf("redislayer: pub/sub group add: %w", err)
-	}
-	if err := layers.ValidateChannelName(channel); err != nil {
+	if err := layers.ValidateMembership(group, channel); err != nil {
 		return fmt.Errorf("redislayer: pub/sub group add: %w", err)
 	}
 	gch := l.GroupChannel(group)
@@ -446,10 +439,7 @@ func (l *PubSubLayer) GroupDiscard(ctx context.Context, group, channel string) e
 	if l.closed.Load() {
 		return l.closedErr("group discard")
 	}
-	if err := layers.ValidateGroupName(group); err != nil {
-		return fmt.Errorf("redislayer: pub/sub group discard: %w", err)
-	}
-	if err := layers.ValidateChannelName(channel); err != nil {
+	if err := layers.ValidateMembership(group, channel); err != nil {
 		return fmt.Errorf("redislayer: pub/sub group discard: %w", err)
 	}
 	gch := l.GroupChannel(group)
@@ -566,13 +556,7 @@ func (l *PubSubLayer) deliverTo(name string, lc *psLocal, msg channels.Message) 
 	} else {
 		ok = lc.box.Inject(msg) == nil
 	}
-	if ok {
-		l.st.delivered.Add(1)
-		return
-	}
-	if n := l.st.dropped.Add(1); n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th... drop
-		l.log.Warn("local channel full; message dropped", "channel", name, "dropped_total", n)
-	}
+	countDelivery(ok, &l.st.delivered, &l.st.dropped, l.log, name)
 }
 
 var (
