@@ -7,6 +7,9 @@
 //
 // Every communicator runs the application in one goroutine; end it with Disconnect, Wait or
 // CloseInput so that nothing is left running (the tests of this package check with goleak).
+//
+// For the tests that do need sockets (a real client, the server's own limits), Serve runs a
+// channels.Server on loopback for the length of a test.
 package channelstest
 
 import (

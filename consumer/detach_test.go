@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -25,23 +24,7 @@ import (
 func serveReal(t *testing.T, app channels.Application, logger *slog.Logger) string {
 	t.Helper()
 	srv := &channels.Server{Application: router.URL(router.Path("/room/{name}/", app)), Logger: logger}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return "ws://" + l.Addr().String()
+	return "ws://" + channelstest.Serve(t, srv)
 }
 
 func wsDial(t *testing.T, ctx context.Context, url string) net.Conn {

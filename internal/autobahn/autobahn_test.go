@@ -4,11 +4,8 @@ package autobahn
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/channelstest"
 	"github.com/gochannels/gochannels/consumer"
 )
 
@@ -57,23 +55,7 @@ func startServer(t *testing.T) string {
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Compression: channels.Compression{Enabled: true},
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return l.Addr().String()
+	return channelstest.Serve(t, s)
 }
 
 func TestAutobahnClient(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/channelstest"
 	"github.com/gochannels/gochannels/examples/chat/chat"
 	"github.com/gochannels/gochannels/layers"
 	"github.com/gochannels/gochannels/middleware"
@@ -60,22 +60,8 @@ func startChatLayer(t *testing.T) (string, *layers.Memory) {
 	// A large mailbox, so that a consumer goroutine starved for a while on a busy machine
 	// does not overflow and drop (the tests check the load tool, not the server's overload).
 	srv := &channels.Server{Application: app, Logger: logger, MailboxCapacity: 4096}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-done
-		layer.Close()
-	})
-	return "ws://" + ln.Addr().String(), layer
+	t.Cleanup(func() { layer.Close() }) // after the server has shut down (cleanups run last first)
+	return "ws://" + channelstest.Serve(t, srv), layer
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -2,16 +2,13 @@ package chat_test
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/http"
 	"testing"
-	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/channelstest"
 	"github.com/gochannels/gochannels/examples/chat/chat"
 	"github.com/gochannels/gochannels/layers"
 )
@@ -23,21 +20,7 @@ func BenchmarkConnect(b *testing.B) {
 	l := layers.NewMemory(layers.MemoryOptions{})
 	defer l.Close()
 	srv := &channels.Server{Application: chat.NewWebsocketApplication(l, nil)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			b.Errorf("Serve: %v", err)
-		}
-	}()
-	url := "ws://" + ln.Addr().String() + "/ws/chat/bench/"
+	url := "ws://" + channelstest.Serve(b, srv) + "/ws/chat/bench/"
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
