@@ -45,6 +45,40 @@ type CloseError struct {
 	Reason string
 }
 
+// Reasons of the closes the server decides itself.
+const (
+	reasonSlowClient  = "slow client"      // 1008: OutboundQueueBytes or WriteTimeout passed
+	reasonGoingAway   = "going away"       // 1001: Shutdown
+	reasonIdleTimeout = "idle timeout"     // 1001: IdleTimeout passed
+	reasonPongTimeout = "pong timeout"     // 1006: no pong within PongTimeout
+	reasonReadTimeout = "read timeout"     // 1006: a frame took longer than ReadTimeout
+	reasonShutDown    = "server shut down" // 1006: Shutdown's context ended first
+)
+
+// IsSlowClient reports whether a close with code and reason is the server closing a client
+// that did not read fast enough (1008 "slow client"; see Server.OutboundQueueBytes).
+func IsSlowClient(code int, reason string) bool {
+	return code == ClosePolicyViolation && reason == reasonSlowClient
+}
+
+// ClosedByServer reports whether a close with code and reason is one the server decides
+// itself: a slow client, a timeout, shutdown, or the client breaking the protocol or a size
+// limit. It is for events that do not say who closed (a websocket.disconnect from the server
+// says so in "closed_by").
+func ClosedByServer(code int, reason string) bool {
+	switch code {
+	case ClosePolicyViolation:
+		return reason == reasonSlowClient
+	case CloseGoingAway:
+		return reason == reasonIdleTimeout || reason == reasonGoingAway
+	case CloseAbnormal:
+		return reason == reasonPongTimeout || reason == reasonReadTimeout || reason == reasonShutDown
+	case CloseProtocolError, CloseInvalidPayload, CloseMessageTooBig:
+		return true
+	}
+	return false
+}
+
 // Error implements error.
 func (e *CloseError) Error() string {
 	if e.Reason == "" {

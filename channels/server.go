@@ -413,7 +413,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		httpDone <- nil
 	}
 	for _, c := range conns {
-		c.closeWith(CloseGoingAway, "going away")
+		c.closeWith(CloseGoingAway, reasonGoingAway)
 	}
 
 	s.mu.Lock()
@@ -454,7 +454,7 @@ func (s *Server) forceClose() {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.closeTCP(CloseAbnormal, "server shut down", closedByServer)
+		c.closeTCP(CloseAbnormal, reasonShutDown, closedByServer)
 		c.mbox.kick() // a detached handler hears that its context is done
 	}
 	if hs != nil {

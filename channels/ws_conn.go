@@ -236,7 +236,7 @@ func (c *wsConn) upgrade(netConn net.Conn, br *bufio.Reader, d wsDecision) {
 		c.closeWith(appCode, appReason)
 	case !s.track(c):
 		// Shutdown began during the handshake.
-		c.closeWith(CloseGoingAway, "going away")
+		c.closeWith(CloseGoingAway, reasonGoingAway)
 	}
 }
 

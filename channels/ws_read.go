@@ -236,12 +236,12 @@ func (c *wsConn) readFailed(err error) {
 	}
 	reason := ""
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		reason = "read timeout"
+		reason = reasonReadTimeout
 	} else if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) {
 		reason = err.Error()
 	}
 	by := closedByClient
-	if reason == "read timeout" {
+	if reason == reasonReadTimeout {
 		by = closedByServer
 	}
 	c.closeTCP(CloseAbnormal, reason, by)

@@ -12,7 +12,7 @@ import (
 )
 
 // errSlowClient is the close a slow client gets.
-var errSlowClient = &CloseError{Code: ClosePolicyViolation, Reason: "slow client"}
+var errSlowClient = &CloseError{Code: ClosePolicyViolation, Reason: reasonSlowClient}
 
 // enqueue adds f to the outbound queue, starting the writer if the queue was idle. A data
 // or control frame that would take the queue past OutboundQueueBytes marks the client slow.
@@ -326,12 +326,12 @@ func (c *wsConn) onTimer() {
 	}
 	if c.pingSent != 0 && now-c.pingSent >= int64(s.pongTimeout()) && !c.readBlocked.Load() {
 		c.mu.Unlock()
-		c.closeTCP(CloseAbnormal, "pong timeout", closedByServer)
+		c.closeTCP(CloseAbnormal, reasonPongTimeout, closedByServer)
 		return
 	}
 	if s.IdleTimeout > 0 && now-c.lastData.Load() >= int64(s.IdleTimeout) {
 		c.mu.Unlock()
-		c.closeWith(CloseGoingAway, "idle timeout")
+		c.closeWith(CloseGoingAway, reasonIdleTimeout)
 		return
 	}
 	ping := false

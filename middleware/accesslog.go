@@ -240,7 +240,7 @@ func (a *accessEntry) sentLocked(n int, err error) {
 	var ce *channels.CloseError
 	if errors.As(err, &ce) {
 		side := "client"
-		if ce.Code == channels.ClosePolicyViolation && ce.Reason == "slow client" {
+		if channels.IsSlowClient(ce.Code, ce.Reason) {
 			side = "server"
 		}
 		a.decide(ce.Code, side)
@@ -311,14 +311,9 @@ func (a *accessEntry) log(ctx context.Context, logger *slog.Logger, scope *chann
 	logger.LogAttrs(ctx, level, "access", attrs...)
 }
 
-// closeSide tells who closed a WebSocket from the disconnect event the server delivered:
-// the server's own closes have known codes and reasons.
+// closeSide tells who closed a WebSocket from the disconnect event the server delivered.
 func closeSide(code int, reason string) string {
-	switch {
-	case code == channels.ClosePolicyViolation && reason == "slow client",
-		code == channels.CloseGoingAway && (reason == "idle timeout" || reason == "going away"),
-		code == channels.CloseAbnormal && (reason == "pong timeout" || reason == "read timeout" || reason == "server shut down"),
-		code == channels.CloseProtocolError, code == channels.CloseInvalidPayload, code == channels.CloseMessageTooBig:
+	if channels.ClosedByServer(code, reason) {
 		return "server"
 	}
 	return "client"

@@ -220,7 +220,7 @@ func (t *tracker) observeIn(msg channels.Message) channels.Message {
 			m[ClosedByKey] = side
 			msg = m
 		}
-		t.decide(code, side, isSlowClient(code, reason))
+		t.decide(code, side, channels.IsSlowClient(code, reason))
 	}
 	return msg
 }
@@ -298,7 +298,7 @@ func (t *tracker) sentFrame(n int, err error) {
 	}
 	var ce *channels.CloseError
 	if errors.As(err, &ce) {
-		if isSlowClient(ce.Code, ce.Reason) {
+		if channels.IsSlowClient(ce.Code, ce.Reason) {
 			t.decide(ce.Code, SideServer, true)
 		} else {
 			t.decide(ce.Code, SideClient, false) // the peer's close
@@ -389,31 +389,10 @@ func (m *Metrics) finish(t *tracker, err error, panicked bool) {
 	}
 }
 
-// Server-side closes, as channels.Server reports them to the application (code and reason
-// of the websocket.disconnect event).
-func isSlowClient(code int, reason string) bool {
-	return code == channels.ClosePolicyViolation && reason == "slow client"
-}
-
 // disconnectSide tells who closed a WebSocket from the disconnect event that reached the
 // application before it closed itself.
 func disconnectSide(code int, reason string) string {
-	switch code {
-	case channels.ClosePolicyViolation:
-		if reason == "slow client" {
-			return SideServer
-		}
-	case channels.CloseGoingAway:
-		if reason == "idle timeout" || reason == "going away" {
-			return SideServer
-		}
-	case channels.CloseAbnormal:
-		if reason == "pong timeout" || reason == "read timeout" || reason == "server shut down" {
-			return SideServer
-		}
-	case channels.CloseProtocolError, channels.CloseInvalidPayload, channels.CloseMessageTooBig:
-		// The server fails the connection with these when the client breaks the protocol
-		// or a limit.
+	if channels.ClosedByServer(code, reason) {
 		return SideServer
 	}
 	return SideClient
