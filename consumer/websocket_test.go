@@ -1,19 +1,18 @@
 package consumer_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/channelstest"
 	"github.com/gochannels/gochannels/consumer"
+	"github.com/gochannels/gochannels/internal/logbuf"
 	"github.com/gochannels/gochannels/layers"
 )
 
@@ -24,26 +23,8 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// logBuffer is a goroutine-safe log sink for checking what was logged.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newLogger() (*slog.Logger, *logBuffer) {
-	buf := &logBuffer{}
+func newLogger() (*slog.Logger, *logbuf.Buffer) {
+	buf := &logbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 

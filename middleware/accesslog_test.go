@@ -1,38 +1,24 @@
 package middleware
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/channelstest"
+	"github.com/gochannels/gochannels/internal/logbuf"
 )
 
-// logBuffer collects JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) lines(t *testing.T) []map[string]any {
+// logLines returns the JSON log records written to b.
+func logLines(t *testing.T, b *logbuf.Buffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -95,7 +81,7 @@ func logApp(ctx context.Context, scope *channels.Scope, receive channels.Receive
 func TestAccessLog(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var buf logBuffer
+	var buf logbuf.Buffer
 	app := AccessLog(channels.ApplicationFunc(logApp), slog.New(slog.NewJSONHandler(&buf, nil)))
 
 	for _, q := range []string{"", "fail"} {
@@ -123,7 +109,7 @@ func TestAccessLog(t *testing.T) {
 	_, _ = r.Connect(ctx)
 	_ = r.Wait(ctx)
 
-	lines := buf.lines(t)
+	lines := logLines(t, &buf)
 	if len(lines) != 5 {
 		t.Fatalf("%d log lines, want 5: %v", len(lines), lines)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/internal/logbuf"
 )
 
 // TestRecordResponses serves a channels.Server mounted through RecordResponses on
@@ -21,7 +22,7 @@ import (
 // through FromHTTPHandler, an event-based response is logged once (not twice), and a
 // WebSocket handshake passes through untouched.
 func TestRecordResponses(t *testing.T) {
-	var logs logBuffer
+	var logs logbuf.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	inner := channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		switch {
@@ -87,11 +88,11 @@ func TestRecordResponses(t *testing.T) {
 	conn.Close()
 
 	deadline := time.Now().Add(10 * time.Second)
-	for len(logs.lines(t)) < 3 && time.Now().Before(deadline) {
+	for len(logLines(t, &logs)) < 3 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	got := map[string]map[string]any{}
-	for _, l := range logs.lines(t) {
+	for _, l := range logLines(t, &logs) {
 		if l["msg"] == "access" {
 			got[l["path"].(string)] = l
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/consumer"
+	"github.com/gochannels/gochannels/internal/logbuf"
 	"github.com/gochannels/gochannels/internal/redistest"
 	"github.com/gochannels/gochannels/layers"
 	"github.com/gochannels/gochannels/router"
@@ -34,7 +35,7 @@ func pingApp(l layers.Layer) channels.Application {
 
 // runCommand runs Command and returns its exit code and stderr.
 func runCommand(ctx context.Context, args ...string) (int, string) {
-	var stderr logBuffer
+	var stderr logbuf.Buffer
 	code := worker.Command(ctx, pingApp, args, &stderr, worker.WithName("runworker"), worker.WithProbe(2, 300*time.Millisecond, 50*time.Millisecond))
 	return code, stderr.String()
 }

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,7 +163,7 @@ func TestRedisOutage(t *testing.T) {
 	if errs > 30 {
 		t.Errorf("%d receive errors: the retry spins", errs)
 	}
-	if c := logs.count("layer receive failing"); c != 1 {
+	if c := strings.Count(logs.String(), "layer receive failing"); c != 1 {
 		t.Errorf("outage logged %d times; want once:\n%s", c, logs.String())
 	}
 	srv.Restart()
@@ -179,8 +180,8 @@ func TestRedisOutage(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message after Redis came back")
 	}
-	waitFor(t, "recovery log", func() bool { return logs.count("layer receive working again") == 1 })
-	if c := logs.count("layer receive failing"); c != 1 {
+	waitFor(t, "recovery log", func() bool { return strings.Count(logs.String(), "layer receive working again") == 1 })
+	if c := strings.Count(logs.String(), "layer receive failing"); c != 1 {
 		t.Errorf("outage logged %d times; want once", c)
 	}
 }

@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,33 +13,14 @@ import (
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/consumer"
+	"github.com/gochannels/gochannels/internal/logbuf"
 	"github.com/gochannels/gochannels/layers"
 	"github.com/gochannels/gochannels/router"
 	"github.com/gochannels/gochannels/worker"
 )
 
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) count(s string) int { return strings.Count(l.String(), s) }
-
-func newLogger() (*slog.Logger, *logBuffer) {
-	buf := &logBuffer{}
+func newLogger() (*slog.Logger, *logbuf.Buffer) {
+	buf := &logbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, nil)), buf
 }
 
@@ -272,7 +252,7 @@ func TestGenericConsumerFailuresKeepServing(t *testing.T) {
 	if s.Restarts != 0 {
 		t.Errorf("the generic consumer was restarted %d times; it should carry on by itself", s.Restarts)
 	}
-	if n := logs.count("handler failed"); n != 3 {
+	if n := strings.Count(logs.String(), "handler failed"); n != 3 {
 		t.Errorf("%d handler failures logged, want 3:\n%s", n, logs.String())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/examples/background/tasks"
 	"github.com/gochannels/gochannels/internal/interop"
+	"github.com/gochannels/gochannels/internal/logbuf"
 	"github.com/gochannels/gochannels/internal/redistest"
 	"github.com/gochannels/gochannels/layers"
 	"github.com/gochannels/gochannels/layers/redislayer"
@@ -57,24 +58,6 @@ func binary(t *testing.T) string {
 		t.Fatalf("build: %v", buildErr)
 	}
 	return binPath
-}
-
-// syncBuffer is a goroutine-safe stderr sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func exitCode(err error) int {
@@ -119,10 +102,10 @@ func TestBinaryExitCodes(t *testing.T) {
 
 // startBinary runs runworker on srv's Redis and returns its stderr; the process gets SIGTERM
 // at the end and must exit 0.
-func startBinary(t *testing.T, srv *redistest.Server) *syncBuffer {
+func startBinary(t *testing.T, srv *redistest.Server) *logbuf.Buffer {
 	t.Helper()
 	cmd := exec.Command(binary(t), "-layer", srv.URL()+"?prefix="+srv.Prefix(), "background-tasks")
-	stderr := &syncBuffer{}
+	stderr := &logbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -248,7 +231,7 @@ func TestGoTaskHandledByDjangoWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &syncBuffer{}
+	stderr := &logbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

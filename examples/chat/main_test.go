@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 	"go.uber.org/goleak"
 
+	"github.com/gochannels/gochannels/internal/logbuf"
 	"github.com/gochannels/gochannels/internal/proctest"
 )
 
@@ -225,30 +225,12 @@ func TestOperations(t *testing.T) {
 	p.Drain(t, c, closed, `msg=access type=websocket path=/ws/chat/lobby/`, `close_code=1001 closed_by=server`, `msg=access type=http path=/chat/lobby/`)
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestUnixSocket serves the chat on -addr unix:/path: the page, /healthz and a chat
 // exchange work over the socket, the access log shows an empty client address, and the
 // socket file is removed at shutdown.
 func TestUnixSocket(t *testing.T) {
 	sock := t.TempDir() + "/chat.sock"
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
