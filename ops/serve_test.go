@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/internal/proctest"
 	"github.com/gochannels/gochannels/ops"
 	"github.com/gochannels/gochannels/router"
 )
@@ -43,17 +42,6 @@ func closedByApp(by chan<- string) channels.Application {
 			}
 		}
 	})
-}
-
-func get(t testing.TB, c *http.Client, url string) (int, string) {
-	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // TestServiceDrain runs a Service: /healthz, /readyz and /metrics beside the application,
@@ -97,7 +85,7 @@ func TestServiceDrain(t *testing.T) {
 	c := &http.Client{Timeout: testTimeout}
 	defer c.CloseIdleConnections()
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": 200, "/teapot": 418} {
-		if code, body := get(t, c, base+path); code != want {
+		if code, body := proctest.Get(t, c, base+path); code != want {
 			t.Fatalf("%s = %d %q, want %d", path, code, body, want)
 		}
 	}
@@ -128,10 +116,10 @@ func TestServiceDrain(t *testing.T) {
 	}
 	cancel()
 	eventually(t, "/readyz 503", func() bool {
-		code, _ := get(t, c, base+"/readyz")
+		code, _ := proctest.Get(t, c, base+"/readyz")
 		return code == http.StatusServiceUnavailable
 	})
-	if code, body := get(t, c, base+"/healthz"); code != 200 {
+	if code, body := proctest.Get(t, c, base+"/healthz"); code != 200 {
 		t.Fatalf("/healthz while draining = %d %q", code, body)
 	}
 	c.CloseIdleConnections()
@@ -183,38 +171,7 @@ func TestListenUnix(t *testing.T) {
 		t.Fatal("Listen replaced a regular file")
 	}
 
-	clients := make(chan [2]string, 4)
-	app := channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
-		clients <- [2]string{scope.Client, scope.Server}
-		return testApp(ctx, scope, receive, send)
-	})
-	startServer(t, app, ln, nil)
-	dialUnix := func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}
-	client := &http.Client{Transport: &http.Transport{DialContext: dialUnix}, Timeout: testTimeout}
-	defer client.CloseIdleConnections()
-	if code, _ := get(t, client, "http://gochannels/ok"); code != 200 {
-		t.Fatalf("HTTP over the unix socket: %d", code)
-	}
-	if got := <-clients; got[0] != "" || got[1] != sock {
-		t.Fatalf("HTTP scope Client=%q Server=%q; want \"\" and %q", got[0], got[1], sock)
-	}
-	conn, _, _, err := ws.Dialer{Timeout: testTimeout, NetDial: dialUnix}.Dial(testCtx(t), "ws://gochannels/ws/")
-	if err != nil {
-		t.Fatalf("WebSocket over the unix socket: %v", err)
-	}
-	defer conn.Close()
-	sendText(t, conn, "x")
-	if s := readText(t, conn); s != "x" {
-		t.Fatalf("echo = %q", s)
-	}
-	if got := <-clients; got[0] != "" {
-		t.Fatalf("WebSocket scope Client=%q; want empty", got[0])
-	}
-	closeFrom(t, conn, 1000)
-	readClose(t, conn)
+	serveOverUnix(t, ln, sock)
 }
 
 // TestOptionsFlags checks the shared flags and Wrap's configuration errors.

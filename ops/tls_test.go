@@ -20,6 +20,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/internal/proctest"
 	"github.com/gochannels/gochannels/ops"
 )
 
@@ -80,7 +81,7 @@ func TestServiceTLS(t *testing.T) {
 	go func() { served <- svc.Serve(ctx, ln) }()
 	clientTLS := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}, Timeout: testTimeout}
-	if code, body := get(t, c, "https://"+ln.Addr().String()+"/healthz"); code != 200 {
+	if code, body := proctest.Get(t, c, "https://"+ln.Addr().String()+"/healthz"); code != 200 {
 		t.Fatalf("/healthz over HTTPS: %d %q", code, body)
 	}
 	c.CloseIdleConnections()
