@@ -2,15 +2,9 @@ package channels
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"testing"
@@ -18,47 +12,19 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/gochannels/gochannels/internal/testcert"
 )
-
-// selfSigned makes a self-signed certificate for 127.0.0.1 and returns it with a pool that
-// trusts it.
-func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "gochannels test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
 
 // TestServeTLS serves the server over TLS (Serve on a tls.Listener) and checks that a
 // gobwas/ws client connects with wss://, that the WebSocket scope's scheme is "wss" (and an
 // HTTP scope's "https"), that a message round-trips, and that Shutdown closes the socket
 // with 1001.
 func TestServeTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	tc, err := testcert.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, pool := tc.TLS, tc.Pool
 	schemes := make(chan string, 4)
 	discs := make(chan Message, 1)
 	echo := echoApp(discs)

@@ -2,18 +2,9 @@ package ops_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,50 +12,30 @@ import (
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/internal/proctest"
+	"github.com/gochannels/gochannels/internal/testcert"
 	"github.com/gochannels/gochannels/ops"
 )
 
-// writeSelfSigned writes a self-signed certificate for 127.0.0.1 and its key as PEM files
-// and returns their paths and a pool trusting the certificate.
-func writeSelfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+// writeCert writes a test certificate, its key and its authority into the test's temporary
+// directory, and returns the certificate and key files and a pool that trusts it.
+func writeCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tc, err := testcert.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ops test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	_, certFile, keyFile, err = tc.WriteFiles(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(leaf)
-	return certFile, keyFile, pool
+	return certFile, keyFile, tc.Pool
 }
 
 // TestServiceTLS serves a Service with TLSCert and TLSKey (the -tls-cert and -tls-key
 // flags): /healthz over HTTPS, and a wss:// WebSocket whose scope scheme is "wss" and whose
 // messages round-trip.
 func TestServiceTLS(t *testing.T) {
-	certFile, keyFile, pool := writeSelfSigned(t)
+	certFile, keyFile, pool := writeCert(t)
 	schemes := make(chan string, 1)
 	app := channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		schemes <- scope.Scheme

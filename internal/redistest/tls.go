@@ -3,23 +3,15 @@ package redistest
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/gochannels/gochannels/internal/testcert"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -29,7 +21,7 @@ type TLSServer struct {
 	t      testing.TB
 	p      *proc
 	caFile string
-	caPEM  []byte
+	pool   *x509.CertPool
 }
 
 // StartTLS returns a redis-server for t that speaks only TLS on a free loopback port (no
@@ -40,18 +32,21 @@ type TLSServer struct {
 func StartTLS(t testing.TB) *TLSServer {
 	t.Helper()
 	bin := requireBinary(t, "redis-server")
-	certDir := t.TempDir()
-	caPEM, err := writeCerts(certDir)
+	tc, err := testcert.New()
 	if err != nil {
-		t.Fatalf("redistest: generate TLS certificates: %v", err)
+		t.Fatalf("redistest: %v", err)
 	}
-	s := &TLSServer{t: t, caFile: filepath.Join(certDir, "ca.pem"), caPEM: caPEM}
+	caFile, certFile, keyFile, err := tc.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	s := &TLSServer{t: t, caFile: caFile, pool: tc.Pool}
 	cfg := s.TLSConfig()
 	s.p = launch(t, "TLS redis-server", bin, 0, func(dir string, ports []int) []string {
 		return []string{
 			"--port", "0", "--tls-port", strconv.Itoa(ports[0]), "--bind", "127.0.0.1",
-			"--tls-cert-file", filepath.Join(certDir, "server.pem"),
-			"--tls-key-file", filepath.Join(certDir, "server.key"),
+			"--tls-cert-file", certFile,
+			"--tls-key-file", keyFile,
 			"--tls-ca-cert-file", s.caFile, "--tls-auth-clients", "no",
 			"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
 		}
@@ -74,9 +69,7 @@ func (s *TLSServer) CAFile() string { return s.caFile }
 
 // TLSConfig returns a client TLS configuration that trusts only the test's CA.
 func (s *TLSServer) TLSConfig() *tls.Config {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(s.caPEM)
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12}
 }
 
 // Client returns a go-redis client for the server over TLS, closed when the test ends.
@@ -109,64 +102,4 @@ func pingTLS(ctx context.Context, addr string, cfg *tls.Config) error {
 		return fmt.Errorf("redis answered %q", strings.TrimSpace(line))
 	}
 	return nil
-}
-
-// writeCerts writes ca.pem, server.pem and server.key into dir and returns the CA's PEM.
-func writeCerts(dir string) ([]byte, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("CA key: %w", err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "redistest CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("CA certificate: %w", err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, fmt.Errorf("parse CA certificate: %w", err)
-	}
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("server key: %w", err)
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("server certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
-	if err != nil {
-		return nil, fmt.Errorf("server key encoding: %w", err)
-	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	files := map[string][]byte{
-		"ca.pem":     caPEM,
-		"server.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}),
-		"server.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			return nil, fmt.Errorf("write %s: %w", name, err)
-		}
-	}
-	return caPEM, nil
 }
