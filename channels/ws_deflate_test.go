@@ -3,11 +3,9 @@ package channels
 import (
 	"bytes"
 	"compress/flate"
-	"context"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -186,61 +184,9 @@ func TestDeflateCache(t *testing.T) {
 // permessage-deflate (one Send per connection, as a group send does), until every client
 // has read it. The message is compressed once thanks to the cache of recent messages.
 func BenchmarkBroadcastCompressed(b *testing.B) {
-	const n = 100
 	for _, on := range []bool{false, true} {
 		b.Run(fmt.Sprintf("deflate=%v", on), func(b *testing.B) {
-			var mu sync.Mutex
-			var senders []Sender
-			ready := make(chan struct{}, n)
-			app := ApplicationFunc(func(ctx context.Context, scope *Scope, receive Receiver, send Sender) error {
-				_, _ = receive.Receive(ctx)
-				if err := send.Send(ctx, Message{"type": TypeWebsocketAccept}); err != nil {
-					return err
-				}
-				mu.Lock()
-				senders = append(senders, send)
-				mu.Unlock()
-				ready <- struct{}{}
-				for {
-					m, err := receive.Receive(ctx)
-					if err != nil || m.Type() == TypeWebsocketDisconnect {
-						return nil
-					}
-				}
-			})
-			_, addr := startServer(b, app, func(s *Server) {
-				s.PingInterval = -1
-				s.Compression.Enabled = on
-			})
-			clients := make([]*wsClient, n)
-			for i := range clients {
-				clients[i] = dial(b, addr, "/", deflateOffer)
-				<-ready
-			}
-			msg := Message{"type": TypeWebsocketSend, "text": strings.Repeat(`{"message": "a chat line"} `, 76)}
-			ctx := context.Background()
-			var wg sync.WaitGroup
-			b.ReportAllocs()
-			for b.Loop() {
-				wg.Add(n)
-				for _, c := range clients {
-					go func(c *wsClient) {
-						defer wg.Done()
-						if _, _, err := c.readFrame(); err != nil {
-							b.Error(err)
-						}
-					}(c)
-				}
-				for _, s := range senders {
-					if err := s.Send(ctx, msg); err != nil {
-						b.Fatal(err)
-					}
-				}
-				wg.Wait()
-			}
-			for _, c := range clients {
-				c.conn.Close()
-			}
+			benchBroadcast(b, 100, strings.Repeat(`{"message": "a chat line"} `, 76), on)
 		})
 	}
 }
