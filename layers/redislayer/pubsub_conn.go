@@ -369,6 +369,15 @@ func (r *respReader) readArray() (int, error) {
 	switch line[0] {
 	case '-':
 		return 0, fmt.Errorf("redis error: %s", line[1:])
+	case '+':
+		// A connection subscribed to nothing has left subscriber mode (for example after
+		// its last UNSUBSCRIBE), and Redis answers the idle PING as on a normal connection.
+		if string(line) == "+PONG" {
+			r.items[0] = append(r.bufs[0][:0], "pong"...)
+			r.bufs[0] = r.items[0]
+			return 1, nil
+		}
+		return 0, fmt.Errorf("unexpected reply %q on a subscriber connection", line)
 	case '*':
 	default:
 		return 0, fmt.Errorf("unexpected reply %q on a subscriber connection", line)

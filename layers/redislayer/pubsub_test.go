@@ -472,3 +472,33 @@ func TestPubSubInterop(t *testing.T) {
 	got = py.Must(map[string]any{"op": "receive", "channel": pch})["msg"]
 	sameTyped(t, "go group send → python", got, map[string]any{"type": "chat.message", "text": "from go", "n": 1.5})
 }
+
+// TestPubSubIdlePing: a subscriber connection with no subscriptions (never had any, or gave
+// back its last) is out of subscriber mode, so Redis answers the idle PING with +PONG. That
+// reply must not be taken for a broken connection.
+func TestPubSubIdlePing(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := testCtx(t)
+	l := newPubSub(t, srv)
+	waitConnected(t, l)
+	_, stop, err := l.Listen(ctx, "specific", newCollector().deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop() // the last UNSUBSCRIBE: the connection leaves subscriber mode
+	time.Sleep(pingInterval + pingInterval/2)
+	if st := l.Stats(); st.Reconnects != 0 {
+		t.Fatalf("Stats.Reconnects = %d after an idle ping with no subscriptions, want 0", st.Reconnects)
+	}
+	// The connection still serves new subscriptions.
+	c := newCollector()
+	ch, stop2, err := l.Listen(ctx, "specific", c.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop2()
+	if err := l.Send(ctx, ch, channels.Message{"type": "after.idle"}); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(t, 1)
+}
