@@ -67,9 +67,12 @@
 // Calls honour their context's deadline and return errors while Redis is away; the receive
 // loops retry with capped exponential backoff (at most 200 ms apart), so traffic resumes by
 // itself shortly after Redis returns. As soon as a receive loop or the heartbeat reaches Redis
-// again after a failure, the process adds its channels back to the groups they joined, so a
-// Redis restarted without persistence gets its groups back (messages stored before the
-// outage are lost with it). Undecodable or undecryptable stored messages are logged,
+// again after a failure, or a new connection finds a server with another run_id than before
+// (a restart too quick for any call to fail, or a Sentinel failover), the process adds its
+// channels back to the groups they joined, so a Redis restarted without persistence gets its
+// groups back (messages stored before the outage are lost with it). The run_id is read with
+// INFO once per new connection of the layer's own clients (not of caller-supplied Clients or
+// a Cluster); a server that refuses INFO is not asked again. Undecodable or undecryptable stored messages are logged,
 // counted and dropped one at a time.
 //
 // # Redis Cluster

@@ -299,6 +299,7 @@ func New(opts Options) (*Layer, error) {
 			fo.MasterName = m
 			fo.DisableIdentity, fo.ContextTimeoutEnabled, fo.Protocol = true, true, 2
 			fo.TLSConfig = withTLS(fo.TLSConfig, opts.TLSConfig)
+			fo.OnConnect = l.restartWatch("sentinel master " + m).hook(fo.OnConnect)
 			l.shards = append(l.shards, &shard{
 				client: redis.NewFailoverClient(&fo),
 				dedicated: func() redis.UniversalClient {
@@ -322,14 +323,15 @@ func New(opts Options) (*Layer, error) {
 			l.shards = append(l.shards, &shard{client: c})
 		}
 	default:
-		parsed, _, err := parseHosts("host", opts.Hosts)
+		parsed, hosts, err := parseHosts("host", opts.Hosts)
 		if err != nil {
 			return nil, err
 		}
-		for _, o := range parsed {
+		for i, o := range parsed {
 			if o.TLSConfig != nil {
 				o.TLSConfig = withTLS(o.TLSConfig, opts.TLSConfig)
 			}
+			o.OnConnect = l.restartWatch(layers.Redact(hosts[i])).hook(o.OnConnect)
 			l.shards = append(l.shards, singleShard(o))
 		}
 	}
@@ -338,6 +340,17 @@ func New(opts Options) (*Layer, error) {
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l, nil
+}
+
+// restartWatch returns a watch for one shard's server that makes the heartbeat loop rejoin
+// this process's groups when the server is replaced.
+func (l *Layer) restartWatch(addr string) *restartWatch {
+	return &restartWatch{addr: addr, log: l.log, changed: func() {
+		select {
+		case l.recovered <- struct{}{}:
+		default:
+		}
+	}}
 }
 
 // singleShard builds the shard of one standalone server.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -12,8 +13,10 @@ import (
 	"time"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/internal/logbuf"
 	"github.com/gochannels/gochannels/internal/redistest"
 	"github.com/gochannels/gochannels/layers"
+	"github.com/redis/go-redis/v9"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -510,4 +513,101 @@ func TestRejoinAfterHeartbeatGap(t *testing.T) {
 		ms, _ := c.ZRange(ctx, srv.Prefix()+":group:room", 0, -1).Result()
 		return len(ms) == 1 && ms[0] == ch
 	})
+}
+
+// A restart quick enough that go-redis's command retries hide it from the receive loop (no
+// call fails) still brings the process's channels back into their groups, with heartbeats
+// at their default (a 10 s tick): the new server's run_id gives it away.
+func TestRejoinAfterQuickRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	l := newLayer(t, []*redistest.Server{srv}, nil)
+	ctx := testCtx(t)
+	ch, stop, err := l.Listen(ctx, "specific", func(channels.Message) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := l.GroupAdd(ctx, "room", ch); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	srv.Restart()
+	c := srv.Client()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ms, _ := c.ZRange(ctx, srv.Prefix()+":group:room", 0, -1).Result()
+		if len(ms) == 1 && ms[0] == ch {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group members 5 s after a quick restart: %v, want [%s]", ms, ch)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRestartWatch(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := testCtx(t)
+	var logs logbuf.Buffer
+	changed := make(chan struct{}, 10)
+	w := &restartWatch{addr: "test", log: slog.New(slog.NewTextHandler(&logs, nil)), changed: func() { changed <- struct{}{} }}
+	prevCalls := 0
+	o, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.OnConnect = w.hook(func(context.Context, *redis.Conn) error { prevCalls++; return nil })
+	c := redis.NewClient(o)
+	defer c.Close()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if prevCalls != 1 || len(changed) != 0 {
+		t.Fatalf("after the first connection: caller's OnConnect ran %d times, %d changes", prevCalls, len(changed))
+	}
+	srv.Kill()
+	srv.Restart()
+	if err := c.Ping(ctx).Err(); err != nil {
+		// The pooled connection died with the old server; the retry dials the new one.
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change reported after the server restarted")
+	}
+	if !strings.Contains(logs.String(), "new run_id") {
+		t.Errorf("log does not tell of the restart: %s", logs.String())
+	}
+	// A server that refuses INFO disables the check without failing connections.
+	if err := srv.Client().Do(ctx, "ACL", "SETUSER", "default", "-info").Err(); err != nil {
+		t.Fatal(err)
+	}
+	c2 := redis.NewClient(o)
+	defer c2.Close()
+	if err := c2.Ping(ctx).Err(); err != nil {
+		t.Fatalf("a connection to a server refusing INFO failed: %v", err)
+	}
+	w.mu.Lock()
+	off := w.off
+	w.mu.Unlock()
+	if !off {
+		t.Error("the check stays on although the server refuses INFO")
+	}
+}
+
+func TestRunID(t *testing.T) {
+	info := "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nrun_id:4b1d8c0e\r\ntcp_port:6379\r\n"
+	if id, sentinel := runID(info); id != "4b1d8c0e" || sentinel {
+		t.Errorf("runID = %q, %v", id, sentinel)
+	}
+	if _, sentinel := runID("# Server\r\nredis_mode:sentinel\r\nrun_id:ab\r\n"); !sentinel {
+		t.Error("a Sentinel's INFO not recognised")
+	}
+	if id, _ := runID("# Server\r\n"); id != "" {
+		t.Errorf("runID without the field = %q", id)
+	}
 }
