@@ -210,6 +210,17 @@ func TestScopeValuesAndClone(t *testing.T) {
 	if c.Value(key{}) != 43 || c.Param("room") != "other" {
 		t.Fatal("clone lost its own values")
 	}
+	// Derive shares the headers (read-only by contract), not the values or the parameters.
+	d := s.Derive()
+	d.Set(key{}, 44)
+	d.URLRoute["room"] = "derived"
+	d.Path = "/b"
+	if s.Value(key{}) != 42 || s.Param("room") != "r" || s.Path != "/a" {
+		t.Fatal("Derive shares values, parameters or fields with the original")
+	}
+	if d.Headers.Get("X") != "1" || d.Value(key{}) != 44 || d.Type != ScopeWebsocket {
+		t.Fatalf("derived scope: %+v", d)
+	}
 	var ce error = &CloseError{Code: 1008, Reason: "slow client"}
 	if !errors.Is(ce, ErrClosed) || ce.Error() != "websocket closed: 1008 slow client" {
 		t.Fatalf("CloseError: %v", ce)

@@ -77,6 +77,19 @@ func (s *Scope) Value(key any) any {
 // Clone returns a copy of s that can be changed without touching s: the headers, subprotocols,
 // route parameters and values are copied too.
 func (s *Scope) Clone() *Scope {
+	c := s.Derive()
+	c.Headers = s.Headers.Clone()
+	c.Subprotocols = append([]string(nil), s.Subprotocols...)
+	return c
+}
+
+// Derive returns a copy of s for a router or middleware that changes some of its fields
+// before passing it on. Like Django's dict(scope, ...), the copy shares the Headers map and
+// the Subprotocols slice with s, so neither may be changed in place (use Clone for that);
+// the route parameters and the values stored with Set are copied. Routers use it: a
+// WebSocket keeps its scope for its whole life, and one copy of the headers per connection
+// is enough.
+func (s *Scope) Derive() *Scope {
 	c := &Scope{
 		Type:         s.Type,
 		Scheme:       s.Scheme,
@@ -86,11 +99,11 @@ func (s *Scope) Clone() *Scope {
 		RawPath:      s.RawPath,
 		RootPath:     s.RootPath,
 		QueryString:  s.QueryString,
-		Headers:      s.Headers.Clone(),
+		Headers:      s.Headers,
 		Client:       s.Client,
 		Server:       s.Server,
 		Channel:      s.Channel,
-		Subprotocols: append([]string(nil), s.Subprotocols...),
+		Subprotocols: s.Subprotocols,
 	}
 	if s.URLRoute != nil {
 		c.URLRoute = make(map[string]string, len(s.URLRoute))

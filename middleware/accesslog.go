@@ -31,23 +31,22 @@ func AccessLog(app channels.Application, logger *slog.Logger) channels.Applicati
 		if scope.Type != channels.ScopeHTTP && scope.Type != channels.ScopeWebsocket {
 			return app.Serve(ctx, scope, receive, send)
 		}
-		a := &accessEntry{start: time.Now(), recv: receive, send: send}
+		a := &accessEntry{start: time.Now(), recv: receive, send: send,
+			typ: scope.Type, path: scope.Path, client: scope.Client, method: scope.Method}
 		var r channels.Receiver = (*accessRecv)(a)
 		if inj, ok := receive.(channels.Injector); ok {
 			a.inj = inj
 			r = (*accessInjRecv)(a)
 			if d, ok := receive.(channels.Detacher); ok {
 				// Keep the server's Detacher; the line is logged when the handler is done.
-				// Keep what the line needs, not the scope and its headers.
 				a.det, a.ctx, a.logger = d, ctx, logger
-				a.scope = &channels.Scope{Type: scope.Type, Path: scope.Path, Client: scope.Client, Method: scope.Method}
 				r = (*accessDetRecv)(a)
 			}
 		}
 		returned := false
 		defer func() {
 			if !returned {
-				a.log(ctx, logger, scope, nil, true)
+				a.log(ctx, logger, nil, true)
 			}
 		}()
 		err := app.Serve(ctx, scope, r, (*accessSend)(a))
@@ -55,7 +54,7 @@ func AccessLog(app channels.Application, logger *slog.Logger) channels.Applicati
 		if errors.Is(err, channels.ErrDetached) && a.isDetached() {
 			return err // logged by the handler (accessHandler)
 		}
-		a.log(ctx, logger, scope, err, false)
+		a.log(ctx, logger, err, false)
 		return err
 	})
 }
@@ -67,10 +66,13 @@ type accessEntry struct {
 	inj   channels.Injector
 	send  channels.Sender
 
+	// What the line tells of the scope: kept, rather than the scope and its headers, for
+	// the whole life of a detached (idle) WebSocket.
+	typ, path, client, method string
+
 	det    channels.Detacher // for a detached scope: what its log line needs
 	ctx    context.Context
 	logger *slog.Logger
-	scope  *channels.Scope
 
 	mu       sync.Mutex
 	in, out  int64
@@ -130,9 +132,9 @@ func (ah *accessHandler) HandleEvent(msg channels.Message, err error) (done bool
 	defer func() {
 		switch {
 		case !ok:
-			a.log(a.ctx, a.logger, a.scope, nil, true)
+			a.log(a.ctx, a.logger, nil, true)
 		case done || err != nil:
-			a.log(a.ctx, a.logger, a.scope, result, false)
+			a.log(a.ctx, a.logger, result, false)
 		}
 	}()
 	done, result = ah.h.HandleEvent(msg, err)
@@ -248,7 +250,7 @@ func (a *accessEntry) sentLocked(n int, err error) {
 }
 
 // log writes the scope's line.
-func (a *accessEntry) log(ctx context.Context, logger *slog.Logger, scope *channels.Scope, err error, panicked bool) {
+func (a *accessEntry) log(ctx context.Context, logger *slog.Logger, err error, panicked bool) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -258,8 +260,8 @@ func (a *accessEntry) log(ctx context.Context, logger *slog.Logger, scope *chann
 	defer a.mu.Unlock()
 	level := slog.LevelInfo
 	attrs := make([]slog.Attr, 0, 10)
-	attrs = append(attrs, slog.String("type", scope.Type), slog.String("path", scope.Path), slog.String("client", scope.Client))
-	if scope.Type == channels.ScopeHTTP {
+	attrs = append(attrs, slog.String("type", a.typ), slog.String("path", a.path), slog.String("client", a.client))
+	if a.typ == channels.ScopeHTTP {
 		status := a.status
 		if status == 0 {
 			// Written by an http.Handler to the ResponseWriter (FromHTTPHandler), when the
@@ -275,7 +277,7 @@ func (a *accessEntry) log(ctx context.Context, logger *slog.Logger, scope *chann
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
-		attrs = append(attrs, slog.String("method", scope.Method), slog.Int("status", status))
+		attrs = append(attrs, slog.String("method", a.method), slog.Int("status", status))
 	} else if !a.accepted && (a.refused || !a.decided) {
 		attrs = append(attrs, slog.Int("status", 403), slog.String("closed_by", "application"))
 		if failed {

@@ -40,7 +40,7 @@ const TrustUnixSocket = "unix"
 // scopes and ws/wss for WebSocket scopes. Other values are ignored.
 //
 // The new address is "ip:0" (the client's port is not forwarded). The scope is copied
-// before it is changed.
+// (channels.Scope.Derive) before it is changed.
 func ProxyHeaders(app channels.Application, trusted ...string) channels.Application {
 	tr := parseTrusted(trusted)
 	return channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
@@ -52,7 +52,7 @@ func ProxyHeaders(app channels.Application, trusted ...string) channels.Applicat
 		if !hasClient && scheme == "" {
 			return app.Serve(ctx, scope, receive, send)
 		}
-		s := scope.Clone()
+		s := scope.Derive()
 		if hasClient {
 			s.Client = net.JoinHostPort(client.String(), "0")
 		}

@@ -292,7 +292,8 @@ func (r *URLRouter) Serve(ctx context.Context, scope *channels.Scope, receive ch
 }
 
 // resolve finds the first matching route and the scope to hand to it: the same scope when
-// nothing changes, otherwise a clone with parameters and paths updated.
+// nothing changes, otherwise a derived copy (sharing the headers, see
+// channels.Scope.Derive) with parameters and paths updated.
 func (r *URLRouter) resolve(scope *channels.Scope) (*Route, *channels.Scope, bool) {
 	path, decode := scope.Path, false
 	if scope.RawPath != "" {
@@ -309,7 +310,7 @@ func (r *URLRouter) resolve(scope *channels.Scope) (*Route, *channels.Scope, boo
 		if len(params) == 0 && (!route.include || end == 0) {
 			return route, scope, true
 		}
-		inner := scope.Clone()
+		inner := scope.Derive()
 		if len(params) > 0 {
 			if inner.URLRoute == nil {
 				inner.URLRoute = make(map[string]string, len(params))

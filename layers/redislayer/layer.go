@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,9 +164,9 @@ type Layer struct {
 	closed atomic.Bool
 
 	mu      sync.RWMutex
-	local   map[string]*localChan          // process-specific channels of this process, by full name
-	inboxes map[string]*inboxLoop          // receive loops, by inbox name
-	joined  map[string]map[string]struct{} // channel → groups, for this process's channels (rejoined after a Redis failure or a heartbeat gap)
+	local   map[string]*localChan // process-specific channels of this process, by full name
+	inboxes map[string]*inboxLoop // receive loops, by inbox name
+	joined  map[string][]string   // channel → groups, for this process's channels (rejoined after a Redis failure or a heartbeat gap); a slice, as a channel is in few groups and an idle connection keeps its entry
 	hbOnce  sync.Once
 	// recovered is signalled by a receive loop whose Redis calls work again after failing:
 	// the heartbeat then runs at once and restores the groups (a restarted Redis lost them).
@@ -216,7 +217,7 @@ func New(opts Options) (*Layer, error) {
 		log:      opts.Logger,
 		local:    make(map[string]*localChan),
 		inboxes:  make(map[string]*inboxLoop),
-		joined:   make(map[string]map[string]struct{}),
+		joined:   make(map[string][]string),
 		hasRules: len(opts.ChannelCapacity) > 0,
 		snapMin:  snapshotMin,
 
@@ -1061,7 +1062,7 @@ func (l *Layer) rejoin(ctx context.Context) bool {
 	byGroup := map[string][]string{}
 	l.mu.RLock()
 	for ch, gs := range l.joined {
-		for g := range gs {
+		for _, g := range gs {
 			byGroup[g] = append(byGroup[g], ch)
 		}
 	}
@@ -1137,12 +1138,9 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	}
 	if inbox, _, ok := layers.SplitProcessSpecific(channel); ok && l.ownInbox(inbox) {
 		l.mu.Lock()
-		gs := l.joined[channel]
-		if gs == nil {
-			gs = make(map[string]struct{}, 1)
-			l.joined[channel] = gs
+		if gs := l.joined[channel]; !slices.Contains(gs, group) {
+			l.joined[channel] = append(gs, group)
 		}
-		gs[group] = struct{}{}
 		l.mu.Unlock()
 	}
 	return nil
@@ -1162,9 +1160,13 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 	}
 	l.mu.Lock()
 	if gs := l.joined[channel]; gs != nil {
-		delete(gs, group)
+		if i := slices.Index(gs, group); i >= 0 {
+			gs = slices.Delete(gs, i, i+1)
+		}
 		if len(gs) == 0 {
 			delete(l.joined, channel)
+		} else {
+			l.joined[channel] = gs
 		}
 	}
 	l.mu.Unlock()
