@@ -76,7 +76,10 @@ type PubSubStats struct {
 // capacity, no expiry and no persistence, and messages published while a subscriber
 // connection is down are lost. Each process holds one subscriber connection per shard; when it
 // breaks, the layer reconnects with capped exponential backoff (20 ms to 200 ms) and
-// subscribes again to every channel and group it had, so traffic resumes by itself.
+// subscribes again to every channel and group it had, so traffic resumes by itself. While
+// the connection is down, calls that need a new subscription fail at once with
+// ErrNotConnected; only right after NewPubSub, before the first attempt to connect has
+// ended, do they wait for it (at most 5 s, and their context).
 //
 // Receive on a name this process did not create with NewChannel (a "normal" channel such as
 // "background-tasks") does what channels_redis does: it subscribes to that pub/sub channel
@@ -144,8 +147,9 @@ func NewPubSub(opts PubSubOptions) (*PubSubLayer, error) {
 		tune(o)
 		l.shards = append(l.shards, &psShard{
 			l: l, opt: o, addr: layers.Redact(hosts[i]),
-			pub:  redis.NewClient(o),
-			subs: make(map[string]*psSub),
+			pub:     redis.NewClient(o),
+			subs:    make(map[string]*psSub),
+			settled: make(chan struct{}),
 		})
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())

@@ -30,6 +30,10 @@ type psShard struct {
 	bw      *bufio.Writer
 	lastErr error // why the connection is down
 	stopped bool
+	// settled is closed when the first connection attempt has ended, in success or failure:
+	// until then a subscription waits for the connection instead of failing.
+	settled     chan struct{}
+	settledDone bool
 }
 
 // psSub is one wanted subscription: the number of local users of the name, whether Redis
@@ -42,9 +46,23 @@ type psSub struct {
 
 // subscribe takes a reference on name, subscribing on the first one, and waits (bounded by
 // ctx and subscribeTimeout) until Redis has confirmed the subscription. When the connection is
-// down it fails at once with ErrNotConnected and gives the reference back.
+// down it fails at once with ErrNotConnected and gives the reference back; right after
+// NewPubSub, while the first connection is still being made, it waits for that attempt.
 func (s *psShard) subscribe(ctx context.Context, name string) error {
+	t := time.NewTimer(subscribeTimeout)
+	defer t.Stop()
 	s.mu.Lock()
+	if !s.settledDone && !s.stopped {
+		s.mu.Unlock()
+		select {
+		case <-s.settled:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return fmt.Errorf("%w: not connected within %v", ErrNotConnected, subscribeTimeout)
+		}
+		s.mu.Lock()
+	}
 	if s.stopped {
 		s.mu.Unlock()
 		return s.l.closedErr("subscribe")
@@ -78,8 +96,6 @@ func (s *psShard) subscribe(ctx context.Context, name string) error {
 	sub.waiters = append(sub.waiters, done)
 	s.mu.Unlock()
 
-	t := time.NewTimer(subscribeTimeout)
-	defer t.Stop()
 	var err error
 	select {
 	case err = <-done:
@@ -154,6 +170,7 @@ func (s *psShard) shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stopped = true
+	s.settleLocked()
 	if s.conn != nil {
 		_ = s.conn.Close()
 	}
@@ -182,6 +199,7 @@ func (s *psShard) run(ctx context.Context) {
 		} else {
 			s.mu.Lock()
 			s.lastErr = err
+			s.settleLocked()
 			s.mu.Unlock()
 		}
 		if ctx.Err() != nil {
@@ -249,6 +267,7 @@ func (s *psShard) attach(conn net.Conn) (*bufio.Reader, error) {
 		return nil, errors.New("layer closed")
 	}
 	s.conn, s.bw, s.lastErr = conn, bufio.NewWriterSize(conn, 4096), nil
+	s.settleLocked()
 	if len(s.subs) > 0 {
 		args := make([]string, 0, len(s.subs)+1)
 		args = append(args, "SUBSCRIBE")
@@ -260,6 +279,14 @@ func (s *psShard) attach(conn net.Conn) (*bufio.Reader, error) {
 		}
 	}
 	return bufio.NewReaderSize(conn, 64<<10), nil
+}
+
+// settleLocked marks the first connection attempt as ended.
+func (s *psShard) settleLocked() {
+	if !s.settledDone {
+		s.settledDone = true
+		close(s.settled)
+	}
 }
 
 // detach forgets the broken connection: every subscription needs confirming again, and

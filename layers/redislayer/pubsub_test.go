@@ -502,3 +502,38 @@ func TestPubSubIdlePing(t *testing.T) {
 	}
 	c.wait(t, 1)
 }
+
+// TestPubSubSubscribeAtStart: a channel opened right after NewPubSub, before the subscriber
+// connection is up, waits for that connection instead of failing (a server taking its first
+// WebSocket as it starts); with Redis unreachable it still fails, at the first failed dial.
+func TestPubSubSubscribeAtStart(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := testCtx(t)
+	for i := 0; i < 20; i++ {
+		l := newPubSub(t, srv)
+		c := newCollector()
+		ch, stop, err := l.Listen(ctx, "specific", c.deliver)
+		if err != nil {
+			t.Fatalf("Listen right after NewPubSub (try %d): %v", i, err)
+		}
+		if err := l.Send(ctx, ch, channels.Message{"type": "first"}); err != nil {
+			t.Fatal(err)
+		}
+		c.wait(t, 1)
+		stop()
+		_ = l.Close()
+	}
+
+	l, err := NewPubSub(PubSubOptions{Hosts: []string{"redis://127.0.0.1:1"}}) // nothing listens on port 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	start := time.Now()
+	if _, err := l.NewChannel(ctx, "specific"); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("NewChannel with Redis unreachable: %v, want ErrNotConnected", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("NewChannel with Redis unreachable took %v", d)
+	}
+}
