@@ -126,7 +126,9 @@ func (s *Sentinel) MasterAddr(ctx context.Context) (string, error) {
 }
 
 // Failover makes the sentinel promote the replica (SENTINEL FAILOVER) and waits until the
-// sentinel names it as the master and it answers as one. It returns the new master's address.
+// sentinel names it as the master and it answers as one; then it makes the old master a
+// replica of the new one, which the sentinel itself would do only at its next poll. It
+// returns the new master's address.
 func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 	c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr()})
 	defer c.Close()
@@ -138,6 +140,12 @@ func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 		addr, err := s.MasterAddr(ctx)
 		if err == nil && addr == want {
 			if info, err := infoOf(ctx, s.replica.port, "replication"); err == nil && strings.Contains(info, "role:master") {
+				// The sentinel turns the old master into a replica only when it next polls it
+				// (up to 10 s later); until then the old master still takes writes, and a
+				// client that has not followed the switch would seem to work. Do it now.
+				if err := s.demote(ctx, s.master.port, s.replica.port); err != nil {
+					return "", err
+				}
 				return addr, nil
 			}
 		}
@@ -147,6 +155,16 @@ func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// demote makes the server on port a replica of the one on master, as the sentinel would.
+func (s *Sentinel) demote(ctx context.Context, port, master int) error {
+	c := redis.NewClient(&redis.Options{Addr: addrOf(port), DisableIdentity: true, MaxRetries: -1, DialerRetries: 1})
+	defer c.Close()
+	if err := c.Do(ctx, "REPLICAOF", "127.0.0.1", strconv.Itoa(master)).Err(); err != nil {
+		return fmt.Errorf("redistest: demote the old master: %w", err)
+	}
+	return nil
 }
 
 func addrOf(port int) string   { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
