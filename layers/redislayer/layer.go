@@ -481,33 +481,37 @@ func (l *Layer) member(msg channels.Message, channel any) (string, error) {
 
 // decodeMember reverses member; errors mean a bad stored message.
 func (l *Layer) decodeMember(m string) (channels.Message, error) {
-	if len(m) < randomPrefixLen {
-		return nil, fmt.Errorf("%w: %d bytes, shorter than the random prefix", errBadPayload, len(m))
-	}
-	if l.crypt == nil {
-		return decodeMessageString(m[randomPrefixLen:])
-	}
-	payload, err := l.crypt.decrypt([]byte(m[randomPrefixLen:]))
+	payload, err := l.payloadOf(m)
 	if err != nil {
 		return nil, err
 	}
-	return decodeMessage(payload)
+	return decodeMessageString(payload)
 }
 
 // decodeInboxMember reverses member for a process inbox message: the message and the local
 // channels its __asgi_channel__ names (see decodeInbox).
 func (l *Layer) decodeInboxMember(m string) (channels.Message, []string, error) {
-	if len(m) < randomPrefixLen {
-		return nil, nil, fmt.Errorf("%w: %d bytes, shorter than the random prefix", errBadPayload, len(m))
-	}
-	if l.crypt == nil {
-		return decodeInbox(m[randomPrefixLen:])
-	}
-	payload, err := l.crypt.decrypt([]byte(m[randomPrefixLen:]))
+	payload, err := l.payloadOf(m)
 	if err != nil {
 		return nil, nil, err
 	}
-	return decodeInbox(string(payload))
+	return decodeInbox(payload)
+}
+
+// payloadOf returns the msgpack payload of a stored member: what follows the random prefix,
+// decrypted when the layer encrypts.
+func (l *Layer) payloadOf(m string) (string, error) {
+	if len(m) < randomPrefixLen {
+		return "", fmt.Errorf("%w: %d bytes, shorter than the random prefix", errBadPayload, len(m))
+	}
+	if l.crypt == nil {
+		return m[randomPrefixLen:], nil
+	}
+	payload, err := l.crypt.decrypt([]byte(m[randomPrefixLen:]))
+	if err != nil {
+		return "", err
+	}
+	return blobString(payload), nil // the decrypted buffer is ours alone
 }
 
 func score(t time.Time) string {

@@ -32,8 +32,7 @@ type psShard struct {
 	stopped bool
 	// settled is closed when the first connection attempt has ended, in success or failure:
 	// until then a subscription waits for the connection instead of failing.
-	settled     chan struct{}
-	settledDone bool
+	settled chan struct{}
 }
 
 // psSub is one wanted subscription: the number of local users of the name, whether Redis
@@ -51,18 +50,10 @@ type psSub struct {
 func (s *psShard) subscribe(ctx context.Context, name string) error {
 	t := time.NewTimer(subscribeTimeout)
 	defer t.Stop()
-	s.mu.Lock()
-	if !s.settledDone && !s.stopped {
-		s.mu.Unlock()
-		select {
-		case <-s.settled:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return fmt.Errorf("%w: not connected within %v", ErrNotConnected, subscribeTimeout)
-		}
-		s.mu.Lock()
+	if err := s.awaitFirstAttempt(ctx, t.C); err != nil {
+		return err
 	}
+	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
 		return s.l.closedErr("subscribe")
@@ -281,10 +272,30 @@ func (s *psShard) attach(conn net.Conn) (*bufio.Reader, error) {
 	return bufio.NewReaderSize(conn, 64<<10), nil
 }
 
-// settleLocked marks the first connection attempt as ended.
+// awaitFirstAttempt returns at once once the first connection attempt has ended (or the
+// layer is shut down); before that it waits for it, up to ctx and timeout.
+func (s *psShard) awaitFirstAttempt(ctx context.Context, timeout <-chan time.Time) error {
+	select {
+	case <-s.settled:
+		return nil
+	default:
+	}
+	select {
+	case <-s.settled:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timeout:
+		return fmt.Errorf("%w: not connected within %v", ErrNotConnected, subscribeTimeout)
+	}
+}
+
+// settleLocked marks the first connection attempt as ended; s.mu is held, which makes the
+// check and the close one step.
 func (s *psShard) settleLocked() {
-	if !s.settledDone {
-		s.settledDone = true
+	select {
+	case <-s.settled:
+	default:
 		close(s.settled)
 	}
 }
@@ -382,6 +393,10 @@ type respReader struct {
 	bufs  [4][]byte
 }
 
+// pongKind is the kind readArray reports for a plain +PONG, as for the subscriber-mode
+// ["pong", ""] reply. Callers only read items.
+var pongKind = []byte("pong")
+
 // maxBulk bounds one bulk string (Redis's own limit is 512 MB).
 const maxBulk = 512 << 20
 
@@ -400,8 +415,7 @@ func (r *respReader) readArray() (int, error) {
 		// A connection subscribed to nothing has left subscriber mode (for example after
 		// its last UNSUBSCRIBE), and Redis answers the idle PING as on a normal connection.
 		if string(line) == "+PONG" {
-			r.items[0] = append(r.bufs[0][:0], "pong"...)
-			r.bufs[0] = r.items[0]
+			r.items[0] = pongKind
 			return 1, nil
 		}
 		return 0, fmt.Errorf("unexpected reply %q on a subscriber connection", line)
