@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,18 +12,6 @@ import (
 
 	"github.com/gochannels/gochannels/channels"
 )
-
-// Defaults of the in-memory layer (Django's).
-const (
-	// DefaultExpiry is how long a message waits on a channel before it is dropped unread.
-	DefaultExpiry = 60 * time.Second
-	// DefaultGroupExpiry is how long a channel stays in a group after its last GroupAdd.
-	DefaultGroupExpiry = 86400 * time.Second
-)
-
-// reservedKey is the key the Redis layer uses to route messages inside a process inbox; a
-// message may not carry it, on any layer, so that code behaves the same on all of them.
-const reservedKey = "__asgi_channel__"
 
 // MemoryOptions configures NewMemory. The zero value gives Django's defaults.
 type MemoryOptions struct {
@@ -86,33 +72,11 @@ type Memory struct {
 	sent, delivered, dropped, rejected, expired, groupExpired atomic.Uint64
 }
 
-// memEntry is a queued message and the time it was sent.
-type memEntry struct {
-	msg channels.Message
-	at  int64
-}
-
-// memQueue is one channel: a ring of messages, or (when it is empty) receivers waiting in
-// order of arrival. A sender hands a message straight to the first waiter.
-type memQueue struct {
-	buf     []memEntry
-	head, n int
-	cap     int
-	waiters []*memWaiter
-}
-
-type memWaiter struct{ ch chan memEntry }
-
 type memListener struct {
 	mu      sync.Mutex
 	stopped bool
 	deliver func(channels.Message) bool
 }
-
-var waiterPool = sync.Pool{New: func() any { return &memWaiter{ch: make(chan memEntry, 1)} }}
-
-// listenerBatches recycles the slices GroupSend collects Listen members into.
-var listenerBatches = sync.Pool{New: func() any { s := make([]*memListener, 0, 64); return &s }}
 
 // NewMemory returns an in-memory layer. It panics if a ChannelCapacity rule is invalid (as
 // regexp.MustCompile does); check rules with CompileCapacities, or use Open, to get an error
@@ -147,97 +111,10 @@ func newMemory(caps *Capacities, opts MemoryOptions) *Memory {
 	}
 }
 
-func init() { Register("memory", openMemory) }
-
-// openMemory builds a Memory layer from a "memory://" URL. Query parameters:
-//
-//	capacity=100             messages per channel
-//	expiry=60                message expiry, in seconds (decimals allowed) or a Go duration ("500ms")
-//	group_expiry=86400       group membership expiry, the same forms
-//	channel_capacity=p:n,... per-channel capacities (ParseCapacities); may be repeated
-//	prefix=asgi              accepted for URLs shared with the Redis layers; no effect
-func openMemory(_ context.Context, u *url.URL) (Layer, error) {
-	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" || u.User != nil {
-		return nil, fmt.Errorf("a memory layer URL takes no host, user or path, only query parameters (memory://?capacity=100)")
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return nil, fmt.Errorf("malformed query: %w", err)
-	}
-	var opts MemoryOptions
-	for key, vals := range q {
-		last := vals[len(vals)-1]
-		switch key {
-		case "capacity":
-			n, err := strconv.Atoi(last)
-			if err != nil || n <= 0 {
-				return nil, fmt.Errorf("capacity=%q: want a positive integer", last)
-			}
-			opts.Capacity = n
-		case "expiry", "group_expiry":
-			d, err := parseSeconds(last)
-			if err != nil {
-				return nil, fmt.Errorf("%s=%q: %w", key, last, err)
-			}
-			if key == "expiry" {
-				opts.Expiry = d
-			} else {
-				opts.GroupExpiry = d
-			}
-		case "channel_capacity":
-			for _, v := range vals {
-				rules, err := ParseCapacities(v)
-				if err != nil {
-					return nil, fmt.Errorf("channel_capacity: %w", err)
-				}
-				opts.ChannelCapacity = append(opts.ChannelCapacity, rules...)
-			}
-		case "prefix":
-		default:
-			return nil, fmt.Errorf("unknown memory layer parameter %q (known: capacity, expiry, group_expiry, channel_capacity, prefix)", key)
-		}
-	}
-	caps, err := CompileCapacities(opts.Capacity, opts.ChannelCapacity)
-	if err != nil {
-		return nil, err
-	}
-	return newMemory(caps, opts), nil
-}
-
-// parseSeconds reads a positive duration written as seconds ("60", "0.5") or as a Go
-// duration ("500ms", "1h").
-func parseSeconds(s string) (time.Duration, error) {
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f <= 0 || f > float64(1<<62)/float64(time.Second) {
-			return 0, fmt.Errorf("want a positive number of seconds")
-		}
-		return time.Duration(f * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("want a positive number of seconds or a duration such as 500ms")
-	}
-	return d, nil
-}
-
 func (l *Memory) now() int64 { return int64(time.Since(l.base)) }
 
 func (l *Memory) closedErr(op string) error {
 	return fmt.Errorf("layers: memory %s: %w", op, ErrLayerClosed)
-}
-
-// checkMessage rejects messages no layer can carry.
-func checkMessage(msg channels.Message) error {
-	if msg == nil {
-		return fmt.Errorf("%w: nil message", ErrInvalidMessage)
-	}
-	if t, ok := msg["type"].(string); !ok || t == "" {
-		return fmt.Errorf("%w: message needs a non-empty string \"type\" (got %T %v)", ErrInvalidMessage, msg["type"], msg["type"])
-	}
-	if _, ok := msg[reservedKey]; ok {
-		return fmt.Errorf("%w: message key %q is reserved for the layer", ErrInvalidMessage, reservedKey)
-	}
-	return nil
 }
 
 // Send puts a shallow copy of msg on channel. A message for a Listen channel goes straight to
@@ -277,39 +154,6 @@ func (l *Memory) Send(ctx context.Context, channel string, msg channels.Message)
 	}
 	l.sent.Add(1)
 	return nil
-}
-
-// enqueueLocked hands e to a waiting receiver of channel, or queues it. It reports false
-// (and the capacity) when the channel is full. l.mu is held.
-func (l *Memory) enqueueLocked(channel string, e memEntry) (bool, int) {
-	q := l.queues[channel]
-	if q == nil {
-		q = &memQueue{cap: l.caps.Capacity(channel)}
-		l.queues[channel] = q
-	}
-	if len(q.waiters) > 0 {
-		w := q.waiters[0]
-		copy(q.waiters, q.waiters[1:])
-		q.waiters[len(q.waiters)-1] = nil
-		q.waiters = q.waiters[:len(q.waiters)-1]
-		w.ch <- e // buffered, and each waiter is handed at most one message
-		return true, q.cap
-	}
-	l.trimLocked(q, e.at)
-	if q.n >= q.cap {
-		return false, q.cap
-	}
-	q.push(e)
-	return true, q.cap
-}
-
-// trimLocked drops the expired messages at the head of q (messages are in send order, so
-// the expired ones are all at the head).
-func (l *Memory) trimLocked(q *memQueue, now int64) {
-	for q.n > 0 && now-q.buf[q.head].at > l.expiry {
-		q.pop()
-		l.expired.Add(1)
-	}
 }
 
 // deliverTo hands msg to a listener's callback, unless it was stopped. Calls for one listener
@@ -478,108 +322,6 @@ func (l *Memory) Listen(ctx context.Context, prefix string, deliver func(channel
 	return channel, stop, nil
 }
 
-// GroupAdd adds channel to group, or refreshes its membership (its GroupExpiry starts again).
-func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
-	if err := ValidateMembership(group, channel); err != nil {
-		return fmt.Errorf("layers: memory group add: %w", err)
-	}
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return l.closedErr("group add")
-	}
-	members := l.groups[group]
-	if members == nil {
-		members = make(map[string]int64)
-		l.groups[group] = members
-	}
-	members[channel] = now
-	l.sweepLocked(now)
-	return nil
-}
-
-// GroupDiscard removes channel from group; removing a non-member is not an error.
-func (l *Memory) GroupDiscard(ctx context.Context, group, channel string) error {
-	if err := ValidateMembership(group, channel); err != nil {
-		return fmt.Errorf("layers: memory group discard: %w", err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return l.closedErr("group discard")
-	}
-	if members := l.groups[group]; members != nil {
-		delete(members, channel)
-		if len(members) == 0 {
-			delete(l.groups, group)
-		}
-	}
-	return nil
-}
-
-// GroupSend sends msg to every member of group: one shallow copy of msg, shared by all of
-// them (receivers treat messages as read-only). Members whose channel is full miss it, and
-// members past GroupExpiry are dropped from the group; both are counted in Stats.
-func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Message) error {
-	if err := ValidateGroupName(group); err != nil {
-		return fmt.Errorf("layers: memory group send: %w", err)
-	}
-	if err := checkMessage(msg); err != nil {
-		return fmt.Errorf("layers: memory group send to %q: %w", group, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	e := memEntry{msg: msg.Clone(), at: l.now()}
-	batch := listenerBatches.Get().(*[]*memListener)
-	lns := (*batch)[:0]
-	var sent, rejected uint64
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		listenerBatches.Put(batch)
-		return l.closedErr("group send")
-	}
-	members := l.groups[group]
-	for channel, added := range members {
-		if e.at-added > l.groupExpiry {
-			delete(members, channel)
-			l.groupExpired.Add(1)
-			continue
-		}
-		if strings.IndexByte(channel, '!') >= 0 {
-			if ln := l.listeners[channel]; ln != nil {
-				lns = append(lns, ln)
-				continue
-			}
-		}
-		if ok, _ := l.enqueueLocked(channel, e); ok {
-			sent++
-		} else {
-			rejected++
-		}
-	}
-	if members != nil && len(members) == 0 {
-		delete(l.groups, group)
-	}
-	l.sweepLocked(e.at)
-	l.mu.Unlock()
-
-	for i, ln := range lns {
-		l.deliverTo(ln, e.msg)
-		lns[i] = nil
-	}
-	sent += uint64(len(lns))
-	l.sent.Add(sent)
-	if rejected > 0 {
-		l.rejected.Add(rejected)
-	}
-	*batch = lns[:0]
-	listenerBatches.Put(batch)
-	return nil
-}
-
 // sweepLocked does a little cleaning every so many calls: it looks at a few channels and
 // groups (Go's map iteration starts at a random place, so over time it visits them all),
 // dropping expired messages, empty channels and expired members. This bounds the memory held
@@ -675,59 +417,6 @@ func (l *Memory) Stats() MemoryStats {
 		Expired:      l.expired.Load(),
 		GroupExpired: l.groupExpired.Load(),
 	}
-}
-
-// push appends e; the caller checked there is room (or is putting a message back).
-func (q *memQueue) push(e memEntry) {
-	q.grow()
-	q.buf[(q.head+q.n)%len(q.buf)] = e
-	q.n++
-}
-
-// pushFront puts e before every queued message.
-func (q *memQueue) pushFront(e memEntry) {
-	q.grow()
-	q.head = (q.head - 1 + len(q.buf)) % len(q.buf)
-	q.buf[q.head] = e
-	q.n++
-}
-
-func (q *memQueue) grow() {
-	if q.n < len(q.buf) {
-		return
-	}
-	size := max(2*len(q.buf), 4)
-	if size > q.cap && q.n < q.cap {
-		size = q.cap
-	}
-	if size <= q.n {
-		size = q.n + 1
-	}
-	nb := make([]memEntry, size)
-	for i := 0; i < q.n; i++ {
-		nb[i] = q.buf[(q.head+i)%len(q.buf)]
-	}
-	q.buf, q.head = nb, 0
-}
-
-func (q *memQueue) pop() memEntry {
-	e := q.buf[q.head]
-	q.buf[q.head] = memEntry{}
-	q.head = (q.head + 1) % len(q.buf)
-	q.n--
-	return e
-}
-
-func (q *memQueue) removeWaiter(w *memWaiter) bool {
-	for i, x := range q.waiters {
-		if x == w {
-			copy(q.waiters[i:], q.waiters[i+1:])
-			q.waiters[len(q.waiters)-1] = nil
-			q.waiters = q.waiters[:len(q.waiters)-1]
-			return true
-		}
-	}
-	return false
 }
 
 var (

@@ -84,3 +84,14 @@ func runID(info string) (id string, sentinel bool) {
 	}
 	return id, sentinel
 }
+
+// restartWatch returns a watch for one shard's server that makes the heartbeat loop rejoin
+// this process's groups when the server is replaced.
+func (l *Layer) restartWatch(addr string) *restartWatch {
+	return &restartWatch{addr: addr, log: l.log, changed: func() {
+		select {
+		case l.recovered <- struct{}{}:
+		default:
+		}
+	}}
+}

@@ -1,0 +1,115 @@
+package layers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/gochannels/gochannels/channels"
+)
+
+// listenerBatches recycles the slices GroupSend collects Listen members into.
+var listenerBatches = sync.Pool{New: func() any { s := make([]*memListener, 0, 64); return &s }}
+
+// GroupAdd adds channel to group, or refreshes its membership (its GroupExpiry starts again).
+func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
+	if err := ValidateMembership(group, channel); err != nil {
+		return fmt.Errorf("layers: memory group add: %w", err)
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return l.closedErr("group add")
+	}
+	members := l.groups[group]
+	if members == nil {
+		members = make(map[string]int64)
+		l.groups[group] = members
+	}
+	members[channel] = now
+	l.sweepLocked(now)
+	return nil
+}
+
+// GroupDiscard removes channel from group; removing a non-member is not an error.
+func (l *Memory) GroupDiscard(ctx context.Context, group, channel string) error {
+	if err := ValidateMembership(group, channel); err != nil {
+		return fmt.Errorf("layers: memory group discard: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return l.closedErr("group discard")
+	}
+	if members := l.groups[group]; members != nil {
+		delete(members, channel)
+		if len(members) == 0 {
+			delete(l.groups, group)
+		}
+	}
+	return nil
+}
+
+// GroupSend sends msg to every member of group: one shallow copy of msg, shared by all of
+// them (receivers treat messages as read-only). Members whose channel is full miss it, and
+// members past GroupExpiry are dropped from the group; both are counted in Stats.
+func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Message) error {
+	if err := ValidateGroupName(group); err != nil {
+		return fmt.Errorf("layers: memory group send: %w", err)
+	}
+	if err := checkMessage(msg); err != nil {
+		return fmt.Errorf("layers: memory group send to %q: %w", group, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e := memEntry{msg: msg.Clone(), at: l.now()}
+	batch := listenerBatches.Get().(*[]*memListener)
+	lns := (*batch)[:0]
+	var sent, rejected uint64
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		listenerBatches.Put(batch)
+		return l.closedErr("group send")
+	}
+	members := l.groups[group]
+	for channel, added := range members {
+		if e.at-added > l.groupExpiry {
+			delete(members, channel)
+			l.groupExpired.Add(1)
+			continue
+		}
+		if strings.IndexByte(channel, '!') >= 0 {
+			if ln := l.listeners[channel]; ln != nil {
+				lns = append(lns, ln)
+				continue
+			}
+		}
+		if ok, _ := l.enqueueLocked(channel, e); ok {
+			sent++
+		} else {
+			rejected++
+		}
+	}
+	if members != nil && len(members) == 0 {
+		delete(l.groups, group)
+	}
+	l.sweepLocked(e.at)
+	l.mu.Unlock()
+
+	for i, ln := range lns {
+		l.deliverTo(ln, e.msg)
+		lns[i] = nil
+	}
+	sent += uint64(len(lns))
+	l.sent.Add(sent)
+	if rejected > 0 {
+		l.rejected.Add(rejected)
+	}
+	*batch = lns[:0]
+	listenerBatches.Put(batch)
+	return nil
+}

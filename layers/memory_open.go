@@ -1,0 +1,82 @@
+package layers
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+func init() { Register("memory", openMemory) }
+
+// openMemory builds a Memory layer from a "memory://" URL. Query parameters:
+//
+//	capacity=100             messages per channel
+//	expiry=60                message expiry, in seconds (decimals allowed) or a Go duration ("500ms")
+//	group_expiry=86400       group membership expiry, the same forms
+//	channel_capacity=p:n,... per-channel capacities (ParseCapacities); may be repeated
+//	prefix=asgi              accepted for URLs shared with the Redis layers; no effect
+func openMemory(_ context.Context, u *url.URL) (Layer, error) {
+	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" || u.User != nil {
+		return nil, fmt.Errorf("a memory layer URL takes no host, user or path, only query parameters (memory://?capacity=100)")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("malformed query: %w", err)
+	}
+	var opts MemoryOptions
+	for key, vals := range q {
+		last := vals[len(vals)-1]
+		switch key {
+		case "capacity":
+			n, err := strconv.Atoi(last)
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("capacity=%q: want a positive integer", last)
+			}
+			opts.Capacity = n
+		case "expiry", "group_expiry":
+			d, err := parseSeconds(last)
+			if err != nil {
+				return nil, fmt.Errorf("%s=%q: %w", key, last, err)
+			}
+			if key == "expiry" {
+				opts.Expiry = d
+			} else {
+				opts.GroupExpiry = d
+			}
+		case "channel_capacity":
+			for _, v := range vals {
+				rules, err := ParseCapacities(v)
+				if err != nil {
+					return nil, fmt.Errorf("channel_capacity: %w", err)
+				}
+				opts.ChannelCapacity = append(opts.ChannelCapacity, rules...)
+			}
+		case "prefix":
+		default:
+			return nil, fmt.Errorf("unknown memory layer parameter %q (known: capacity, expiry, group_expiry, channel_capacity, prefix)", key)
+		}
+	}
+	caps, err := CompileCapacities(opts.Capacity, opts.ChannelCapacity)
+	if err != nil {
+		return nil, err
+	}
+	return newMemory(caps, opts), nil
+}
+
+// parseSeconds reads a positive duration written as seconds ("60", "0.5") or as a Go
+// duration ("500ms", "1h").
+func parseSeconds(s string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f <= 0 || f > float64(1<<62)/float64(time.Second) {
+			return 0, fmt.Errorf("want a positive number of seconds")
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("want a positive number of seconds or a duration such as 500ms")
+	}
+	return d, nil
+}

@@ -1,0 +1,269 @@
+package redislayer
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/layers"
+)
+
+// GroupSend sends msg to every member of group, writing once per target key: one message per
+// process inbox (its __asgi_channel__ lists that process's members) and one per normal
+// channel. A full target is counted in Stats, not returned as an error.
+//
+// With one standalone server, no encryption and no per-channel capacities this is a single
+// script call, which for groups of 32 members or more reuses a snapshot of the encoded member
+// lists while the group's member set is unchanged (see the package documentation).
+// Otherwise it is one call on the group's shard to read (and prune) the members, then one
+// call per shard holding targets, run in parallel. A process inbox target is full at
+// InboxCapacity, a normal channel at Capacity (unless a ChannelCapacity rule matches).
+func (l *Layer) GroupSend(ctx context.Context, group string, msg channels.Message) error {
+	if l.closed.Load() {
+		return l.closedErr("group send")
+	}
+	if err := layers.ValidateGroupName(group); err != nil {
+		return fmt.Errorf("redislayer: group send: %w", err)
+	}
+	if err := checkMessage(msg); err != nil {
+		return fmt.Errorf("redislayer: group send to %q: %w", group, err)
+	}
+	if len(l.shards) == 1 && l.crypt == nil && !l.hasRules && !l.cluster {
+		return l.groupSendFused(ctx, group, msg)
+	}
+	return l.groupSendSplit(ctx, group, msg)
+}
+
+func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.Message) error {
+	var body bytes.Buffer
+	if err := encodeBody(&body, msg); err != nil {
+		return fmt.Errorf("redislayer: group send to %q: %w", group, err)
+	}
+	var rnd [randomPrefixLen]byte
+	_, _ = crand.Read(rnd[:])
+	hb := ""
+	if l.hbTTL > 0 {
+		hb = strconv.FormatFloat(l.hbTTL.Seconds(), 'f', 3, 64)
+	}
+	now := time.Now()
+	args := []any{l.prefix, score(now), now.Unix() - l.gexpiry, now.Unix() - l.expiry, l.expiry, l.caps.Default(),
+		hb, string(rnd[:]), len(msg), body.String(), l.snapMin, l.gexpiry, l.icaps.Default()}
+	if sn := l.snaps.get(group); sn != nil {
+		// Whole members from this process's copy of the snapshot; the script uses them if the
+		// snapshot is still current.
+		head := make([]byte, 0, randomPrefixLen+5+17)
+		head = append(head, rnd[:]...)
+		head = appendMapHeader(head, len(msg)+1)
+		head = append(head, 0xb0) // fixstr of 16 bytes
+		head = append(head, channelKey...)
+		args = append(args, sn.id, len(sn.targets))
+		for _, t := range sn.targets {
+			args = append(args, t)
+		}
+		for _, a := range sn.arrays {
+			m := make([]byte, 0, len(head)+len(a)+body.Len())
+			m = append(append(append(m, head...), a...), body.Bytes()...)
+			args = append(args, m)
+		}
+	} else {
+		args = append(args, "", 0)
+	}
+	// A group send while others are in flight joins the shared pipeline; a lone one goes
+	// straight to Redis (the pipeline would add a hand-off to its latency).
+	sc := redis.Scripter(l.shards[0].client)
+	if l.gsInflight.Add(1) > 1 && l.shards[0].pipe != nil {
+		sc = l.shards[0].pipe
+	}
+	defer l.gsInflight.Add(-1)
+	res, err := groupSendScript.Run(ctx, sc,
+		[]string{l.groupKey(group), l.registryKey(), l.snapshotKey("members", group), l.snapshotKey("targets", group)},
+		args...).Slice()
+	if err != nil {
+		return l.redisErr(fmt.Sprintf("group send to %q", group), err)
+	}
+	if len(res) < 5 {
+		return fmt.Errorf("redislayer: group send to %q: unexpected reply of %d elements", group, len(res))
+	}
+	n := make([]int64, 4)
+	for i := range n {
+		n[i], _ = res[i].(int64)
+	}
+	l.noteGroupSend(group, n[0], n[1], n[2])
+	if n[3] == 1 {
+		l.st.snapshotHits.Add(1)
+	}
+	switch id, _ := res[4].(string); {
+	case id == "":
+		l.snaps.drop(group)
+	case len(res) > 5:
+		sn := &groupSnap{id: id}
+		for i := 5; i+1 < len(res); i += 2 {
+			t, _ := res[i].(string)
+			a, _ := res[i+1].(string)
+			sn.targets = append(sn.targets, t)
+			sn.arrays = append(sn.arrays, []byte(a))
+		}
+		l.snaps.put(group, sn)
+	}
+	return nil
+}
+
+// appendMapHeader appends a msgpack map header for n entries.
+func appendMapHeader(b []byte, n int) []byte {
+	switch {
+	case n <= 15:
+		return append(b, 0x80|byte(n))
+	case n <= 0xffff:
+		return append(b, 0xde, byte(n>>8), byte(n))
+	default:
+		return append(b, 0xdf, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+func encodeBody(buf *bytes.Buffer, msg channels.Message) error {
+	return encodeEntries(newEncoder(buf), msg)
+}
+
+func (l *Layer) noteGroupSend(group string, keys, over, pruned int64) {
+	l.st.groupWrites.Add(uint64(keys - over))
+	l.st.groupOver.Add(uint64(over))
+	l.st.pruned.Add(uint64(pruned))
+	if over > 0 {
+		l.log.Info("group send: channels over capacity", "group", group, "over", over, "targets", keys)
+	}
+	if pruned > 0 {
+		l.log.Info("group send: pruned members of stopped Go processes", "group", group, "pruned", pruned)
+	}
+}
+
+type groupTarget struct {
+	key     string
+	members []string
+	cap     int
+}
+
+func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.Message) error {
+	gidx := shardIndex(group, len(l.shards))
+	keys := []string{l.groupKey(group)}
+	hb := 0.0
+	if l.hbTTL > 0 {
+		keys = append(keys, l.registryKey())
+		hb = l.hbTTL.Seconds()
+	}
+	now := time.Now()
+	res, err := membersScript.Run(ctx, l.shards[gidx].client, keys, now.Unix()-l.gexpiry, hb).Slice()
+	if err != nil {
+		return l.redisErr(fmt.Sprintf("group send to %q: read members", group), err)
+	}
+	if len(res) != 2 {
+		return fmt.Errorf("redislayer: group send to %q: unexpected members reply", group)
+	}
+	raw, _ := res[0].([]any)
+	pruned, _ := res[1].(int64)
+
+	// Coalesce members by target key, per shard.
+	byShard := make([][]*groupTarget, len(l.shards))
+	index := make(map[string]*groupTarget)
+	for _, r := range raw {
+		m, _ := r.(string)
+		if m == "" {
+			continue
+		}
+		key, idx, specific := l.target(m, false)
+		if t := index[key]; t != nil {
+			t.members = append(t.members, m)
+			continue
+		}
+		if !specific {
+			// Normal channels: the same shard choice as Send would make, by the member name's hash
+			// when sharded (round-robin writers are read by round-robin readers).
+			idx = shardIndex(m, len(l.shards))
+		}
+		t := &groupTarget{key: key, members: []string{m}, cap: l.capacity(m, specific)}
+		index[key] = t
+		byShard[idx] = append(byShard[idx], t)
+	}
+
+	score := score(now)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errMu sync.Mutex
+	var over, written atomic.Int64
+	for idx, targets := range byShard {
+		if len(targets) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, w, err := l.deliver(ctx, l.shards[idx].client, targets, msg, score, now.Unix()-l.expiry)
+			over.Add(o)
+			written.Add(w)
+			if err != nil {
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				errMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	l.noteGroupSend(group, written.Load()+over.Load(), over.Load(), pruned)
+	if firstErr != nil {
+		return l.redisErr(fmt.Sprintf("group send to %q", group), firstErr)
+	}
+	return nil
+}
+
+// deliver writes each target's message on one shard: one script call, or in cluster mode one
+// pipelined send script per key.
+func (l *Layer) deliver(ctx context.Context, c redis.UniversalClient, targets []*groupTarget, msg channels.Message, score string, trim int64) (over, written int64, err error) {
+	members := make([]string, len(targets))
+	for i, t := range targets {
+		if members[i], err = l.member(msg, t.members); err != nil {
+			return 0, 0, fmt.Errorf("encode: %w", err)
+		}
+	}
+	if l.cluster {
+		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, t := range targets {
+				sendScript.Eval(ctx, p, []string{t.key}, members[i], score, l.expiry, t.cap, trim)
+			}
+			return nil
+		})
+		for _, cmd := range cmds {
+			if n, e := cmd.(*redis.Cmd).Int(); e == nil {
+				if n == 1 {
+					written++
+				} else {
+					over++
+				}
+			}
+		}
+		return over, written, err
+	}
+	keys := make([]string, len(targets))
+	args := make([]any, 0, 2*len(targets)+3)
+	for i, t := range targets {
+		keys[i] = t.key
+		args = append(args, members[i])
+	}
+	for _, t := range targets {
+		args = append(args, t.cap)
+	}
+	args = append(args, score, l.expiry, trim)
+	n, err := deliverScript.Run(ctx, c, keys, args...).Int64()
+	if err != nil {
+		return 0, 0, err
+	}
+	return n, int64(len(targets)) - n, nil
+}

@@ -1,0 +1,59 @@
+package redislayer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/layers"
+)
+
+func checkMessage(msg channels.Message) error {
+	if msg == nil {
+		return fmt.Errorf("%w: nil message", layers.ErrInvalidMessage)
+	}
+	if t, ok := msg["type"].(string); !ok || t == "" {
+		return fmt.Errorf("%w: message needs a non-empty string \"type\" (got %T)", layers.ErrInvalidMessage, msg["type"])
+	}
+	if _, ok := msg[channelKey]; ok {
+		return fmt.Errorf("%w: message key %q is reserved for the layer", layers.ErrInvalidMessage, channelKey)
+	}
+	return nil
+}
+
+// Send puts msg on channel. For a process-specific channel the message goes to the process
+// inbox with __asgi_channel__ naming the channel. The trim, capacity check, add and TTL refresh
+// are one atomic script call; a full channel is an error wrapping layers.ErrChannelFull.
+func (l *Layer) Send(ctx context.Context, channel string, msg channels.Message) error {
+	if l.closed.Load() {
+		return l.closedErr("send")
+	}
+	if err := layers.ValidateChannelName(channel); err != nil {
+		return fmt.Errorf("redislayer: send: %w", err)
+	}
+	if err := checkMessage(msg); err != nil {
+		return fmt.Errorf("redislayer: send to %q: %w", channel, err)
+	}
+	key, idx, specific := l.target(channel, true)
+	var ch any
+	if specific {
+		ch = channel
+	}
+	m, err := l.member(msg, ch)
+	if err != nil {
+		return fmt.Errorf("redislayer: send to %q: %w", channel, err)
+	}
+	now := time.Now()
+	capacity := l.capacity(channel, specific)
+	added, err := sendScript.Run(ctx, l.shards[idx].client, []string{key}, m, score(now), l.expiry, capacity, now.Unix()-l.expiry).Int()
+	if err != nil {
+		return l.redisErr("send to "+strconv.Quote(channel), err)
+	}
+	if added == 0 {
+		return fmt.Errorf("redislayer: send to %q: %w (capacity %d)", channel, layers.ErrChannelFull, capacity)
+	}
+	l.st.sent.Add(1)
+	return nil
+}
