@@ -8,10 +8,6 @@ import (
 	"unicode/utf8"
 )
 
-// DefaultCapacity is the number of messages a channel holds when no capacity is configured
-// for it (Django's default).
-const DefaultCapacity = 100
-
 // CapacityRule gives the channels whose names match Pattern a capacity of their own.
 //
 // Pattern is a shell-style glob with the syntax of Python's fnmatch: "*" matches any run of

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/layers/internal/local"
 )
 
 // MemoryOptions configures NewMemory. The zero value gives Django's defaults.
@@ -66,16 +67,11 @@ type Memory struct {
 	closed    bool
 	queues    map[string]*memQueue
 	groups    map[string]map[string]int64 // group → channel → time of last GroupAdd
-	listeners map[string]*memListener
-	ops       uint32 // mutating calls since the last sweep step
+	listeners local.Table                 // Listen channels
+	ops       uint32                      // mutating calls since the last sweep step
 
-	sent, delivered, dropped, rejected, expired, groupExpired atomic.Uint64
-}
-
-type memListener struct {
-	mu      sync.Mutex
-	stopped bool
-	deliver func(channels.Message) bool
+	delivery                              local.Counter // Delivered also counts Receive
+	sent, rejected, expired, groupExpired atomic.Uint64
 }
 
 // NewMemory returns an in-memory layer. It panics if a ChannelCapacity rule is invalid (as
@@ -107,7 +103,7 @@ func newMemory(caps *Capacities, opts MemoryOptions) *Memory {
 		done:        make(chan struct{}),
 		queues:      make(map[string]*memQueue),
 		groups:      make(map[string]map[string]int64),
-		listeners:   make(map[string]*memListener),
+		listeners:   make(local.Table),
 	}
 }
 
@@ -125,7 +121,7 @@ func (l *Memory) Send(ctx context.Context, channel string, msg channels.Message)
 	if err := ValidateChannelName(channel); err != nil {
 		return fmt.Errorf("layers: memory send: %w", err)
 	}
-	if err := checkMessage(msg); err != nil {
+	if err := CheckMessage(msg); err != nil {
 		return fmt.Errorf("layers: memory send to %q: %w", channel, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -141,7 +137,7 @@ func (l *Memory) Send(ctx context.Context, channel string, msg channels.Message)
 		if ln := l.listeners[channel]; ln != nil {
 			l.mu.Unlock()
 			l.sent.Add(1)
-			l.deliverTo(ln, e.msg)
+			ln.Deliver(&l.delivery, e.msg)
 			return nil
 		}
 	}
@@ -154,22 +150,6 @@ func (l *Memory) Send(ctx context.Context, channel string, msg channels.Message)
 	}
 	l.sent.Add(1)
 	return nil
-}
-
-// deliverTo hands msg to a listener's callback, unless it was stopped. Calls for one listener
-// are serialised, so its messages arrive in order and never after stop returns.
-func (l *Memory) deliverTo(ln *memListener, msg channels.Message) {
-	ln.mu.Lock()
-	defer ln.mu.Unlock()
-	if ln.stopped {
-		l.dropped.Add(1)
-		return
-	}
-	if ln.deliver(msg) {
-		l.delivered.Add(1)
-	} else {
-		l.dropped.Add(1)
-	}
 }
 
 // Receive takes the next message from channel, waiting until one arrives. Any number of
@@ -195,7 +175,7 @@ func (l *Memory) Receive(ctx context.Context, channel string) (channels.Message,
 				delete(l.queues, channel)
 			}
 			l.mu.Unlock()
-			l.delivered.Add(1)
+			l.delivery.Delivered.Add(1)
 			return e.msg, nil
 		}
 	}
@@ -218,7 +198,7 @@ func (l *Memory) Receive(ctx context.Context, channel string) (channels.Message,
 	select {
 	case e := <-w.ch:
 		waiterPool.Put(w)
-		l.delivered.Add(1)
+		l.delivery.Delivered.Add(1)
 		return e.msg, nil
 	case <-ctx.Done():
 		err = ctx.Err()
@@ -298,7 +278,7 @@ func (l *Memory) Listen(ctx context.Context, prefix string, deliver func(channel
 	if err != nil {
 		return "", nil, err
 	}
-	ln := &memListener{deliver: deliver}
+	ln := local.NewListener(channel, deliver)
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -314,9 +294,7 @@ func (l *Memory) Listen(ctx context.Context, prefix string, deliver func(channel
 				delete(l.listeners, channel)
 			}
 			l.mu.Unlock()
-			ln.mu.Lock()
-			ln.stopped = true
-			ln.mu.Unlock()
+			ln.Stop()
 		})
 	}
 	return channel, stop, nil
@@ -397,12 +375,10 @@ func (l *Memory) Close() error {
 	l.queues = map[string]*memQueue{}
 	l.groups = map[string]map[string]int64{}
 	lns := l.listeners
-	l.listeners = map[string]*memListener{}
+	l.listeners = local.Table{}
 	l.mu.Unlock()
 	for _, ln := range lns {
-		ln.mu.Lock()
-		ln.stopped = true
-		ln.mu.Unlock()
+		ln.Stop()
 	}
 	return nil
 }
@@ -411,8 +387,8 @@ func (l *Memory) Close() error {
 func (l *Memory) Stats() MemoryStats {
 	return MemoryStats{
 		Sent:         l.sent.Load(),
-		Delivered:    l.delivered.Load(),
-		Dropped:      l.dropped.Load(),
+		Delivered:    l.delivery.Delivered.Load(),
+		Dropped:      l.delivery.Dropped.Load(),
 		RejectedFull: l.rejected.Load(),
 		Expired:      l.expired.Load(),
 		GroupExpired: l.groupExpired.Load(),

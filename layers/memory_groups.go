@@ -7,10 +7,11 @@ import (
 	"sync"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/layers/internal/local"
 )
 
 // listenerBatches recycles the slices GroupSend collects Listen members into.
-var listenerBatches = sync.Pool{New: func() any { s := make([]*memListener, 0, 64); return &s }}
+var listenerBatches = sync.Pool{New: func() any { s := make([]*local.Chan, 0, 64); return &s }}
 
 // GroupAdd adds channel to group, or refreshes its membership (its GroupExpiry starts again).
 func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
@@ -59,14 +60,14 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Messa
 	if err := ValidateGroupName(group); err != nil {
 		return fmt.Errorf("layers: memory group send: %w", err)
 	}
-	if err := checkMessage(msg); err != nil {
+	if err := CheckMessage(msg); err != nil {
 		return fmt.Errorf("layers: memory group send to %q: %w", group, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	e := memEntry{msg: msg.Clone(), at: l.now()}
-	batch := listenerBatches.Get().(*[]*memListener)
+	batch := listenerBatches.Get().(*[]*local.Chan)
 	lns := (*batch)[:0]
 	var sent, rejected uint64
 	l.mu.Lock()
@@ -101,7 +102,7 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Messa
 	l.mu.Unlock()
 
 	for i, ln := range lns {
-		l.deliverTo(ln, e.msg)
+		ln.Deliver(&l.delivery, e.msg)
 		lns[i] = nil
 	}
 	sent += uint64(len(lns))

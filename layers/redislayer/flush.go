@@ -30,12 +30,7 @@ func (l *Layer) Flush(ctx context.Context) error {
 		}
 	}
 	l.mu.Lock()
-	for name, lc := range l.local {
-		if lc.box != nil && lc.waiting.Load() == 0 {
-			lc.box.Close(nil)
-			delete(l.local, name)
-		}
-	}
+	l.local.DropIdle(nil)
 	clear(l.joined) // the groups are gone; do not bring them back after a heartbeat gap
 	l.mu.Unlock()
 	return nil

@@ -33,7 +33,7 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg channels.Messag
 	if err := layers.ValidateGroupName(group); err != nil {
 		return fmt.Errorf("redislayer: group send: %w", err)
 	}
-	if err := checkMessage(msg); err != nil {
+	if err := layers.CheckMessage(msg); err != nil {
 		return fmt.Errorf("redislayer: group send to %q: %w", group, err)
 	}
 	if len(l.shards) == 1 && l.crypt == nil && !l.hasRules && !l.cluster {

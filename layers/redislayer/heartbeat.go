@@ -130,19 +130,5 @@ func (l *Layer) sweep() {
 	limit := time.Now().Add(-time.Duration(l.expiry) * time.Second).UnixNano()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for name, lc := range l.local {
-		if lc.tomb && lc.lastUsed.Load() < limit {
-			delete(l.local, name)
-			continue
-		}
-		if lc.box != nil && lc.waiting.Load() == 0 && lc.lastUsed.Load() < limit {
-			if n := lc.box.Len(); n > 0 {
-				l.st.dropped.Add(uint64(n))
-				l.log.Warn("dropping unread messages of a channel nobody receives on", "channel", name, "messages", n)
-			}
-			lc.box.Close(nil)
-			delete(l.local, name)
-			delete(l.joined, name)
-		}
-	}
+	l.local.Sweep(limit, &l.delivery, func(name string) { delete(l.joined, name) })
 }

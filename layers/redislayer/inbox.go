@@ -6,28 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/layers"
+	"github.com/gochannels/gochannels/layers/internal/local"
 )
-
-// localChan is one process-specific channel of this process: a Listen callback, or a
-// bounded buffer for Receive.
-type localChan struct {
-	deliver  func(channels.Message) bool
-	box      *channels.Mailbox
-	tomb     bool         // a stopped Listen channel: late messages are dropped, not buffered
-	waiting  atomic.Int32 // Receive calls in progress
-	lastUsed atomic.Int64 // unix nanoseconds of the last Receive (or creation)
-}
 
 // inboxLoop is the one receive loop of a process inbox.
 type inboxLoop struct {
@@ -107,21 +96,18 @@ func (l *Layer) Listen(ctx context.Context, prefix string, deliver func(channels
 	if err != nil {
 		return "", nil, err
 	}
-	lc := &localChan{deliver: deliver}
+	lc := local.NewListener(name, deliver)
 	l.mu.Lock()
 	l.local[name] = lc
 	l.mu.Unlock()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
-			// A tombstone (swept after the message expiry) keeps late messages from
-			// creating a Receive buffer under the stopped channel's name.
-			tomb := &localChan{tomb: true}
-			tomb.lastUsed.Store(time.Now().UnixNano())
+			// The stopped channel stays in the table (until the sweep after the message
+			// expiry), so that late messages are dropped instead of creating a Receive
+			// buffer under its name.
+			lc.Stop()
 			l.mu.Lock()
-			if l.local[name] == lc {
-				l.local[name] = tomb
-			}
 			delete(l.joined, name)
 			l.mu.Unlock()
 		})
@@ -130,30 +116,29 @@ func (l *Layer) Listen(ctx context.Context, prefix string, deliver func(channels
 }
 
 // buffer returns the Receive buffer of a local channel, creating it.
-func (l *Layer) buffer(channel string) (*localChan, error) {
-	l.mu.RLock()
-	lc := l.local[channel]
-	l.mu.RUnlock()
-	if lc == nil {
-		l.mu.Lock()
-		if lc = l.local[channel]; lc == nil {
-			lc = l.newBufferLocked(channel)
-		}
-		l.mu.Unlock()
-	}
-	if lc.box == nil {
+func (l *Layer) buffer(channel string) (*local.Chan, error) {
+	lc := l.localChan(channel)
+	if lc.Box() == nil {
 		return nil, fmt.Errorf("redislayer: receive on %q: the channel is (or was) served by Listen", channel)
 	}
 	return lc, nil
 }
 
-func (l *Layer) newBufferLocked(channel string) *localChan {
-	lc := &localChan{box: channels.NewMailbox(l.localCap)}
-	lc.lastUsed.Store(time.Now().UnixNano())
-	if l.closed.Load() {
-		lc.box.Close(nil)
+// localChan returns the local channel of that name: a Listen callback, or a Receive buffer,
+// created when there is none (closed at once when the layer is).
+func (l *Layer) localChan(channel string) *local.Chan {
+	l.mu.RLock()
+	lc := l.local[channel]
+	l.mu.RUnlock()
+	if lc != nil {
+		return lc
 	}
-	l.local[strings.Clone(channel)] = lc // channel may be a substring of a whole message
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lc, created := l.local.Buffer(channel, l.localCap)
+	if created && l.closed.Load() {
+		lc.Box().Close(nil)
+	}
 	return lc
 }
 
@@ -261,47 +246,8 @@ func (l *Layer) dispatch(inbox, member string) {
 	}
 }
 
+// deliverLocal hands msg to the local channel name. A channel not yet received on (a
+// NewChannel whose first Receive is still to come) gets a Receive buffer that keeps it.
 func (l *Layer) deliverLocal(name string, msg channels.Message) {
-	l.mu.RLock()
-	lc := l.local[name]
-	if lc != nil && lc.deliver != nil {
-		ok := lc.deliver(msg)
-		l.mu.RUnlock()
-		l.count(ok, name)
-		return
-	}
-	l.mu.RUnlock()
-	if lc != nil && lc.tomb {
-		l.st.dropped.Add(1)
-		return
-	}
-	if lc == nil {
-		// Not yet received on (a NewChannel whose first Receive is still to come): buffer it.
-		l.mu.Lock()
-		if lc = l.local[name]; lc == nil {
-			lc = l.newBufferLocked(name)
-		}
-		l.mu.Unlock()
-		if lc.deliver != nil {
-			l.deliverLocal(name, msg)
-			return
-		}
-	}
-	l.count(lc.box.Inject(msg) == nil, name)
-}
-
-func (l *Layer) count(ok bool, name string) {
-	countDelivery(ok, &l.st.delivered, &l.st.dropped, l.log, name)
-}
-
-// countDelivery counts a message handed to a local channel (ok) or dropped because the
-// channel was full, logging the 1st, 2nd, 4th, 8th... drop. Both Redis layers use it.
-func countDelivery(ok bool, delivered, dropped *atomic.Uint64, log *slog.Logger, channel string) {
-	if ok {
-		delivered.Add(1)
-		return
-	}
-	if n := dropped.Add(1); n&(n-1) == 0 {
-		log.Warn("local channel full; message dropped", "channel", channel, "dropped_total", n)
-	}
+	l.localChan(name).Deliver(&l.delivery, msg)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gochannels/gochannels/layers"
+	"github.com/gochannels/gochannels/layers/internal/local"
 )
 
 // Layer is the Redis channel layer, wire-compatible with channels_redis 4
@@ -44,7 +45,7 @@ type Layer struct {
 	closed atomic.Bool
 
 	mu      sync.RWMutex
-	local   map[string]*localChan // process-specific channels of this process, by full name
+	local   local.Table           // process-specific channels of this process, by full name
 	inboxes map[string]*inboxLoop // receive loops, by inbox name
 	joined  map[string][]string   // channel → groups, for this process's channels (rejoined after a Redis failure or a heartbeat gap); a slice, as a channel is in few groups and an idle connection keeps its entry
 	hbOnce  sync.Once
@@ -53,9 +54,10 @@ type Layer struct {
 	recovered chan struct{}
 
 	st struct {
-		sent, groupWrites, groupOver, received, delivered, dropped, undecodable, pruned, recvErrs atomic.Uint64
-		snapshotHits                                                                              atomic.Uint64
+		sent, groupWrites, groupOver, received, undecodable, pruned, recvErrs atomic.Uint64
+		snapshotHits                                                          atomic.Uint64
 	}
+	delivery local.Counter // deliveries to local channels, and their drops
 }
 
 // shard is one Redis server (or sentinel-managed master, or the whole cluster).
@@ -77,7 +79,7 @@ func New(opts Options) (*Layer, error) {
 	l := &Layer{
 		prefix:   opts.Prefix,
 		log:      opts.Logger,
-		local:    make(map[string]*localChan),
+		local:    make(local.Table),
 		inboxes:  make(map[string]*inboxLoop),
 		joined:   make(map[string][]string),
 		hasRules: len(opts.ChannelCapacity) > 0,
@@ -92,6 +94,7 @@ func New(opts Options) (*Layer, error) {
 		l.log = slog.Default()
 	}
 	l.log = l.log.With("component", "redislayer")
+	l.delivery.Log = l.log
 	expiry, gexpiry := opts.Expiry, opts.GroupExpiry
 	if expiry <= 0 {
 		expiry = DefaultExpiry
@@ -266,11 +269,7 @@ func (l *Layer) Close() error {
 			_ = ib.client.Close() // interrupts a blocked BZMPOP
 		}
 	}
-	for _, lc := range l.local {
-		if lc.box != nil {
-			lc.box.Close(nil)
-		}
-	}
+	l.local.CloseBuffers()
 	l.mu.Unlock()
 	l.wg.Wait()
 	var errs []error

@@ -14,10 +14,15 @@ import (
 
 // Defaults, equal to channels_redis's.
 const (
-	DefaultPrefix      = "asgi"
-	DefaultExpiry      = 60 * time.Second
-	DefaultGroupExpiry = 86400 * time.Second
-	DefaultCapacity    = 100
+	// DefaultPrefix starts every key of the layer and every channel name of the pub/sub layer.
+	DefaultPrefix = "asgi"
+	// DefaultExpiry is layers.DefaultExpiry, kept here for the users of this package.
+	DefaultExpiry = layers.DefaultExpiry
+	// DefaultGroupExpiry is layers.DefaultGroupExpiry, kept here for the users of this
+	// package.
+	DefaultGroupExpiry = layers.DefaultGroupExpiry
+	// DefaultCapacity is layers.DefaultCapacity, kept here for the users of this package.
+	DefaultCapacity = layers.DefaultCapacity
 	// DefaultInboxCapacity is the capacity of a process inbox (the one key that holds the
 	// messages of all of a process's channels) when no ChannelCapacity rule matches. It is
 	// gochannels' own default: channels_redis applies its per-channel capacity (100) to the

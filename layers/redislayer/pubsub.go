@@ -17,6 +17,7 @@ import (
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/layers"
+	"github.com/gochannels/gochannels/layers/internal/local"
 )
 
 // ErrNotConnected is returned (wrapped) by PubSubLayer calls that need the subscriber
@@ -103,20 +104,13 @@ type PubSubLayer struct {
 	closed atomic.Bool
 
 	mu     sync.RWMutex
-	local  map[string]*psLocal            // subscribed channel name → local channel
+	local  local.Table                    // subscribed channel name → local channel
 	groups map[string]map[string]struct{} // group pub/sub channel → local member channels
 
 	st struct {
-		published, received, delivered, dropped, undecodable, reconnects atomic.Uint64
+		published, received, undecodable, reconnects atomic.Uint64
 	}
-}
-
-// psLocal is one local channel: a Listen callback or a Receive buffer.
-type psLocal struct {
-	deliver func(channels.Message) bool
-	box     *channels.Mailbox
-	waiting int  // Receive calls in progress (under PubSubLayer.mu)
-	created bool // made by NewChannel (kept when its Receive calls end)
+	delivery local.Counter // deliveries to local channels, and their drops
 }
 
 // NewPubSub returns a PubSubLayer for opts and starts its subscriber loops (one per shard),
@@ -126,7 +120,7 @@ func NewPubSub(opts PubSubOptions) (*PubSubLayer, error) {
 		prefix:   opts.Prefix,
 		localCap: opts.LocalCapacity,
 		log:      opts.Logger,
-		local:    make(map[string]*psLocal),
+		local:    make(local.Table),
 		groups:   make(map[string]map[string]struct{}),
 	}
 	if l.prefix == "" {
@@ -139,6 +133,7 @@ func NewPubSub(opts PubSubOptions) (*PubSubLayer, error) {
 		l.log = slog.Default()
 	}
 	l.log = l.log.With("component", "redislayer.pubsub")
+	l.delivery.Log = l.log
 	parsed, hosts, err := parseHosts("pub/sub host", opts.Hosts)
 	if err != nil {
 		return nil, err
@@ -165,8 +160,8 @@ func (l *PubSubLayer) Stats() PubSubStats {
 	return PubSubStats{
 		Published:   l.st.published.Load(),
 		Received:    l.st.received.Load(),
-		Delivered:   l.st.delivered.Load(),
-		Dropped:     l.st.dropped.Load(),
+		Delivered:   l.delivery.Delivered.Load(),
+		Dropped:     l.delivery.Dropped.Load(),
 		Undecodable: l.st.undecodable.Load(),
 		Reconnects:  l.st.reconnects.Load(),
 	}
@@ -208,7 +203,7 @@ func (l *PubSubLayer) Send(ctx context.Context, channel string, msg channels.Mes
 	if err := layers.ValidateChannelName(channel); err != nil {
 		return fmt.Errorf("redislayer: pub/sub send: %w", err)
 	}
-	if err := checkMessage(msg); err != nil {
+	if err := layers.CheckMessage(msg); err != nil {
 		return fmt.Errorf("redislayer: pub/sub send to %q: %w", channel, err)
 	}
 	return l.publish(ctx, "send to "+channel, channel, msg)
@@ -223,7 +218,7 @@ func (l *PubSubLayer) GroupSend(ctx context.Context, group string, msg channels.
 	if err := layers.ValidateGroupName(group); err != nil {
 		return fmt.Errorf("redislayer: pub/sub group send: %w", err)
 	}
-	if err := checkMessage(msg); err != nil {
+	if err := layers.CheckMessage(msg); err != nil {
 		return fmt.Errorf("redislayer: pub/sub group send to %q: %w", group, err)
 	}
 	return l.publish(ctx, "group send to "+group, l.GroupChannel(group), msg)
@@ -258,7 +253,8 @@ func (l *PubSubLayer) NewChannel(ctx context.Context, prefix string) (string, er
 	if err != nil {
 		return "", err
 	}
-	lc := &psLocal{box: channels.NewMailbox(l.localCap), created: true}
+	lc := local.NewBuffer(name, l.localCap)
+	lc.Created = true
 	if err := l.addLocal(ctx, name, lc); err != nil {
 		return "", err
 	}
@@ -266,7 +262,7 @@ func (l *PubSubLayer) NewChannel(ctx context.Context, prefix string) (string, er
 }
 
 // addLocal registers lc under name and subscribes to name, undoing both on failure.
-func (l *PubSubLayer) addLocal(ctx context.Context, name string, lc *psLocal) error {
+func (l *PubSubLayer) addLocal(ctx context.Context, name string, lc *local.Chan) error {
 	l.mu.Lock()
 	if l.closed.Load() {
 		l.mu.Unlock()
@@ -300,7 +296,7 @@ func (l *PubSubLayer) Listen(ctx context.Context, prefix string, deliver func(ch
 	if err != nil {
 		return "", nil, err
 	}
-	lc := &psLocal{deliver: deliver}
+	lc := local.NewListener(name, deliver)
 	if err := l.addLocal(ctx, name, lc); err != nil {
 		return "", nil, err
 	}
@@ -323,6 +319,7 @@ func (l *PubSubLayer) Listen(ctx context.Context, prefix string, deliver func(ch
 				}
 			}
 			l.mu.Unlock()
+			lc.Stop()
 			for _, gch := range left {
 				l.shardOf(gch).unsubscribe(gch)
 			}
@@ -343,38 +340,30 @@ func (l *PubSubLayer) Receive(ctx context.Context, channel string) (channels.Mes
 		return nil, fmt.Errorf("redislayer: pub/sub receive: %w", err)
 	}
 	l.mu.Lock()
-	lc := l.local[channel]
-	fresh := false
-	if lc == nil {
-		lc = &psLocal{box: channels.NewMailbox(l.localCap)}
-		l.local[channel] = lc
-		fresh = true
-	}
-	if lc.box == nil {
+	lc, fresh := l.local.Buffer(channel, l.localCap)
+	if lc.Box() == nil {
 		l.mu.Unlock()
 		return nil, fmt.Errorf("redislayer: pub/sub receive on %q: the channel is served by Listen", channel)
 	}
-	lc.waiting++
+	lc.BeginReceive()
 	l.mu.Unlock()
 	if fresh {
 		if err := l.shardOf(channel).subscribe(ctx, channel); err != nil {
 			l.mu.Lock()
-			lc.waiting--
-			if l.local[channel] == lc && lc.waiting == 0 {
+			if left := lc.EndReceive(); l.local[channel] == lc && left == 0 {
 				delete(l.local, channel)
-				lc.box.Close(nil)
+				lc.Box().Close(nil)
 			}
 			l.mu.Unlock()
 			return nil, fmt.Errorf("redislayer: pub/sub receive on %q: subscribe: %w", channel, err)
 		}
 	}
-	msg, err := lc.box.Receive(ctx)
+	msg, err := lc.Box().Receive(ctx)
 	l.mu.Lock()
-	lc.waiting--
-	if err != nil && !lc.created && lc.waiting == 0 && l.local[channel] == lc && !l.inGroupLocked(channel) {
+	if left := lc.EndReceive(); err != nil && !lc.Created && left == 0 && l.local[channel] == lc && !l.inGroupLocked(channel) {
 		// Cancelled: forget the subscription, as channels_redis does.
 		delete(l.local, channel)
-		lc.box.Close(nil)
+		lc.Box().Close(nil)
 		l.shardOf(channel).unsubscribe(channel)
 	}
 	l.mu.Unlock()
@@ -476,13 +465,7 @@ func (l *PubSubLayer) Flush(ctx context.Context) error {
 		}
 	}
 	clear(l.groups)
-	for name, lc := range l.local {
-		if lc.box != nil && lc.waiting == 0 {
-			lc.box.Close(nil)
-			delete(l.local, name)
-			l.shardOf(name).unsubscribe(name)
-		}
-	}
+	l.local.DropIdle(func(name string) { l.shardOf(name).unsubscribe(name) })
 	return ctx.Err()
 }
 
@@ -498,11 +481,7 @@ func (l *PubSubLayer) Close() error {
 	}
 	l.wg.Wait()
 	l.mu.Lock()
-	for _, lc := range l.local {
-		if lc.box != nil {
-			lc.box.Close(nil)
-		}
-	}
+	l.local.CloseBuffers()
 	l.mu.Unlock()
 	var errs []error
 	for _, sh := range l.shards {
@@ -524,7 +503,7 @@ func (l *PubSubLayer) dispatch(name, data []byte) {
 	if lc := l.local[string(name)]; lc != nil {
 		msg, ok := l.decode(name, data)
 		if ok {
-			l.deliverTo(string(name), lc, msg)
+			lc.Deliver(&l.delivery, msg)
 		}
 		return
 	}
@@ -538,7 +517,7 @@ func (l *PubSubLayer) dispatch(name, data []byte) {
 	}
 	for m := range members {
 		if lc := l.local[m]; lc != nil {
-			l.deliverTo(m, lc, msg)
+			lc.Deliver(&l.delivery, msg)
 		}
 	}
 }
@@ -551,16 +530,6 @@ func (l *PubSubLayer) decode(name, data []byte) (channels.Message, bool) {
 		return nil, false
 	}
 	return msg, true
-}
-
-func (l *PubSubLayer) deliverTo(name string, lc *psLocal, msg channels.Message) {
-	var ok bool
-	if lc.deliver != nil {
-		ok = lc.deliver(msg)
-	} else {
-		ok = lc.box.Inject(msg) == nil
-	}
-	countDelivery(ok, &l.st.delivered, &l.st.dropped, l.log, name)
 }
 
 var (

@@ -46,12 +46,7 @@ func (l *Layer) receiveLocal(ctx context.Context, inbox, channel string) (channe
 	if err != nil {
 		return nil, err
 	}
-	lc.waiting.Add(1)
-	defer func() {
-		lc.lastUsed.Store(time.Now().UnixNano())
-		lc.waiting.Add(-1)
-	}()
-	msg, err := lc.box.Receive(ctx)
+	msg, err := lc.Receive(ctx)
 	if err != nil {
 		if errors.Is(err, channels.ErrClosed) {
 			return nil, l.closedErr("receive")

@@ -10,19 +10,6 @@ import (
 	"github.com/gochannels/gochannels/layers"
 )
 
-func checkMessage(msg channels.Message) error {
-	if msg == nil {
-		return fmt.Errorf("%w: nil message", layers.ErrInvalidMessage)
-	}
-	if t, ok := msg["type"].(string); !ok || t == "" {
-		return fmt.Errorf("%w: message needs a non-empty string \"type\" (got %T)", layers.ErrInvalidMessage, msg["type"])
-	}
-	if _, ok := msg[channelKey]; ok {
-		return fmt.Errorf("%w: message key %q is reserved for the layer", layers.ErrInvalidMessage, channelKey)
-	}
-	return nil
-}
-
 // Send puts msg on channel. For a process-specific channel the message goes to the process
 // inbox with __asgi_channel__ naming the channel. The trim, capacity check, add and TTL refresh
 // are one atomic script call; a full channel is an error wrapping layers.ErrChannelFull.
@@ -33,7 +20,7 @@ func (l *Layer) Send(ctx context.Context, channel string, msg channels.Message) 
 	if err := layers.ValidateChannelName(channel); err != nil {
 		return fmt.Errorf("redislayer: send: %w", err)
 	}
-	if err := checkMessage(msg); err != nil {
+	if err := layers.CheckMessage(msg); err != nil {
 		return fmt.Errorf("redislayer: send to %q: %w", channel, err)
 	}
 	key, idx, specific := l.target(channel, true)
