@@ -238,7 +238,7 @@ func (l *Layer) dispatch(inbox, member string) {
 	}
 	if len(names) == 0 {
 		l.st.undecodable.Add(1)
-		l.log.Error("dropping inbox message without a valid "+channelKey, "inbox", inbox, "type", msg.Type())
+		l.log.Error("dropping inbox message without a valid __asgi_channel__", "inbox", inbox, "type", msg.Type())
 		return
 	}
 	for _, name := range names {

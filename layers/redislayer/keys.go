@@ -2,9 +2,11 @@ package redislayer
 
 import "github.com/gochannels/gochannels/layers"
 
-// groupKey, channelKey and registryKey are the Redis keys (see REDIS-WIRE.md §2). The
-// registry is gochannels' own: channel names cannot contain ':' and group keys continue with
-// ":group:", so it collides with neither.
+// groupKey and registryKey name Redis keys. The key layout is channels_redis's: a group is a
+// sorted set of its member channel names, scored by the time of their last GroupAdd, under
+// prefix + ":group:" + group; a channel's messages are a sorted set under prefix + the channel
+// name (see target). The registry of live Go processes is gochannels' own: channel names
+// cannot contain ':' and group keys continue with ":group:", so it collides with neither.
 func (l *Layer) groupKey(group string) string { return l.prefix + ":group:" + group }
 func (l *Layer) registryKey() string          { return l.prefix + ":gochannels:alive" }
 

@@ -43,7 +43,8 @@ func newLayer(t testing.TB, servers []*redistest.Server, mod func(*Options)) *La
 }
 
 func TestShardHashTable(t *testing.T) {
-	// REDIS-WIRE.md §5.
+	// Shards as channels_redis picks them (CRC-32 of the name, masked to 12 bits, scaled to
+	// n shards): the expected values are what channels_redis computes for these names.
 	table := []struct {
 		name string
 		want [4]int // n = 2, 3, 4, 5
