@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -215,16 +214,14 @@ func (c *Consumer) leaveGroups(ctx context.Context, name string) {
 // logFailure logs a failed hook or handler.
 func (c *Consumer) logFailure(name, what, msgType string, err error) {
 	attrs := []any{"consumer", name, "hook", what, "type", msgType, "error", err}
-	var pe *PanicError
+	var pe *channels.PanicError
 	if errors.As(err, &pe) {
 		attrs = append(attrs, "stack", string(pe.Stack))
 	}
 	c.Logger().Error("consumer: handler failed", attrs...)
 }
 
-func newPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
-
-// protect calls f, turning a panic into a *PanicError.
+// protect calls f, turning a panic into a *channels.PanicError.
 func protect(f func() error) (err error) {
 	defer recoverInto(&err)
 	return f()

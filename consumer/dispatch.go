@@ -337,7 +337,7 @@ func (ti *typeInfo[P]) noHandler(msgType string) error {
 	return e
 }
 
-// dispatch calls the handler for msg, recovering a panic as a *PanicError.
+// dispatch calls the handler for msg, recovering a panic as a *channels.PanicError.
 func (ti *typeInfo[P]) dispatch(p P, ctx context.Context, msg channels.Message) error {
 	h, err := ti.handler(msg.Type())
 	if err != nil {
@@ -351,9 +351,9 @@ func callHandler[P any](h handlerFunc[P], p P, ctx context.Context, msg channels
 	return h(p, ctx, msg)
 }
 
-// recoverInto turns a panic into a *PanicError in *err. It must be deferred directly.
+// recoverInto turns a panic into a *channels.PanicError in *err. It must be deferred directly.
 func recoverInto(err *error) {
 	if r := recover(); r != nil {
-		*err = newPanicError(r)
+		*err = channels.NewPanicError(r)
 	}
 }
