@@ -313,15 +313,8 @@ func (a *genericApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, rec
 // the constructors would panic with, or nil.
 func Check[T any]() error {
 	t := reflect.TypeFor[*T]()
-	k := kindGeneric
-	switch {
-	case t.Implements(baseTypes[2].marker):
-		k = kindJSON
-	case t.Implements(baseTypes[1].marker):
-		k = kindWebsocket
-	case t.Implements(baseTypes[3].marker):
-		k = kindHTTP
-	case !t.Implements(baseTypes[0].marker):
+	k, ok := embeddedKind(t)
+	if !ok {
 		return &ShapeError{Consumer: t.Elem().String(), Problems: []string{"the type does not embed a consumer base (consumer.Consumer, WebsocketConsumer, JSONWebsocketConsumer or HTTPConsumer)"}}
 	}
 	_, err := buildInfo[*T](t, k)

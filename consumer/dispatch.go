@@ -89,18 +89,32 @@ type (
 	}
 )
 
-var (
-	messageType = reflect.TypeFor[channels.Message]()
-	baseTypes   = []struct {
-		marker reflect.Type
-		ptr    reflect.Type
-	}{
-		{reflect.TypeFor[base](), reflect.TypeFor[*Consumer]()},
-		{reflect.TypeFor[websocketBase](), reflect.TypeFor[*WebsocketConsumer]()},
-		{reflect.TypeFor[jsonBase](), reflect.TypeFor[*JSONWebsocketConsumer]()},
-		{reflect.TypeFor[httpBase](), reflect.TypeFor[*HTTPConsumer]()},
+var messageType = reflect.TypeFor[channels.Message]()
+
+// baseTypes are the bases, by the kind of consumer each one makes: the marker interface a
+// type satisfies exactly when it embeds the base, and the base's pointer type, whose
+// methods are never message handlers.
+var baseTypes = [...]struct {
+	marker reflect.Type
+	ptr    reflect.Type
+}{
+	kindGeneric:   {reflect.TypeFor[base](), reflect.TypeFor[*Consumer]()},
+	kindWebsocket: {reflect.TypeFor[websocketBase](), reflect.TypeFor[*WebsocketConsumer]()},
+	kindJSON:      {reflect.TypeFor[jsonBase](), reflect.TypeFor[*JSONWebsocketConsumer]()},
+	kindHTTP:      {reflect.TypeFor[httpBase](), reflect.TypeFor[*HTTPConsumer]()},
+}
+
+// embeddedKind returns the kind of consumer the pointer type t makes by the base it embeds,
+// the most specific one (a JSONWebsocketConsumer is a WebsocketConsumer too), and false when
+// it embeds none.
+func embeddedKind(t reflect.Type) (kind, bool) {
+	for _, k := range [...]kind{kindJSON, kindWebsocket, kindHTTP, kindGeneric} {
+		if t.Implements(baseTypes[k].marker) {
+			return k, true
+		}
 	}
-)
+	return kindGeneric, false
+}
 
 // handlerFunc is a handler method as a function of its receiver.
 type handlerFunc[P any] func(P, context.Context, channels.Message) error
