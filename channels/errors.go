@@ -3,6 +3,7 @@ package channels
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 )
 
 var (
@@ -90,3 +91,27 @@ func (e *CloseError) Error() string {
 // Is reports whether target is ErrClosed, so that errors.Is(err, ErrClosed) holds for every
 // way a connection can end.
 func (e *CloseError) Is(target error) bool { return target == ErrClosed }
+
+// PanicError is a panic recovered by the framework and turned into an error: a consumer's
+// hook or handler (package consumer), or an application a worker runs (package worker).
+// Whoever recovered it logs it with its stack and treats it as a failure; errors.As finds
+// it in the error that results.
+type PanicError struct {
+	Value any    // the value passed to panic
+	Stack []byte // the goroutine's stack at the panic
+}
+
+// NewPanicError returns the PanicError of v, a value just recovered, with the current
+// goroutine's stack. Call it from the deferred function that called recover, so that the
+// stack still holds the frames that panicked.
+func NewPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
+
+// Error implements error.
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Unwrap returns the panic value when it is an error, so that errors.Is and errors.As see
+// through the panic to it.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -215,16 +214,14 @@ func (c *Consumer) leaveGroups(ctx context.Context, name string) {
 // logFailure logs a failed hook or handler.
 func (c *Consumer) logFailure(name, what, msgType string, err error) {
 	attrs := []any{"consumer", name, "hook", what, "type", msgType, "error", err}
-	var pe *PanicError
+	var pe *channels.PanicError
 	if errors.As(err, &pe) {
 		attrs = append(attrs, "stack", string(pe.Stack))
 	}
 	c.Logger().Error("consumer: handler failed", attrs...)
 }
 
-func newPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
-
-// protect calls f, turning a panic into a *PanicError.
+// protect calls f, turning a panic into a *channels.PanicError.
 func protect(f func() error) (err error) {
 	defer recoverInto(&err)
 	return f()
@@ -316,15 +313,8 @@ func (a *genericApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, rec
 // the constructors would panic with, or nil.
 func Check[T any]() error {
 	t := reflect.TypeFor[*T]()
-	k := kindGeneric
-	switch {
-	case t.Implements(baseTypes[2].marker):
-		k = kindJSON
-	case t.Implements(baseTypes[1].marker):
-		k = kindWebsocket
-	case t.Implements(baseTypes[3].marker):
-		k = kindHTTP
-	case !t.Implements(baseTypes[0].marker):
+	k, ok := embeddedKind(t)
+	if !ok {
 		return &ShapeError{Consumer: t.Elem().String(), Problems: []string{"the type does not embed a consumer base (consumer.Consumer, WebsocketConsumer, JSONWebsocketConsumer or HTTPConsumer)"}}
 	}
 	_, err := buildInfo[*T](t, k)

@@ -61,14 +61,6 @@ func (k kind) String() string {
 	return [...]string{"generic", "WebSocket", "JSON WebSocket", "HTTP"}[k]
 }
 
-// hookNames are the methods each kind calls itself; they are never message handlers.
-var hookNames = [...][]string{
-	kindGeneric:   {"Groups"},
-	kindWebsocket: {"Groups", "Connect", "Receive", "Disconnect"},
-	kindJSON:      {"Groups", "Connect", "Receive", "Disconnect", "ReceiveJSON", "ReceiveInvalidJSON", "ReceiveBinary"},
-	kindHTTP:      {"Groups", "Handle", "Disconnect"},
-}
-
 // Marker interfaces: their unexported methods are only ever promoted from the bases, so a
 // type satisfies one exactly when it embeds that base.
 type (
@@ -89,18 +81,32 @@ type (
 	}
 )
 
-var (
-	messageType = reflect.TypeFor[channels.Message]()
-	baseTypes   = []struct {
-		marker reflect.Type
-		ptr    reflect.Type
-	}{
-		{reflect.TypeFor[base](), reflect.TypeFor[*Consumer]()},
-		{reflect.TypeFor[websocketBase](), reflect.TypeFor[*WebsocketConsumer]()},
-		{reflect.TypeFor[jsonBase](), reflect.TypeFor[*JSONWebsocketConsumer]()},
-		{reflect.TypeFor[httpBase](), reflect.TypeFor[*HTTPConsumer]()},
+var messageType = reflect.TypeFor[channels.Message]()
+
+// baseTypes are the bases, by the kind of consumer each one makes: the marker interface a
+// type satisfies exactly when it embeds the base, and the base's pointer type, whose
+// methods are never message handlers.
+var baseTypes = [...]struct {
+	marker reflect.Type
+	ptr    reflect.Type
+}{
+	kindGeneric:   {reflect.TypeFor[base](), reflect.TypeFor[*Consumer]()},
+	kindWebsocket: {reflect.TypeFor[websocketBase](), reflect.TypeFor[*WebsocketConsumer]()},
+	kindJSON:      {reflect.TypeFor[jsonBase](), reflect.TypeFor[*JSONWebsocketConsumer]()},
+	kindHTTP:      {reflect.TypeFor[httpBase](), reflect.TypeFor[*HTTPConsumer]()},
+}
+
+// embeddedKind returns the kind of consumer the pointer type t makes by the base it embeds,
+// the most specific one (a JSONWebsocketConsumer is a WebsocketConsumer too), and false when
+// it embeds none.
+func embeddedKind(t reflect.Type) (kind, bool) {
+	for _, k := range [...]kind{kindJSON, kindWebsocket, kindHTTP, kindGeneric} {
+		if t.Implements(baseTypes[k].marker) {
+			return k, true
+		}
 	}
-)
+	return kindGeneric, false
+}
 
 // handlerFunc is a handler method as a function of its receiver.
 type handlerFunc[P any] func(P, context.Context, channels.Message) error
@@ -185,29 +191,29 @@ func buildInfo[P any](t reflect.Type, k kind) (*typeInfo[P], error) {
 		}
 	}
 	hooks := map[string]bool{}
-	for _, h := range hookNames[k] {
-		hooks[h] = true
+	for _, h := range kindHooks[k] {
+		hooks[h.Method(0).Name] = true
 	}
 
-	ti.groups = hook[func(P) []string](t, "Groups", "func() []string", &problems)
+	ti.groups = hook[func(P) []string, Grouper](t, &problems)
 	switch k {
 	case kindWebsocket, kindJSON:
-		ti.connect = hook[func(P, context.Context) error](t, "Connect", "func(context.Context) error", &problems)
-		ti.disconnectWS = hook[func(P, context.Context, int) error](t, "Disconnect", "func(context.Context, int) error", &problems)
+		ti.connect = hook[func(P, context.Context) error, Connecter](t, &problems)
+		ti.disconnectWS = hook[func(P, context.Context, int) error, Disconnecter](t, &problems)
 		if k == kindWebsocket {
-			ti.receive = hook[func(P, context.Context, string, []byte) error](t, "Receive", "func(context.Context, string, []byte) error", &problems)
+			ti.receive = hook[func(P, context.Context, string, []byte) error, FrameReceiver](t, &problems)
 			break
 		}
-		ti.receiveJSON = hook[func(P, context.Context, json.RawMessage) error](t, "ReceiveJSON", "func(context.Context, json.RawMessage) error", &problems)
-		ti.receiveInvalidJSON = hook[func(P, context.Context, []byte, error) error](t, "ReceiveInvalidJSON", "func(context.Context, []byte, error) error", &problems)
-		ti.receiveBinary = hook[func(P, context.Context, []byte) error](t, "ReceiveBinary", "func(context.Context, []byte) error", &problems)
-		if _, ok := t.MethodByName("Receive"); ok {
+		ti.receiveJSON = hook[func(P, context.Context, json.RawMessage) error, JSONReceiver](t, &problems)
+		ti.receiveInvalidJSON = hook[func(P, context.Context, []byte, error) error, InvalidJSONReceiver](t, &problems)
+		ti.receiveBinary = hook[func(P, context.Context, []byte) error, BinaryReceiver](t, &problems)
+		if _, ok := t.MethodByName(hookMethod[FrameReceiver]().Name); ok {
 			problems = append(problems, "method Receive is never called on a JSON WebSocket consumer: text frames go to ReceiveJSON(context.Context, json.RawMessage) error and binary frames to ReceiveBinary(context.Context, []byte) error")
 		}
 	case kindHTTP:
-		ti.handle = hook[func(P, context.Context, *Request) error](t, "Handle", "func(context.Context, *consumer.Request) error", &problems)
-		ti.disconnectHTTP = hook[func(P, context.Context) error](t, "Disconnect", "func(context.Context) error", &problems)
-		if _, ok := t.MethodByName("Handle"); !ok {
+		ti.handle = hook[func(P, context.Context, *Request) error, RequestHandler](t, &problems)
+		ti.disconnectHTTP = hook[func(P, context.Context) error, HTTPDisconnecter](t, &problems)
+		if _, ok := t.MethodByName(hookMethod[RequestHandler]().Name); !ok {
 			problems = append(problems, "an HTTP consumer needs a method Handle(context.Context, *consumer.Request) error")
 		}
 	}
@@ -247,17 +253,19 @@ func buildInfo[P any](t reflect.Type, k kind) (*typeInfo[P], error) {
 	return ti, nil
 }
 
-// hook returns the method name of t as a function of type F, nil when t has no such method,
-// and records a problem when it has one with another signature.
-func hook[F any](t reflect.Type, name, want string, problems *[]string) F {
+// hook returns the method of t that the hook interface I names, as a function of type F (the
+// method with its receiver first); nil when t has no method of that name. A method of that
+// name with another signature than I's is recorded as a problem.
+func hook[F, I any](t reflect.Type, problems *[]string) F {
 	var zero F
-	m, ok := t.MethodByName(name)
+	want := hookMethod[I]()
+	m, ok := t.MethodByName(want.Name)
 	if !ok {
 		return zero
 	}
 	f, ok := m.Func.Interface().(F)
 	if !ok {
-		*problems = append(*problems, fmt.Sprintf("method %s has signature %s, want %s", name, signature(m), want))
+		*problems = append(*problems, fmt.Sprintf("method %s has signature %s, want %s", want.Name, signature(m), want.Type))
 		return zero
 	}
 	return f
@@ -337,7 +345,7 @@ func (ti *typeInfo[P]) noHandler(msgType string) error {
 	return e
 }
 
-// dispatch calls the handler for msg, recovering a panic as a *PanicError.
+// dispatch calls the handler for msg, recovering a panic as a *channels.PanicError.
 func (ti *typeInfo[P]) dispatch(p P, ctx context.Context, msg channels.Message) error {
 	h, err := ti.handler(msg.Type())
 	if err != nil {
@@ -351,9 +359,9 @@ func callHandler[P any](h handlerFunc[P], p P, ctx context.Context, msg channels
 	return h(p, ctx, msg)
 }
 
-// recoverInto turns a panic into a *PanicError in *err. It must be deferred directly.
+// recoverInto turns a panic into a *channels.PanicError in *err. It must be deferred directly.
 func recoverInto(err *error) {
 	if r := recover(); r != nil {
-		*err = newPanicError(r)
+		*err = channels.NewPanicError(r)
 	}
 }

@@ -39,7 +39,7 @@ func TestDispatchCacheAndPanic(t *testing.T) {
 	if c.n != 3 {
 		t.Fatalf("n = %d", c.n)
 	}
-	var pe *PanicError
+	var pe *channels.PanicError
 	if err := ti.dispatch(c, context.Background(), channels.Message{"type": "boom"}); !errors.As(err, &pe) || pe.Value != "boom" || len(pe.Stack) == 0 {
 		t.Fatalf("panic: %v", err)
 	}

@@ -24,7 +24,11 @@
 // (BenchmarkDispatch). Every exported method that takes a channels.Message must have the
 // handler shape, and every hook its documented signature: otherwise the constructor panics
 // with a *ShapeError that says which method is wrong and what was expected (Check returns
-// the same error).
+// the same error). Each hook has an interface of its own (Grouper, Connecter, Disconnecter,
+// FrameReceiver, JSONReceiver, InvalidJSONReceiver, BinaryReceiver, RequestHandler,
+// HTTPDisconnecter), so that a consumer can have the compiler check the hooks it defines:
+//
+//	var _ consumer.JSONReceiver = (*ChatConsumer)(nil)
 //
 // A message with no handler is an error naming the type and the method looked for
 // (*NoHandlerError); what follows depends on the kind of consumer, as do failing and

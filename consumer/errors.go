@@ -58,19 +58,3 @@ func (e *ShapeError) Error() string {
 	}
 	return s
 }
-
-// PanicError is a handler's panic, recovered: the consumer logs it (with the stack) and
-// treats it as a failed handler.
-type PanicError struct {
-	Value any    // the value passed to panic
-	Stack []byte // the goroutine's stack at the panic
-}
-
-// Error implements error.
-func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
-
-// Unwrap returns the panic value when it is an error.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}

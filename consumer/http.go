@@ -34,7 +34,8 @@ type Request struct {
 //	Handle(ctx context.Context, req *consumer.Request) error
 //
 // and may define Groups() []string, Disconnect(ctx context.Context) error and handlers for
-// channel-layer messages.
+// channel-layer messages. The hooks' interfaces, RequestHandler, Grouper and
+// HTTPDisconnecter, let the compiler check them: var _ consumer.RequestHandler = (*API)(nil).
 //
 // Handle is called once the whole body has arrived. It answers with SendResponse, or
 // streams with SendHeaders and SendBody(more=true) (or SSE) and ends with SendBody(more=

@@ -18,6 +18,9 @@ import (
 //	ReceiveInvalidJSON(ctx context.Context, frame []byte, err error) error // a text frame that is not JSON
 //	ReceiveBinary(ctx context.Context, data []byte) error              // a binary frame
 //
+// Their interfaces, JSONReceiver, InvalidJSONReceiver and BinaryReceiver, let the compiler
+// check them, as for the other hooks.
+//
 // Invalid JSON: without a ReceiveInvalidJSON hook the policy set by WithInvalidJSON applies;
 // by default the connection closes with 1007 (invalid payload data). Binary frames: without a
 // ReceiveBinary hook the connection closes with 1003 (unsupported data). Either way, one bad

@@ -17,7 +17,9 @@ import (
 //	Disconnect(ctx context.Context, code int) error       // the connection is gone
 //
 // and a handler method for each channel-layer message type it expects ("chat.message" →
-// ChatMessage(ctx context.Context, msg channels.Message) error).
+// ChatMessage(ctx context.Context, msg channels.Message) error). The hooks' interfaces,
+// Grouper, Connecter, FrameReceiver and Disconnecter, let the compiler check them:
+// var _ consumer.Connecter = (*ChatConsumer)(nil).
 type WebsocketConsumer struct {
 	Consumer
 	accepted bool

@@ -3,8 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"fmt"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -14,18 +12,6 @@ import (
 
 // injectCapacity bounds the messages waiting from the consumer's own channel (Inject).
 const injectCapacity = channels.DefaultMailboxCapacity
-
-// PanicError is an application's panic, recovered by the worker: it is logged with its stack
-// and counted as a failure.
-type PanicError struct {
-	Value any    // the value passed to panic
-	Stack []byte // the goroutine's stack at the panic
-}
-
-// Error implements error.
-func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
-
-func newPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
 
 // pollResult is what one layer Receive call returned.
 type pollResult struct {
@@ -195,7 +181,7 @@ func (r *receiver) ReportFailure(msg channels.Message, err error) {
 func (r *receiver) finish(err error) int {
 	if r.busy && err != nil && !r.busyFailed {
 		attrs := []any{"channel", r.cs.name, "type", r.busyType, "error", err}
-		var pe *PanicError
+		var pe *channels.PanicError
 		if errors.As(err, &pe) {
 			attrs = append(attrs, "stack", string(pe.Stack))
 		}

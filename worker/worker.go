@@ -414,7 +414,7 @@ func (w *Worker) runSlot(cs *channelState) {
 		attrs := []any{"channel", cs.name, "restart_in", wait}
 		if err != nil {
 			attrs = append(attrs, "error", err)
-			if pe := (*PanicError)(nil); errors.As(err, &pe) {
+			if pe := (*channels.PanicError)(nil); errors.As(err, &pe) {
 				attrs = append(attrs, "stack", string(pe.Stack))
 			}
 			w.logger().Error("worker: application ended with an error; restarting it", attrs...)
@@ -439,11 +439,11 @@ func (w *Worker) sleep(d time.Duration) bool {
 	}
 }
 
-// serveOnce runs one application instance, turning a panic into a *PanicError.
+// serveOnce runs one application instance, turning a panic into a *channels.PanicError.
 func (w *Worker) serveOnce(r *receiver) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = newPanicError(v)
+			err = channels.NewPanicError(v)
 		}
 	}()
 	scope := &channels.Scope{Type: channels.ScopeChannel, Channel: r.cs.name}

@@ -42,6 +42,8 @@ type Consumer struct {
 	group string
 }
 
+var _ consumer.Connecter = (*Consumer)(nil)
+
 // GroupName returns the group of a room: "chat_" + room.
 func GroupName(room string) string { return "chat_" + room }
 

@@ -70,6 +70,8 @@ type ChatConsumer struct {
 	bucket tokenBucket
 }
 
+var _ consumer.Connecter = (*ChatConsumer)(nil)
+
 // command is what a client sends.
 type command struct {
 	Command string          `json:"command"`
