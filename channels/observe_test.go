@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -86,20 +85,6 @@ func (c *lobby) ChatMessage(ctx context.Context, msg channels.Message) error {
 	return c.SendText(ctx, msg.String("text"))
 }
 
-// settledGoroutines returns the number of goroutines once it stops changing.
-func settledGoroutines() int {
-	n := runtime.NumGoroutine()
-	for range 200 {
-		time.Sleep(20 * time.Millisecond)
-		m := runtime.NumGoroutine()
-		if m == n {
-			return n
-		}
-		n = m
-	}
-	return n
-}
-
 // TestObserveKeepsConsumerDetached checks that a consumer made with
 // consumer.WithoutIdleGoroutine behind a third-party Observe middleware still detaches from
 // its goroutine while idle, gets the channel layer's messages through the wrapped Injector,
@@ -133,7 +118,7 @@ func TestObserveKeepsConsumerDetached(t *testing.T) {
 	}
 
 	first, j := dial()
-	before := settledGoroutines()
+	before := channels.SettledGoroutines()
 	conns := []net.Conn{first}
 	for range 20 {
 		c, _ := dial()
@@ -145,7 +130,7 @@ func TestObserveKeepsConsumerDetached(t *testing.T) {
 	for _, c := range conns {
 		read(c, "hello")
 	}
-	if after := settledGoroutines(); after-before > 5 {
+	if after := channels.SettledGoroutines(); after-before > 5 {
 		t.Errorf("goroutines: %d before, %d with 20 more idle observed connections", before, after)
 	}
 
