@@ -66,7 +66,7 @@ func site(m *sessions.Manager, db userDB) http.Handler {
 	mux.Handle("GET /staff", RequireUserHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("welcome"))
 	})))
-	return Handler(m, db, mux)
+	return Handler(mux, m, db)
 }
 
 func do(h http.Handler, method, target string, c *http.Cookie) (*httptest.ResponseRecorder, *http.Cookie) {
@@ -268,7 +268,7 @@ func TestStackSharesLoginWithHTTP(t *testing.T) {
 			db := newDB()
 			c := login(t, site(m, db), "2", nil)
 			var u User
-			rec := runScope(t, Stack(m, db, RequireUser(acceptor(&u, nil))), channels.ScopeWebsocket, c)
+			rec := runScope(t, Stack(RequireUser(acceptor(&u, nil)), m, db), channels.ScopeWebsocket, c)
 			if u == nil || u.Username() != "bob" || !u.IsStaff() {
 				t.Fatalf("scope user %v", u)
 			}
@@ -283,11 +283,11 @@ func TestRequireUserRefuses(t *testing.T) {
 	m := managers(t)["memory"]
 	db := newDB()
 	var u User
-	rec := runScope(t, Stack(m, db, RequireUser(acceptor(&u, nil))), channels.ScopeWebsocket, nil)
+	rec := runScope(t, Stack(RequireUser(acceptor(&u, nil)), m, db), channels.ScopeWebsocket, nil)
 	if u != nil || !slices.Equal(rec.types(), []string{channels.TypeWebsocketClose}) {
 		t.Fatalf("anonymous WebSocket: app ran %v, sent %v", u != nil, rec.types())
 	}
-	rec = runScope(t, Stack(m, db, RequireUser(acceptor(&u, nil))), channels.ScopeHTTP, nil)
+	rec = runScope(t, Stack(RequireUser(acceptor(&u, nil)), m, db), channels.ScopeHTTP, nil)
 	if st, _ := rec.msgs[0].Int("status"); u != nil || st != 403 {
 		t.Fatalf("anonymous HTTP: app ran %v, status %d", u != nil, st)
 	}
@@ -297,7 +297,7 @@ func TestRequireUserRefuses(t *testing.T) {
 	rr := httptest.NewRecorder()
 	_ = m.Save(rr, httptest.NewRequest("GET", "/", nil), s)
 	c := rr.Result().Cookies()[0]
-	runScope(t, Stack(m, db, acceptor(&u, nil)), channels.ScopeWebsocket, c)
+	runScope(t, Stack(acceptor(&u, nil), m, db), channels.ScopeWebsocket, c)
 	if u.IsAuthenticated() {
 		t.Fatal("loader error gave an authenticated user")
 	}
@@ -310,12 +310,12 @@ func TestLogoutScopeOverOpenWebsocket(t *testing.T) {
 	c := login(t, h, "1", nil)
 	var u User
 	var err error
-	runScope(t, Stack(m, db, acceptor(&u, func(ctx context.Context, scope *channels.Scope) {
+	runScope(t, Stack(acceptor(&u, func(ctx context.Context, scope *channels.Scope) {
 		err = LogoutScope(ctx, scope)
 		if UserFrom(scope).IsAuthenticated() {
 			t.Error("scope user still authenticated after LogoutScope")
 		}
-	})), channels.ScopeWebsocket, c)
+	}), m, db), channels.ScopeWebsocket, c)
 	if err != nil {
 		t.Fatalf("LogoutScope: %v", err)
 	}
@@ -328,7 +328,7 @@ func TestLoginScope(t *testing.T) {
 	m := managers(t)["memory"]
 	db := newDB()
 	// Before accept: the new cookie goes out with the handshake response.
-	app := Stack(m, db, channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
+	app := Stack(channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		if _, err := receive.Receive(ctx); err != nil {
 			return err
 		}
@@ -339,7 +339,7 @@ func TestLoginScope(t *testing.T) {
 			t.Error("scope user not set by LoginScope")
 		}
 		return send.Send(ctx, channels.Message{"type": channels.TypeWebsocketAccept})
-	}))
+	}), m, db)
 	rec := runScope(t, app, channels.ScopeWebsocket, nil)
 	hs, _ := rec.msgs[0]["headers"].([][2]string)
 	if len(hs) != 1 || hs[0][0] != "Set-Cookie" {
@@ -354,9 +354,9 @@ func TestLoginScope(t *testing.T) {
 	}
 	// After accept: the client cannot get the new ID.
 	var u User
-	runScope(t, Stack(m, db, acceptor(&u, func(ctx context.Context, scope *channels.Scope) {
+	runScope(t, Stack(acceptor(&u, func(ctx context.Context, scope *channels.Scope) {
 		err = LoginScope(ctx, scope, db["2"])
-	})), channels.ScopeWebsocket, nil)
+	}), m, db), channels.ScopeWebsocket, nil)
 	if !errors.Is(err, sessions.ErrCookieNotDelivered) {
 		t.Fatalf("LoginScope after accept: %v", err)
 	}

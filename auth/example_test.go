@@ -29,11 +29,11 @@ func ExampleStack() {
 	m := sessions.NewManager(sessions.NewMemoryStore(), sessions.Options{})
 
 	// net/http: the login form.
-	login := auth.Handler(m, users, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	login := auth.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, _ := m.Get(r)
 		u, _ := users.LoadUser(r.Context(), "1") // after checking the password
 		_ = auth.Login(r.Context(), s, u)
-	}))
+	}), m, users)
 	rr := httptest.NewRecorder()
 	login.ServeHTTP(rr, httptest.NewRequest("POST", "/login", nil))
 	cookie := rr.Result().Cookies()[0]
@@ -43,7 +43,7 @@ func ExampleStack() {
 		fmt.Println("hello,", auth.UserFrom(scope).Username())
 		return nil
 	})
-	app := auth.Stack(m, users, auth.RequireUser(chat))
+	app := auth.Stack(auth.RequireUser(chat), m, users)
 	scope := &channels.Scope{Type: channels.ScopeWebsocket, Path: "/ws/chat/", Headers: http.Header{"Cookie": {cookie.String()}}}
 	_ = app.Serve(context.Background(), scope, channels.NewMailbox(1), channels.SendFunc(func(ctx context.Context, msg channels.Message) error { return nil }))
 	// Output:

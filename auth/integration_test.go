@@ -43,7 +43,7 @@ func TestRealServer(t *testing.T) {
 			}
 		}
 	})
-	app := middleware.AllowedHostsOriginValidator(Stack(m, db, RequireUser(echo)), "example.com")
+	app := middleware.AllowedHostsOriginValidator(Stack(RequireUser(echo), m, db), "example.com")
 	srv := &channels.Server{Application: app, HandshakeTimeout: 5 * time.Second}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

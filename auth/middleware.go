@@ -17,7 +17,7 @@ type userKey struct{}
 // sessions.Middleware, which must run outside this one) once, when the scope starts, and puts
 // it in the scope for UserFrom. Without a session, or when the session names no valid user,
 // the scope's user is Anonymous.
-func Middleware(loader UserLoader, app channels.Application) channels.Application {
+func Middleware(app channels.Application, loader UserLoader) channels.Application {
 	return channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		if scope.Type != channels.ScopeChannel {
 			SetUser(scope, UserForSession(ctx, loader, sessions.FromScope(scope)))
@@ -28,8 +28,8 @@ func Middleware(loader UserLoader, app channels.Application) channels.Applicatio
 
 // Stack wraps app in Cookies, sessions.Middleware and Middleware, in that order, like Django
 // Channels' AuthMiddlewareStack. Use the same Manager for the site's net/http side.
-func Stack(m *sessions.Manager, loader UserLoader, app channels.Application) channels.Application {
-	return middleware.Cookies(sessions.Middleware(m, Middleware(loader, app)))
+func Stack(app channels.Application, m *sessions.Manager, loader UserLoader) channels.Application {
+	return middleware.Cookies(sessions.Middleware(Middleware(app, loader), m))
 }
 
 // UserFrom returns the scope's user, or Anonymous when there is none.
@@ -97,7 +97,7 @@ type requestUser struct {
 // Handler returns net/http middleware that makes the request's user available to
 // UserFromRequest, loaded from the session on first use. It includes m.Handler (harmless when
 // m.Handler is also outside it), so the session is saved as described there.
-func Handler(m *sessions.Manager, loader UserLoader, next http.Handler) http.Handler {
+func Handler(next http.Handler, m *sessions.Manager, loader UserLoader) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ru := &requestUser{m: m, loader: loader}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, ru)))

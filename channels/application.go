@@ -38,10 +38,10 @@ type Sender interface {
 
 // TextSender is implemented by a Sender that sends a WebSocket text frame without building a
 // Message: SendText(ctx, text) does what Send(ctx, Message{"type": "websocket.send", "text":
-// text}) does, with the same errors. The server's WebSocket Sender implements it, and so do
-// the ops and middleware wrappers; consumers use it through the SendText function. A
-// middleware that wraps a Sender to see what is sent either implements TextSender as well or
-// leaves it out, in which case every frame reaches its Send as a Message.
+// text}) does, with the same errors. The server's WebSocket Sender implements it, and so
+// does the Sender of an application wrapped with Observe; consumers use it through the
+// SendText function. A middleware that wraps a Sender by hand either implements TextSender
+// as well or leaves it out, in which case every frame reaches its Send as a Message.
 type TextSender interface {
 	Sender
 	SendText(ctx context.Context, text string) error
@@ -97,9 +97,10 @@ type EventHandler interface {
 //
 // The server's WebSocket Receiver (its *Mailbox) is a Detacher; other Receivers may not be,
 // and a Mailbox made with NewMailbox refuses with ErrNotDetachable. A middleware that acts
-// when Serve returns (a log line, a final save) must wrap the Receiver it passes on, so that
-// the application cannot detach; one that passes the server's Receiver through unchanged must
-// return the application's ErrDetached unchanged.
+// when the scope ends (a log line, a final save) uses Observe, whose Observer is told the
+// end of a detached scope; one that passes the server's Receiver through unchanged must
+// return the application's ErrDetached unchanged, and one that wraps the Receiver by hand
+// without forwarding Detacher keeps the application on its goroutine.
 type Detacher interface {
 	// Detach hands the remaining events to h. ctx is the context the application was given:
 	// when it is done and no event is waiting, h gets ctx.Err(). On success the caller must

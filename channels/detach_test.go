@@ -165,6 +165,21 @@ func TestDetachedApplicationFailures(t *testing.T) {
 	})
 }
 
+// settledGoroutines returns the number of goroutines once it stops changing (or after
+// testTimeout).
+func settledGoroutines() int {
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(testTimeout); time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	return n
+}
+
 // TestDetachedIdleHoldsNoGoroutine checks that idle detached connections keep no goroutine:
 // the count does not grow with the number of connections.
 func TestDetachedIdleHoldsNoGoroutine(t *testing.T) {
@@ -173,19 +188,7 @@ func TestDetachedIdleHoldsNoGoroutine(t *testing.T) {
 	warm := dial(t, addr, "/")
 	warm.send(ws.OpText, "x")
 	warm.expectText("x")
-	settle := func() int {
-		n := runtime.NumGoroutine()
-		for deadline := time.Now().Add(testTimeout); time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond)
-			m := runtime.NumGoroutine()
-			if m == n {
-				return n
-			}
-			n = m
-		}
-		return n
-	}
-	before := settle()
+	before := settledGoroutines()
 	var clients []*wsClient
 	for range 30 {
 		c := dial(t, addr, "/")
@@ -193,7 +196,7 @@ func TestDetachedIdleHoldsNoGoroutine(t *testing.T) {
 		c.expectText("y")
 		clients = append(clients, c)
 	}
-	after := settle()
+	after := settledGoroutines()
 	// The client side of each connection is in this process too but holds no goroutine.
 	if after-before > 5 {
 		t.Fatalf("goroutines: %d before, %d with 30 more idle detached connections", before, after)

@@ -12,4 +12,10 @@
 // Most applications are not written against this interface directly: the router package sends
 // scopes to applications by protocol and path, and the consumer package turns a Go struct with
 // handler methods into an Application, one instance per connection.
+//
+// Middleware is an Application that wraps another. Every constructor of middleware in this
+// module takes the wrapped application (or http.Handler) first: X(app, options...). One
+// that watches a connection's traffic (a log line, metrics) does it with Observe, which
+// keeps the optional interfaces of the server's Receiver and Sender (Injector, Detacher,
+// TextSender) that wrapping them by hand would lose.
 package channels

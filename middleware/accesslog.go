@@ -18,61 +18,35 @@ import (
 // status and size of responses an http.Handler writes itself (channels.FromHTTPHandler) are
 // known when the server is mounted through RecordResponses.
 //
-// It costs a small allocation per scope and a few additions per message; it keeps the
-// Receiver's channels.Injector, so consumers keep their push delivery from the layer.
-// Channel scopes (background workers) are passed through unlogged.
+// It is a channels.Observer (see channels.Observe): it costs a small allocation per scope
+// and a few additions per message, and keeps the Receiver's and Sender's optional
+// interfaces, so consumers keep their push delivery from the layer and may detach from
+// their goroutine while idle (the line is written when the scope really ends). Channel
+// scopes (background workers) are passed through unlogged.
 //
 // Who closed is read from the events: a websocket.disconnect with "closed_by" ("server" or
 // "client", as ops.Instrument adds when it wraps AccessLog) is believed; otherwise it is told
 // from the code and reason (see the ops package for the rules), since the server reports its
 // own closes (slow client, idle timeout, shutdown, protocol errors) with known ones.
 func AccessLog(app channels.Application, logger *slog.Logger) channels.Application {
-	return channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
+	return channels.Observe(app, func(ctx context.Context, scope *channels.Scope) channels.Observer {
 		if scope.Type != channels.ScopeHTTP && scope.Type != channels.ScopeWebsocket {
-			return app.Serve(ctx, scope, receive, send)
+			return nil
 		}
-		a := &accessEntry{start: time.Now(), recv: receive, send: send,
+		return &accessEntry{start: time.Now(), ctx: ctx, logger: logger,
 			typ: scope.Type, path: scope.Path, client: scope.Client, method: scope.Method}
-		var r channels.Receiver = (*accessRecv)(a)
-		if inj, ok := receive.(channels.Injector); ok {
-			a.inj = inj
-			r = (*accessInjRecv)(a)
-			if d, ok := receive.(channels.Detacher); ok {
-				// Keep the server's Detacher; the line is logged when the handler is done.
-				a.det, a.ctx, a.logger = d, ctx, logger
-				r = (*accessDetRecv)(a)
-			}
-		}
-		returned := false
-		defer func() {
-			if !returned {
-				a.log(ctx, logger, nil, true)
-			}
-		}()
-		err := app.Serve(ctx, scope, r, (*accessSend)(a))
-		returned = true
-		if errors.Is(err, channels.ErrDetached) && a.isDetached() {
-			return err // logged by the handler (accessHandler)
-		}
-		a.log(ctx, logger, err, false)
-		return err
 	})
 }
 
-// accessEntry follows one scope for its log line.
+// accessEntry follows one scope for its log line; it is the scope's channels.Observer.
 type accessEntry struct {
-	start time.Time
-	recv  channels.Receiver
-	inj   channels.Injector
-	send  channels.Sender
+	start  time.Time
+	ctx    context.Context // the application's, for the line and RecordedResponse
+	logger *slog.Logger    // nil: slog.Default()
 
 	// What the line tells of the scope: kept, rather than the scope and its headers, for
 	// the whole life of a detached (idle) WebSocket.
 	typ, path, client, method string
-
-	det    channels.Detacher // for a detached scope: what its log line needs
-	ctx    context.Context
-	logger *slog.Logger
 
 	mu       sync.Mutex
 	in, out  int64
@@ -82,64 +56,6 @@ type accessEntry struct {
 	decided  bool
 	code     int
 	side     string
-	detached bool
-}
-
-func (a *accessEntry) isDetached() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.detached
-}
-
-type accessDetRecv accessEntry
-
-// Receive delegates and adds up the payload received.
-func (r *accessDetRecv) Receive(ctx context.Context) (channels.Message, error) {
-	return (*accessRecv)(r).Receive(ctx)
-}
-
-// Inject delegates to the server's Injector.
-func (r *accessDetRecv) Inject(msg channels.Message) error { return r.inj.Inject(msg) }
-
-// Detach hands the events to h through a handler that counts them and logs the line.
-func (r *accessDetRecv) Detach(ctx context.Context, h channels.EventHandler) error {
-	a := (*accessEntry)(r)
-	a.mu.Lock()
-	a.detached = true
-	a.mu.Unlock()
-	if err := a.det.Detach(ctx, &accessHandler{a: a, h: h}); err != nil {
-		a.mu.Lock()
-		a.detached = false
-		a.mu.Unlock()
-		return err
-	}
-	return nil
-}
-
-// accessHandler observes the events of a detached scope and logs its line at the end.
-type accessHandler struct {
-	a *accessEntry
-	h channels.EventHandler
-}
-
-// HandleEvent implements channels.EventHandler.
-func (ah *accessHandler) HandleEvent(msg channels.Message, err error) (done bool, result error) {
-	a := ah.a
-	if err == nil {
-		msg = a.observe(msg)
-	}
-	ok := false
-	defer func() {
-		switch {
-		case !ok:
-			a.log(a.ctx, a.logger, nil, true)
-		case done || err != nil:
-			a.log(a.ctx, a.logger, result, false)
-		}
-	}()
-	done, result = ah.h.HandleEvent(msg, err)
-	ok = true
-	return done, result
 }
 
 func (a *accessEntry) decide(code int, side string) {
@@ -148,19 +64,8 @@ func (a *accessEntry) decide(code int, side string) {
 	}
 }
 
-type accessRecv accessEntry
-
-// Receive delegates and adds up the payload received.
-func (r *accessRecv) Receive(ctx context.Context) (channels.Message, error) {
-	msg, err := r.recv.Receive(ctx)
-	if err != nil {
-		return msg, err
-	}
-	return (*accessEntry)(r).observe(msg), nil
-}
-
-// observe adds up an event received.
-func (a *accessEntry) observe(msg channels.Message) channels.Message {
+// Received adds up an event received (see channels.Observer).
+func (a *accessEntry) Received(msg channels.Message) channels.Message {
 	switch msg.Type() {
 	case channels.TypeWebsocketReceive, channels.TypeHTTPRequest:
 		n := len(msg.String("text")) + len(msg.Bytes("bytes")) + len(msg.Bytes("body"))
@@ -180,22 +85,8 @@ func (a *accessEntry) observe(msg channels.Message) channels.Message {
 	return msg
 }
 
-type accessInjRecv accessEntry
-
-// Receive delegates and adds up the payload received.
-func (r *accessInjRecv) Receive(ctx context.Context) (channels.Message, error) {
-	return (*accessRecv)(r).Receive(ctx)
-}
-
-// Inject delegates to the server's Injector.
-func (r *accessInjRecv) Inject(msg channels.Message) error { return r.inj.Inject(msg) }
-
-type accessSend accessEntry
-
-// Send delegates and records the status, the close and the payload sent.
-func (s *accessSend) Send(ctx context.Context, msg channels.Message) error {
-	err := s.send.Send(ctx, msg)
-	a := (*accessEntry)(s)
+// Sent records the status, the close and the payload sent (see channels.Observer).
+func (a *accessEntry) Sent(msg channels.Message, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch msg.Type() {
@@ -219,17 +110,13 @@ func (s *accessSend) Send(ctx context.Context, msg channels.Message) error {
 			a.decide(code, "application")
 		}
 	}
-	return err
 }
 
-// SendText delegates (see channels.TextSender) and records as Send does.
-func (s *accessSend) SendText(ctx context.Context, text string) error {
-	err := channels.SendText(ctx, s.send, text)
-	a := (*accessEntry)(s)
+// SentText records a text frame as Sent does (see channels.TextObserver).
+func (a *accessEntry) SentText(text string, err error) {
 	a.mu.Lock()
 	a.sentLocked(len(text), err)
 	a.mu.Unlock()
-	return err
 }
 
 // sentLocked adds up n payload bytes sent (err nil), or records the close that refused them.
@@ -249,11 +136,8 @@ func (a *accessEntry) sentLocked(n int, err error) {
 	}
 }
 
-// log writes the scope's line.
-func (a *accessEntry) log(ctx context.Context, logger *slog.Logger, err error, panicked bool) {
-	if logger == nil {
-		logger = slog.Default()
-	}
+// Ended writes the scope's line (see channels.Observer).
+func (a *accessEntry) Ended(err error, panicked bool) {
 	var ce *channels.CloseError
 	failed := panicked || (err != nil && !errors.As(err, &ce) && !errors.Is(err, channels.ErrClosed) && !errors.Is(err, context.Canceled))
 	a.mu.Lock()
@@ -266,7 +150,7 @@ func (a *accessEntry) log(ctx context.Context, logger *slog.Logger, err error, p
 		if status == 0 {
 			// Written by an http.Handler to the ResponseWriter (FromHTTPHandler), when the
 			// server is mounted through RecordResponses.
-			if st, n, ok := RecordedResponse(ctx); ok && st != 0 {
+			if st, n, ok := RecordedResponse(a.ctx); ok && st != 0 {
 				status = st
 				a.out += n
 			}
@@ -310,7 +194,11 @@ func (a *accessEntry) log(ctx context.Context, logger *slog.Logger, err error, p
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
 	}
-	logger.LogAttrs(ctx, level, "access", attrs...)
+	logger := a.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.LogAttrs(a.ctx, level, "access", attrs...)
 }
 
 // closeSide tells who closed a WebSocket from the disconnect event the server delivered.

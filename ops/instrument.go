@@ -14,16 +14,17 @@ import (
 // handshake refusals, failures (panics, returned errors, 1011 closes) and HTTP responses by
 // status class.
 //
-// The wrapper sees only the events between the server and app; it adds one small
-// allocation per scope and a few atomic adds per message. When the Receiver the server
-// gives is a channels.Injector (the server's mailbox), so is the wrapped one: Inject is
-// delegated, so consumers keep their push delivery from the channel layer, and each
-// injected message is counted as delivered, mailbox_full or closed.
+// The wrapper is a channels.Observer (see channels.Observe): it sees only the events between
+// the server and app, adds one small allocation per scope and a few atomic adds per message,
+// and keeps the optional interfaces of the server's Receiver and Sender, so consumers keep
+// their push delivery from the channel layer (each injected message is counted as
+// delivered, mailbox_full or closed) and may detach from their goroutine while idle (the
+// scope is counted as ended when it really ends).
 //
 // A panic in app is counted and goes on up unchanged, for the server to recover and log.
 func (m *Metrics) Instrument(app channels.Application) channels.Application {
-	return channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
-		t := &tracker{sc: m.counters(scope.Type), recv: receive, send: send}
+	return channels.Observe(app, func(ctx context.Context, scope *channels.Scope) channels.Observer {
+		t := &tracker{m: m, sc: m.counters(scope.Type)}
 		switch scope.Type {
 		case channels.ScopeWebsocket:
 			t.kind = kindWS
@@ -33,30 +34,7 @@ func (m *Metrics) Instrument(app channels.Application) channels.Application {
 		}
 		t.sc.total.Inc()
 		t.sc.open.Inc()
-		var r channels.Receiver = (*trackRecv)(t)
-		if inj, ok := receive.(channels.Injector); ok {
-			t.inj = inj
-			r = (*trackInjRecv)(t)
-			if d, ok := receive.(channels.Detacher); ok {
-				// Keep the server's Detacher: a consumer may then run without a goroutine
-				// while idle, and the scope is finished when its handler is done.
-				t.det, t.m = d, m
-				r = (*trackDetRecv)(t)
-			}
-		}
-		returned := false
-		defer func() {
-			if !returned {
-				m.finish(t, nil, true) // a panic (or Goexit) on its way up
-			}
-		}()
-		err := app.Serve(ctx, scope, r, (*trackSend)(t))
-		returned = true
-		if errors.Is(err, channels.ErrDetached) && t.isDetached() {
-			return err // finished by the handler (trackHandler)
-		}
-		m.finish(t, err, false)
-		return err
+		return t
 	})
 }
 
@@ -66,16 +44,12 @@ const (
 	kindWS
 )
 
-// tracker follows one scope.
+// tracker follows one scope; it is the scope's channels.Observer.
 type tracker struct {
+	m    *Metrics
 	sc   *scopeCounters
 	kind uint8
-	recv channels.Receiver
-	inj  channels.Injector
-	send channels.Sender
 	ctx  context.Context // an HTTP scope's, for responses written by an http.Handler
-	det  channels.Detacher
-	m    *Metrics
 
 	mu       sync.Mutex
 	accepted bool   // websocket.accept succeeded
@@ -86,64 +60,6 @@ type tracker struct {
 	side     string // who closed first
 	slow     bool
 	status   int // HTTP status sent
-	detached bool
-}
-
-func (t *tracker) isDetached() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.detached
-}
-
-// trackDetRecv is the wrapped Receiver of the server's mailbox: an Injector and a Detacher.
-type trackDetRecv tracker
-
-// Receive delegates and counts what arrives.
-func (r *trackDetRecv) Receive(ctx context.Context) (channels.Message, error) {
-	return (*trackRecv)(r).Receive(ctx)
-}
-
-// Inject delegates to the underlying Injector and counts the outcome.
-func (r *trackDetRecv) Inject(msg channels.Message) error { return (*trackInjRecv)(r).Inject(msg) }
-
-// Detach hands the events to h through a handler that counts them and finishes the scope.
-func (r *trackDetRecv) Detach(ctx context.Context, h channels.EventHandler) error {
-	t := (*tracker)(r)
-	t.mu.Lock()
-	t.detached = true
-	t.mu.Unlock()
-	if err := t.det.Detach(ctx, &trackHandler{t: t, h: h}); err != nil {
-		t.mu.Lock()
-		t.detached = false
-		t.mu.Unlock()
-		return err
-	}
-	return nil
-}
-
-// trackHandler counts the events of a detached scope and finishes it when it is done.
-type trackHandler struct {
-	t *tracker
-	h channels.EventHandler
-}
-
-// HandleEvent implements channels.EventHandler.
-func (th *trackHandler) HandleEvent(msg channels.Message, err error) (done bool, result error) {
-	if err == nil {
-		msg = th.t.observeIn(msg)
-	}
-	ok := false
-	defer func() {
-		switch {
-		case !ok:
-			th.t.m.finish(th.t, nil, true) // a panic on its way up
-		case done || err != nil:
-			th.t.m.finish(th.t, result, false)
-		}
-	}()
-	done, result = th.h.HandleEvent(msg, err)
-	ok = true
-	return done, result
 }
 
 // decide records the first close of a WebSocket; later ones are ignored.
@@ -155,43 +71,22 @@ func (t *tracker) decide(code int, side string, slow bool) {
 	t.mu.Unlock()
 }
 
-// trackRecv is the wrapped Receiver.
-type trackRecv tracker
-
-// Receive delegates and counts what arrives.
-func (r *trackRecv) Receive(ctx context.Context) (channels.Message, error) {
-	msg, err := r.recv.Receive(ctx)
-	if err == nil {
-		msg = (*tracker)(r).observeIn(msg)
-	}
-	return msg, err
-}
-
-// trackInjRecv is the wrapped Receiver of a receiver that is also an Injector.
-type trackInjRecv tracker
-
-// Receive delegates and counts what arrives.
-func (r *trackInjRecv) Receive(ctx context.Context) (channels.Message, error) {
-	return (*trackRecv)(r).Receive(ctx)
-}
-
-// Inject delegates to the underlying Injector and counts the outcome.
-func (r *trackInjRecv) Inject(msg channels.Message) error {
-	err := r.inj.Inject(msg)
+// Injected counts the outcome of a message injected into the scope's Receiver (see
+// channels.InjectObserver).
+func (t *tracker) Injected(msg channels.Message, err error) {
 	switch {
 	case err == nil:
-		r.sc.layerOK.Inc()
+		t.sc.layerOK.Inc()
 	case errors.Is(err, channels.ErrMailboxFull):
-		r.sc.layerFull.Inc()
+		t.sc.layerFull.Inc()
 	default:
-		r.sc.layerClosed.Inc()
+		t.sc.layerClosed.Inc()
 	}
-	return err
 }
 
-// observeIn counts an event from the server and returns it, a websocket.disconnect with
-// its ClosedByKey added.
-func (t *tracker) observeIn(msg channels.Message) channels.Message {
+// Received counts an event from the server and returns it, a websocket.disconnect with its
+// ClosedByKey added (see channels.Observer).
+func (t *tracker) Received(msg channels.Message) channels.Message {
 	switch msg.Type() {
 	case channels.TypeWebsocketReceive:
 		t.sc.msgIn.Inc()
@@ -242,13 +137,8 @@ func payloadLen(msg channels.Message, textKey, bytesKey string) int {
 	return 0
 }
 
-// trackSend is the wrapped Sender.
-type trackSend tracker
-
-// Send delegates and counts what the server took.
-func (s *trackSend) Send(ctx context.Context, msg channels.Message) error {
-	err := s.send.Send(ctx, msg)
-	t := (*tracker)(s)
+// Sent counts what the server took (see channels.Observer).
+func (t *tracker) Sent(msg channels.Message, err error) {
 	switch msg.Type() {
 	case channels.TypeWebsocketSend:
 		t.sentFrame(payloadLen(msg, "text", "bytes"), err)
@@ -278,15 +168,10 @@ func (s *trackSend) Send(ctx context.Context, msg channels.Message) error {
 			t.appClosed(msg)
 		}
 	}
-	return err
 }
 
-// SendText delegates (see channels.TextSender) and counts as Send does.
-func (s *trackSend) SendText(ctx context.Context, text string) error {
-	err := channels.SendText(ctx, s.send, text)
-	(*tracker)(s).sentFrame(len(text), err)
-	return err
-}
+// SentText counts a text frame as Sent does (see channels.TextObserver).
+func (t *tracker) SentText(text string, err error) { t.sentFrame(len(text), err) }
 
 // sentFrame counts a WebSocket frame of n payload bytes that the server took (err nil), or
 // records the close that refused it.
@@ -327,8 +212,9 @@ func (t *tracker) appClosed(msg channels.Message) {
 	t.decide(code, SideApplication, false)
 }
 
-// finish counts the end of a scope.
-func (m *Metrics) finish(t *tracker, err error, panicked bool) {
+// Ended counts the end of the scope (see channels.Observer).
+func (t *tracker) Ended(err error, panicked bool) {
+	m := t.m
 	t.sc.open.Dec()
 	var ce *channels.CloseError
 	failed := false

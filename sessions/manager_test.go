@@ -254,9 +254,9 @@ func TestScopeSharesHTTPSession(t *testing.T) {
 			m := NewManager(store, Options{})
 			c := sessionCookie(t, do(site(m), "/set?room=lobby"))
 			var got string
-			runScope(t, Middleware(m, wsApp(func(ctx context.Context, scope *channels.Scope) {
+			runScope(t, Middleware(wsApp(func(ctx context.Context, scope *channels.Scope) {
 				got, _ = FromScope(scope).Get("room")
-			}, nil)), channels.ScopeWebsocket, c)
+			}, nil), m), channels.ScopeWebsocket, c)
 			if got != "lobby" {
 				t.Fatalf("scope session room = %q", got)
 			}
@@ -268,9 +268,9 @@ func TestScopeSetCookieOnAccept(t *testing.T) {
 	for name, store := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			m := NewManager(store, Options{})
-			rec := runScope(t, Middleware(m, wsApp(func(ctx context.Context, scope *channels.Scope) {
+			rec := runScope(t, Middleware(wsApp(func(ctx context.Context, scope *channels.Scope) {
 				FromScope(scope).Set("seen", "ws")
-			}, nil)), channels.ScopeWebsocket, nil)
+			}, nil), m), channels.ScopeWebsocket, nil)
 			c := setCookieOf(rec.msgs[0])
 			if c == nil || !c.HttpOnly {
 				t.Fatalf("accept headers %v: no session cookie", rec.msgs[0]["headers"])
@@ -284,10 +284,10 @@ func TestScopeSetCookieOnAccept(t *testing.T) {
 
 func TestScopeHTTPResponse(t *testing.T) {
 	m := NewManager(NewMemoryStore(), Options{})
-	app := Middleware(m, channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
+	app := Middleware(channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		FromScope(scope).Set("k", "v")
 		return send.Send(ctx, channels.Message{"type": channels.TypeHTTPResponseStart, "status": 200})
-	}))
+	}), m)
 	rec := runScope(t, app, channels.ScopeHTTP, nil)
 	if setCookieOf(rec.msgs[0]) == nil {
 		t.Fatalf("no Set-Cookie in %v", rec.msgs[0])
@@ -312,10 +312,10 @@ func TestSaveScopeAfterAccept(t *testing.T) {
 			m := NewManager(tt.store, Options{})
 			c := sessionCookie(t, do(site(m), "/set?n=1"))
 			var err error
-			runScope(t, Middleware(m, wsApp(nil, func(ctx context.Context, scope *channels.Scope) {
+			runScope(t, Middleware(wsApp(nil, func(ctx context.Context, scope *channels.Scope) {
 				tt.change(FromScope(scope))
 				err = SaveScope(ctx, scope)
-			})), channels.ScopeWebsocket, c)
+			}), m), channels.ScopeWebsocket, c)
 			if gotErr := errors.Is(err, ErrCookieNotDelivered); gotErr != tt.wantErr || (err != nil && !gotErr) {
 				t.Fatalf("SaveScope: %v, want ErrCookieNotDelivered: %v", err, tt.wantErr)
 			}
@@ -330,12 +330,12 @@ func TestSaveScopeAfterAccept(t *testing.T) {
 
 func TestSaveScopeBeforeAcceptAndErrors(t *testing.T) {
 	m := NewManager(NewMemoryStore(), Options{})
-	rec := runScope(t, Middleware(m, wsApp(func(ctx context.Context, scope *channels.Scope) {
+	rec := runScope(t, Middleware(wsApp(func(ctx context.Context, scope *channels.Scope) {
 		FromScope(scope).Set("a", "1")
 		if err := SaveScope(ctx, scope); err != nil {
 			t.Errorf("SaveScope before accept: %v", err)
 		}
-	}, nil)), channels.ScopeWebsocket, nil)
+	}, nil), m), channels.ScopeWebsocket, nil)
 	if setCookieOf(rec.msgs[0]) == nil {
 		t.Fatal("cookie saved before accept not sent with it")
 	}
@@ -347,10 +347,10 @@ func TestSaveScopeBeforeAcceptAndErrors(t *testing.T) {
 	}
 	// Channel scopes pass through without a session.
 	ran := false
-	_ = Middleware(m, channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
+	_ = Middleware(channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		ran = FromScope(scope) == nil
 		return nil
-	})).Serve(t.Context(), &channels.Scope{Type: channels.ScopeChannel}, channels.NewMailbox(1), &recorder{})
+	}), m).Serve(t.Context(), &channels.Scope{Type: channels.ScopeChannel}, channels.NewMailbox(1), &recorder{})
 	if !ran {
 		t.Fatal("channel scope")
 	}
@@ -358,10 +358,10 @@ func TestSaveScopeBeforeAcceptAndErrors(t *testing.T) {
 
 func TestScopeHeadersAsStringSlices(t *testing.T) {
 	m := NewManager(NewMemoryStore(), Options{})
-	app := Middleware(m, channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
+	app := Middleware(channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		FromScope(scope).Set("k", "v")
 		return send.Send(ctx, channels.Message{"type": channels.TypeHTTPResponseStart, "status": 200, "headers": [][]string{{"X-A", "1"}}})
-	}))
+	}), m)
 	rec := runScope(t, app, channels.ScopeHTTP, nil)
 	hs, _ := rec.msgs[0]["headers"].([][2]string)
 	if len(hs) != 2 || hs[0] != [2]string{"X-A", "1"} || setCookieOf(rec.msgs[0]) == nil {

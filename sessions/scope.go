@@ -37,7 +37,7 @@ type scopeState struct {
 // change, logged as not delivered: see SaveScope.
 //
 // A failure of the store to load the session ends the scope with that error.
-func Middleware(m *Manager, app channels.Application) channels.Application {
+func Middleware(app channels.Application, m *Manager) channels.Application {
 	return channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		if scope.Type == channels.ScopeChannel {
 			return app.Serve(ctx, scope, receive, send)

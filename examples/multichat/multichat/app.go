@@ -220,10 +220,10 @@ func (a *App) buildApplication() channels.Application {
 	ws := router.URL(router.Path(SocketPath, a.socketApp())).WithLogger(a.logger)
 	csrfOpts := middleware.CSRFOptions{Secure: a.cfg.SecureCookies}
 	return router.ProtocolType{
-		channels.ScopeHTTP: channels.FromHTTPHandler(auth.Handler(a.sessions, a, middleware.CSRF(a.pages(), csrfOpts))),
+		channels.ScopeHTTP: channels.FromHTTPHandler(auth.Handler(middleware.CSRF(a.pages(), csrfOpts), a.sessions, a)),
 		// Origin first, then cookies → session → user, then anonymous sockets refused (403)
 		// before the consumer ever sees them.
 		channels.ScopeWebsocket: middleware.AllowedHostsOriginValidator(
-			auth.Stack(a.sessions, a, auth.RequireUser(ws)), a.cfg.AllowedHosts...),
+			auth.Stack(auth.RequireUser(ws), a.sessions, a), a.cfg.AllowedHosts...),
 	}
 }
