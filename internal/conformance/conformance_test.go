@@ -74,17 +74,18 @@ func TestConformance(t *testing.T) {
 		}
 		cases = some
 	}
-	counts := map[string]map[Verdict]int{}
 	seen := map[string]bool{}
 	for _, c := range cases {
 		if seen[c.ID] {
 			t.Fatalf("duplicate case ID %s", c.ID)
 		}
 		seen[c.ID] = true
-		start := time.Now()
-		r := Run(addr, "/", c, 10*time.Second)
-		if d := time.Since(start); d > time.Second {
-			t.Logf("case %s took %v", c.ID, d.Round(time.Millisecond))
+	}
+	counts := map[string]map[Verdict]int{}
+	for _, r := range RunAll(addr, "/", cases, Options{Timeout: 10 * time.Second}) {
+		c := r.Case
+		if r.Duration > time.Second {
+			t.Logf("case %s took %v", c.ID, r.Duration.Round(time.Millisecond))
 		}
 		fam := c.Family()
 		if counts[fam] == nil {
