@@ -64,16 +64,7 @@ func startEcho(t *testing.T) string {
 
 func TestConformance(t *testing.T) {
 	addr := startEcho(t)
-	cases := Cases()
-	if testing.Short() {
-		var some []*Case
-		for i, c := range cases {
-			if i%4 == 0 {
-				some = append(some, c)
-			}
-		}
-		cases = some
-	}
+	cases := casesFor(t)
 	seen := map[string]bool{}
 	for _, c := range cases {
 		if seen[c.ID] {
@@ -100,6 +91,22 @@ func TestConformance(t *testing.T) {
 		}
 	}
 	t.Log("\n" + summary(counts))
+}
+
+// casesFor returns every case, or every fourth one with -short.
+func casesFor(t *testing.T) []*Case {
+	t.Helper()
+	cases := Cases()
+	if !testing.Short() {
+		return cases
+	}
+	var some []*Case
+	for i, c := range cases {
+		if i%4 == 0 {
+			some = append(some, c)
+		}
+	}
+	return some
 }
 
 // summary formats the family → verdict counts table.

@@ -292,6 +292,10 @@ func isTimeout(err error) bool {
 	return errors.As(err, &te) && te.Timeout()
 }
 
+// handshakeTimeout bounds dialing and the opening handshake (at least; Options.Timeout
+// when longer): the per-case deadline is for the server's answers, not for connecting.
+const handshakeTimeout = 10 * time.Second
+
 // RunAll plays cases against the server at addr, opts.Parallel at a time, and returns their
 // results in the order of cases.
 func RunAll(addr, path string, cases []*Case, opts Options) []Result {
@@ -331,7 +335,7 @@ func play(addr, path string, c *Case, opts Options) Result {
 		res.Verdict, res.Detail = Failed, fmt.Sprintf(format, args...)
 		return res
 	}
-	cl, err := Dial(addr, path, c.Ext, opts.Timeout)
+	cl, err := Dial(addr, path, c.Ext, max(opts.Timeout, handshakeTimeout))
 	if err != nil {
 		return fail("%v", err)
 	}
