@@ -9,12 +9,9 @@ import (
 	"time"
 )
 
-// Limits the cases assume of the server: MaxMessageSize and MaxFrameSize of 1 MiB, and an
-// outbound queue that fits a 1 MiB echo.
-const (
-	MaxMessage = 1 << 20
-	failPause  = 300 * time.Millisecond
-)
+// MaxMessage is the limit the cases assume of the server: MaxMessageSize and MaxFrameSize
+// of 1 MiB, and an outbound queue that fits a 1 MiB echo.
+const MaxMessage = 1 << 20
 
 // Cases returns every case, in order.
 func Cases() []*Case {
@@ -346,7 +343,7 @@ func utf8Cases() []*Case {
 			if err := send(first...)(s); err != nil {
 				return err
 			}
-			if err := s.AwaitClose(2 * time.Second); err != nil {
+			if err := s.AwaitClose(); err != nil {
 				return err
 			}
 			return send(rest...)(s)
@@ -366,7 +363,7 @@ func utf8Cases() []*Case {
 				if err := s.C.WriteRaw(raw[:4096]); err != nil {
 					return err
 				}
-				if err := s.AwaitClose(2 * time.Second); err != nil {
+				if err := s.AwaitClose(); err != nil {
 					return err
 				}
 				return s.C.WriteRaw(raw[4096:])

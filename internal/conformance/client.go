@@ -190,7 +190,7 @@ func (c *Client) ReadFrame(deadline time.Time) (Frame, error) {
 		n = binary.BigEndian.Uint64(b[:])
 	}
 	if n > 64<<20 {
-		return Frame{}, fmt.Errorf("conformance: server frame of %d bytes", n)
+		return Frame{}, &FrameError{Why: fmt.Sprintf("server frame header declares %d bytes", n)}
 	}
 	var mask [4]byte
 	if f.Masked {
@@ -209,6 +209,11 @@ func (c *Client) ReadFrame(deadline time.Time) (Frame, error) {
 	}
 	return f, nil
 }
+
+// FrameError is a server frame the client cannot read on: the server broke the framing.
+type FrameError struct{ Why string }
+
+func (e *FrameError) Error() string { return e.Why }
 
 func eof(err error) error {
 	if errors.Is(err, io.EOF) {

@@ -64,27 +64,19 @@ func startEcho(t *testing.T) string {
 
 func TestConformance(t *testing.T) {
 	addr := startEcho(t)
-	cases := Cases()
-	if testing.Short() {
-		var some []*Case
-		for i, c := range cases {
-			if i%4 == 0 {
-				some = append(some, c)
-			}
-		}
-		cases = some
-	}
-	counts := map[string]map[Verdict]int{}
+	cases := casesFor(t)
 	seen := map[string]bool{}
 	for _, c := range cases {
 		if seen[c.ID] {
 			t.Fatalf("duplicate case ID %s", c.ID)
 		}
 		seen[c.ID] = true
-		start := time.Now()
-		r := Run(addr, "/", c, 10*time.Second)
-		if d := time.Since(start); d > time.Second {
-			t.Logf("case %s took %v", c.ID, d.Round(time.Millisecond))
+	}
+	counts := map[string]map[Verdict]int{}
+	for _, r := range RunAll(addr, "/", cases, Options{Timeout: 10 * time.Second}) {
+		c := r.Case
+		if r.Duration > time.Second {
+			t.Logf("case %s took %v", c.ID, r.Duration.Round(time.Millisecond))
 		}
 		fam := c.Family()
 		if counts[fam] == nil {
@@ -99,6 +91,22 @@ func TestConformance(t *testing.T) {
 		}
 	}
 	t.Log("\n" + summary(counts))
+}
+
+// casesFor returns every case, or every fourth one with -short.
+func casesFor(t *testing.T) []*Case {
+	t.Helper()
+	cases := Cases()
+	if !testing.Short() {
+		return cases
+	}
+	var some []*Case
+	for i, c := range cases {
+		if i%4 == 0 {
+			some = append(some, c)
+		}
+	}
+	return some
 }
 
 // summary formats the family → verdict counts table.

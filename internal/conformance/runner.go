@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -74,7 +74,8 @@ type Case struct {
 	// (0: no status code); default {1000}.
 	CloseCodes []int
 	// FailFast: Steps call Session.AwaitClose, and a server that fails only after it has
-	// seen everything gets NON-STRICT.
+	// seen everything gets NON-STRICT (Autobahn's 6.4.x: failing on the invalid fragment is
+	// strict, failing at the end of the message is accepted).
 	FailFast bool
 	// NeedDeflate: the server must accept the permessage-deflate offer.
 	NeedDeflate bool
@@ -85,6 +86,11 @@ type Case struct {
 	// Informational cases only report.
 	Informational bool
 }
+
+// MustFail reports whether the protocol requires the server to fail the connection in
+// this case: it must close it (a close frame with one of Fail, or a TCP close) within the
+// run's Timeout, or the case is FAILED.
+func (c *Case) MustFail() bool { return c.Fail != nil }
 
 // Family returns the case's family ("1" for "1.1.2").
 func (c *Case) Family() string {
@@ -97,23 +103,52 @@ type Result struct {
 	Case    *Case
 	Verdict Verdict
 	Detail  string
+	// Duration is how long the case took to play and judge.
+	Duration time.Duration
+}
+
+// Options tunes a run. The zero value plays one case at a time with the default deadlines.
+type Options struct {
+	// Timeout is the per-case deadline, counted from the client's last step: the time the
+	// server has to answer, to fail the connection in a must-fail case, and to close the TCP
+	// connection after the closing handshake. Default 10s.
+	Timeout time.Duration
+	// FailFastWait is how long a fail-fast case waits for the server to fail the connection
+	// on the invalid part before it sends the rest of the message. Default 2s.
+	FailFastWait time.Duration
+	// Parallel is how many cases RunAll plays at once, each on its own connection. Default 1.
+	Parallel int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.FailFastWait <= 0 {
+		o.FailFastWait = 2 * time.Second
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 1
+	}
+	return o
 }
 
 // Session is the client's side of one running case.
 type Session struct {
 	C *Client
 
-	got        []Msg
-	sentClose  bool
-	gotClose   bool
-	closeCode  int // 0: no status code
-	closeFirst bool
-	early      bool // the server closed during AwaitClose
-	eof        bool
-	violation  string
-	fragOp     byte
-	fragRsv1   bool
-	frag       []byte
+	failFastWait time.Duration
+	got          []Msg
+	sentClose    bool
+	gotClose     bool
+	closeCode    int // 0: no status code
+	closeFirst   bool
+	early        bool // the server closed during AwaitClose
+	eof          bool // the server closed the TCP connection (or reading must stop)
+	violation    string
+	fragOp       byte
+	fragRsv1     bool
+	frag         []byte
 }
 
 // errStop ends Steps early: the server already closed.
@@ -132,10 +167,10 @@ func (s *Session) SendClose(code int, reason string) error {
 	return s.Send(true, 0, OpClose, CloseFrame(code, reason))
 }
 
-// AwaitClose reads what the server sends for up to d; it returns errStop if the server
-// closed the connection meanwhile.
-func (s *Session) AwaitClose(d time.Duration) error {
-	deadline := time.Now().Add(d)
+// AwaitClose reads what the server sends for up to the run's FailFastWait; it returns
+// errStop if the server closed the connection meanwhile.
+func (s *Session) AwaitClose() error {
+	deadline := time.Now().Add(s.failFastWait)
 	for !s.gotClose && !s.eof {
 		if err := s.readOne(deadline); err != nil {
 			break
@@ -155,13 +190,24 @@ func (s *Session) Pause(d time.Duration) { time.Sleep(d) }
 func (s *Session) readOne(deadline time.Time) error {
 	f, err := s.C.ReadFrame(deadline)
 	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || !isTimeout(err) {
-			s.eof = true
+		var fe *FrameError
+		switch {
+		case errors.As(err, &fe):
+			s.violate(fe.Error())
+			s.eof = true // the stream cannot be read further
+		case !isTimeout(err):
+			s.eof = true // EOF, or the connection reset: the server closed it
 		}
 		return err
 	}
+	if s.gotClose {
+		s.violate(fmt.Sprintf("server sent a frame (op %d) after its close frame", f.Op))
+	}
 	if f.Masked {
 		s.violate("server frame is masked")
+	}
+	if f.Op >= OpClose && (!f.Fin || len(f.Payload) > 125) {
+		s.violate(fmt.Sprintf("server control frame op %d is fragmented or longer than 125 bytes (%d)", f.Op, len(f.Payload)))
 	}
 	rsvOK := f.Rsv == 0 || (s.C.Deflate && f.Rsv == 4 && (f.Op == OpText || f.Op == OpBinary))
 	if !rsvOK {
@@ -193,6 +239,9 @@ func (s *Session) readOne(deadline time.Time) error {
 			s.violate("server close frame of 1 byte")
 		default:
 			s.closeCode = int(binary.BigEndian.Uint16(f.Payload))
+			if !sendableCloseCode(s.closeCode) {
+				s.violate(fmt.Sprintf("server close code %d may not be sent", s.closeCode))
+			}
 			if !utf8.Valid(f.Payload[2:]) {
 				s.violate("server close reason is not UTF-8")
 			}
@@ -227,19 +276,66 @@ func (s *Session) violate(why string) {
 	}
 }
 
+// sendableCloseCode reports whether an endpoint may put code in a close frame (RFC 6455
+// §7.4: 1004-1006 and 1015 are reserved, 1016-2999 unassigned, 5000 and above invalid).
+func sendableCloseCode(code int) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	default:
+		return code >= 3000 && code <= 4999
+	}
+}
+
 func isTimeout(err error) bool {
 	var te interface{ Timeout() bool }
 	return errors.As(err, &te) && te.Timeout()
 }
 
+// handshakeTimeout bounds dialing and the opening handshake (at least; Options.Timeout
+// when longer): the per-case deadline is for the server's answers, not for connecting.
+const handshakeTimeout = 10 * time.Second
+
+// RunAll plays cases against the server at addr, opts.Parallel at a time, and returns their
+// results in the order of cases.
+func RunAll(addr, path string, cases []*Case, opts Options) []Result {
+	opts = opts.withDefaults()
+	results := make([]Result, len(cases))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(opts.Parallel, len(cases)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = Run(addr, path, cases[i], opts)
+			}
+		}()
+	}
+	for i := range cases {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
+
 // Run plays one case against the server at addr and judges it.
-func Run(addr, path string, c *Case, timeout time.Duration) Result {
+func Run(addr, path string, c *Case, opts Options) Result {
+	opts = opts.withDefaults()
+	start := time.Now()
+	res := play(addr, path, c, opts)
+	res.Duration = time.Since(start)
+	return res
+}
+
+func play(addr, path string, c *Case, opts Options) Result {
 	res := Result{Case: c}
 	fail := func(format string, args ...any) Result {
 		res.Verdict, res.Detail = Failed, fmt.Sprintf(format, args...)
 		return res
 	}
-	cl, err := Dial(addr, path, c.Ext, timeout)
+	cl, err := Dial(addr, path, c.Ext, max(opts.Timeout, handshakeTimeout))
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -253,12 +349,12 @@ func Run(addr, path string, c *Case, timeout time.Duration) Result {
 		return fail("extension response %q lacks %q", cl.Extensions, c.WantExt)
 	}
 	cl.Chunk = c.Chunk
-	s := &Session{C: cl}
+	s := &Session{C: cl, failFastWait: opts.FailFastWait}
 	if c.Steps != nil {
 		_ = c.Steps(s) // write errors are expected once the server has failed the connection
 	}
-	deadline := time.Now().Add(timeout)
-	if c.Fail == nil && !s.sentClose {
+	deadline := time.Now().Add(opts.Timeout)
+	if !c.MustFail() && !s.sentClose {
 		for !s.gotClose && !s.eof && len(s.got) < len(c.Want) {
 			if s.readOne(deadline) != nil {
 				break
@@ -277,6 +373,8 @@ func Run(addr, path string, c *Case, timeout time.Duration) Result {
 		// Answer the server's close as a client must.
 		_ = s.SendClose(s.closeCode, "")
 	}
+	// clean: the closing handshake completed and then the server closed the TCP connection,
+	// which is its duty (RFC 6455 §7.1.1); Autobahn's wasClean.
 	clean := false
 	if s.gotClose {
 		for !s.eof {
@@ -286,10 +384,17 @@ func Run(addr, path string, c *Case, timeout time.Duration) Result {
 		}
 		clean = s.eof
 	}
-	return judge(c, s, clean, res)
+	return judge(c, s, clean, opts.Timeout, res)
 }
 
-func judge(c *Case, s *Session, clean bool, res Result) Result {
+// judge gives the verdict. For a must-fail case the server must fail the connection within
+// timeout: no close at all is FAILED, a close frame with a code not in Fail is FAILED, and
+// dropping the TCP connection without a close frame is NON-STRICT (RFC 6455 §7.1.7: the
+// endpoint SHOULD send a close frame first). As in Autobahn, a must-fail case does not
+// require a clean close; a server that sends its close frame but then leaves the TCP
+// connection open gets NON-STRICT (Autobahn: "It is preferred that the server close the TCP
+// connection"). Every other case must end in a clean closing handshake, or it is UNCLEAN.
+func judge(c *Case, s *Session, clean bool, timeout time.Duration, res Result) Result {
 	set := func(v Verdict, format string, args ...any) Result {
 		res.Verdict, res.Detail = v, fmt.Sprintf(format, args...)
 		return res
@@ -304,14 +409,18 @@ func judge(c *Case, s *Session, clean bool, res Result) Result {
 		}
 		verdict, detail = NonStrict, fmt.Sprintf("received %d of %d answers before the close", len(s.got), len(c.Want))
 	}
-	if c.Fail != nil {
+	if c.MustFail() {
 		switch {
+		case !s.gotClose && !s.eof:
+			return set(Failed, "the server did not fail the connection within %v (want a close with one of %v)", timeout, c.Fail)
 		case !s.gotClose:
 			verdict, detail = NonStrict, "the server dropped the connection without a close frame"
 		case !slices.Contains(c.Fail, s.closeCode):
 			return set(Failed, "the server closed with %d, want one of %v", s.closeCode, c.Fail)
 		case c.FailFast && !s.early:
 			verdict, detail = NonStrict, "the server failed the connection only after the whole message"
+		case !clean:
+			verdict, detail = NonStrict, "the server did not close the TCP connection after the closing handshake"
 		}
 	} else {
 		codes := c.CloseCodes
