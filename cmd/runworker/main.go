@@ -14,6 +14,17 @@
 //
 // SIGINT or SIGTERM stops it gracefully: no more messages are received, and those in flight
 // get -stop-timeout to finish.
+//
+// This is the examples' worker, not a general one: it imports the examples, so it lives in its
+// own module (github.com/gochannels/gochannels/cmd, beside the library's and the examples'
+// modules) and a program that imports only the library never builds it. The reusable part is
+// worker.Main; your own application's runworker is one call to it with your channels' routing:
+//
+//	func main() {
+//		worker.Main(func(l layers.Layer) channels.Application {
+//			return router.ChannelName{"thumbnails": thumbnails.NewConsumer(l)}
+//		})
+//	}
 package main
 
 import (

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gochannels/gochannels/internal/loadtest"
+	"github.com/gochannels/gochannels/tools/loadtest"
 	"go.uber.org/goleak"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gochannels/gochannels/internal/loadtest"
+	"github.com/gochannels/gochannels/tools/loadtest"
 )
 
 func ExampleHistogram() {

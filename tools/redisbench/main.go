@@ -1,9 +1,9 @@
 // Command redisbench measures the Redis channel layers against Django's channels_redis on the
 // same Redis server in the same run, and prints a table with the ratios:
 //
-//	go run ./internal/redisbench                 # starts its own redis-server on loopback
-//	go run ./internal/redisbench -redis redis://127.0.0.1:6379/0 -scale 0.5
-//	go run ./internal/redisbench -run 'group of 1000' -cpuprofile cpu.prof   # some workloads, profiled
+//	go run ./tools/redisbench                 # starts its own redis-server on loopback
+//	go run ./tools/redisbench -redis redis://127.0.0.1:6379/0 -scale 0.5
+//	go run ./tools/redisbench -run 'group of 1000' -cpuprofile cpu.prof   # some workloads, profiled
 //
 // Workloads (the same for both): send+receive (one "process" sends to 100 channels of another,
 // 32 concurrent senders; messages/s until all are received); group sends to groups of 1, 10,

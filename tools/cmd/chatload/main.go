@@ -7,13 +7,13 @@
 // starts -procs chat servers on free loopback ports, and stops all of them at the end (also
 // on SIGINT/SIGTERM and on error). With -url it targets servers that are already running.
 //
-//	go run ./internal/cmd/chatload -clients 100 -rooms 1                       # closed loop, in-memory layer
-//	go run ./internal/cmd/chatload -clients 1000 -rooms 10 -procs 2            # two processes on one Redis
-//	go run ./internal/cmd/chatload -mode open -rate 2000 -clients 100          # fixed 2,000 deliveries/s
-//	go run ./internal/cmd/chatload -mode connect -k 5000 -c 50                 # handshakes per second
-//	go run ./internal/cmd/chatload -mode idle -clients 50000 -procs 3          # RSS per idle connection
-//	go run ./internal/cmd/chatload -url ws://127.0.0.1:8000,ws://127.0.0.1:8001 -clients 200
-//	go run ./internal/cmd/chatload -server django -clients 100 -layer redis     # the Django reference
+//	go run ./tools/cmd/chatload -clients 100 -rooms 1                       # closed loop, in-memory layer
+//	go run ./tools/cmd/chatload -clients 1000 -rooms 10 -procs 2            # two processes on one Redis
+//	go run ./tools/cmd/chatload -mode open -rate 2000 -clients 100          # fixed 2,000 deliveries/s
+//	go run ./tools/cmd/chatload -mode connect -k 5000 -c 50                 # handshakes per second
+//	go run ./tools/cmd/chatload -mode idle -clients 50000 -procs 3          # RSS per idle connection
+//	go run ./tools/cmd/chatload -url ws://127.0.0.1:8000,ws://127.0.0.1:8001 -clients 200
+//	go run ./tools/cmd/chatload -server django -clients 100 -layer redis     # the Django reference
 //
 // -server django runs the same load against the Django Channels tutorial chat under daphne
 // (channels_redis, or the in-memory layer with -layer memory) instead of examples/chat, so that
@@ -46,7 +46,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gochannels/gochannels/internal/loadtest"
+	"github.com/gochannels/gochannels/tools/loadtest"
 )
 
 func main() {

@@ -26,8 +26,9 @@ type ClusterConfig struct {
 	// LayerURL is the chat servers' -layer: "memory://" (one process only), a redis:// URL of
 	// an existing server, or "" / "redis" to start a private redis-server.
 	LayerURL string
-	// ChatBinary is a built examples/chat; empty means build it (go build, which must run
-	// inside the module) into the work directory.
+	// ChatBinary is a built examples/chat; empty means build it into the work directory (go
+	// build, which must run inside the repository: its workspace, or the tools or examples
+	// module).
 	ChatBinary string
 	// Logger receives progress (slog.Default() when nil).
 	Logger *slog.Logger
@@ -124,7 +125,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		out, err := exec.CommandContext(bctx, "go", "build", "-o", bin, ChatPackage).CombinedOutput()
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("loadtest: go build %s (run inside the module, or pass a built binary): %w: %s", ChatPackage, err, strings.TrimSpace(string(out)))
+			return nil, fmt.Errorf("loadtest: go build %s (run inside the repository, or pass a built binary): %w: %s", ChatPackage, err, strings.TrimSpace(string(out)))
 		}
 	}
 	switch layer := cfg.LayerURL; {

@@ -6,8 +6,8 @@
 // WebSocket clients from this process, and reads the child's VmRSS from /proc before and
 // after (each time after a GC and a pause). It prints the RSS growth per connection, in KiB.
 //
-//	go run ./internal/cmd/idleconns -n 10000
-//	go run ./internal/cmd/idleconns -n 10000 -chat -v   # the examples/chat consumer, joined to its room
+//	go run ./tools/cmd/idleconns -n 10000
+//	go run ./tools/cmd/idleconns -n 10000 -chat -v   # the examples/chat consumer, joined to its room
 //
 // With -chat the child serves the examples/chat WebSocket consumer on an in-memory layer, the
 // clients spread over -rooms rooms. -v prints the child's runtime.MemStats (heap and stack in
