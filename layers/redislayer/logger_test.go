@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gochannels/gochannels/internal/redistest"
 )
 
 // records is a slog.Handler that keeps what it is given, for the test to read.
@@ -76,17 +78,6 @@ func (c *clock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // go-redis, installed with the adapter, really logs its failed dials through slog: the first
 // one at once, the next ones counted until the interval has passed.
 func TestSlogLoggerGoRedisDialFailures(t *testing.T) {
@@ -95,7 +86,7 @@ func TestSlogLoggerGoRedisDialFailures(t *testing.T) {
 	redis.SetLogger(&SlogLogger{Logger: slog.New(h), Interval: time.Minute, Now: clk.Now})
 	t.Cleanup(func() { UseSlog(nil) })
 
-	dead := closedAddr(t)
+	dead := redistest.ClosedAddr(t)
 	// One dial attempt per command and no command retries, so that each Ping is one failed
 	// dial; fewer Pings than PoolSize, so that go-redis starts no background redialer.
 	client := redis.NewClient(&redis.Options{Addr: dead, DialerRetries: 1, MaxRetries: -1, PoolSize: 10})
