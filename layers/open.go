@@ -55,10 +55,10 @@ func Open(ctx context.Context, rawURL string) (Layer, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("layers: malformed layer URL %q: %w", redact(rawURL), err)
+		return nil, fmt.Errorf("layers: malformed layer URL %q: %w", Redact(rawURL), err)
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("layers: layer URL %q has no scheme (want e.g. memory:// or redis://host:6379/0)", redact(rawURL))
+		return nil, fmt.Errorf("layers: layer URL %q has no scheme (want e.g. memory:// or redis://host:6379/0)", Redact(rawURL))
 	}
 	registryMu.RLock()
 	open, ok := registry[u.Scheme]
@@ -71,7 +71,7 @@ func Open(ctx context.Context, rawURL string) (Layer, error) {
 	}
 	l, err := open(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("layers: open %s: %w", redact(rawURL), err)
+		return nil, fmt.Errorf("layers: open %s: %w", Redact(rawURL), err)
 	}
 	return l, nil
 }
@@ -106,18 +106,3 @@ func Schemes() []string {
 	sort.Strings(s)
 	return s
 }
-
-// redact hides a password in a URL for error messages and logs.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
-
-// Redact returns rawURL with any password replaced, for logging a layer URL.
-func Redact(rawURL string) string { return redact(rawURL) }

@@ -52,5 +52,8 @@
 // with 1001 and waits for the consumers, bounded by ShutdownTimeout. Options holds the
 // settings every command shares and RegisterFlags makes them flags (-addr host:port or
 // unix:/path, -proxy-headers, -access-log, -drain-delay, -shutdown-timeout, -tls-cert,
-// -tls-key); Listen opens the address. The programs under examples/ are wired this way.
+// -tls-key); Listen opens the address. The channel layer comes from the -layer flag
+// layers.Flag defines: OpenLayer opens it, instruments it, exports its counters and logs its
+// URL (redacted), with the layer packages' own logs (go-redis's) sent through the same slog
+// logger. The programs under examples/ are wired this way.
 package ops

@@ -38,7 +38,7 @@ func Example() {
 	reg := prometheus.NewRegistry()
 	metrics := ops.NewMetrics(reg, "")
 
-	layer := metrics.InstrumentLayer(layers.NewMemory(layers.MemoryOptions{})) // or layers.OpenEnv
+	layer := metrics.InstrumentLayer(layers.NewMemory(layers.MemoryOptions{})) // or ops.OpenLayer, for a -layer flag
 	defer layer.Close()
 	if err := metrics.WatchLayer(layer); err != nil {
 		fmt.Println(err)

@@ -52,7 +52,8 @@ func ExampleURL() {
 		}
 		return nil
 	})
-	_ = app.WithLogger(discard()).Serve(ctx, &channels.Scope{Type: "http", Path: "/nowhere"}, nil, send)
+	app.Logger = discard()
+	_ = app.Serve(ctx, &channels.Scope{Type: "http", Path: "/nowhere"}, nil, send)
 	// Output:
 	// chat: root="" path="/ws/chat/lobby/" params=map[room_name:lobby]
 	// repo: root="/org/gochannels" path="/repo/core" params=map[org:gochannels repo:core]

@@ -273,12 +273,6 @@ func URL(routes ...Route) *URLRouter {
 	return &URLRouter{routes: routes}
 }
 
-// WithLogger sets the router's logger and returns the router.
-func (r *URLRouter) WithLogger(l *slog.Logger) *URLRouter {
-	r.Logger = l
-	return r
-}
-
 // Serve implements channels.Application.
 func (r *URLRouter) Serve(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 	if scope.Type != channels.ScopeHTTP && scope.Type != channels.ScopeWebsocket {

@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -36,25 +35,14 @@ func pingApp(l layers.Layer) channels.Application {
 // runCommand runs Command and returns its exit code and stderr.
 func runCommand(ctx context.Context, args ...string) (int, string) {
 	var stderr logbuf.Buffer
-	code := worker.Command(ctx, pingApp, args, &stderr, worker.WithName("runworker"), worker.WithProbe(2, 300*time.Millisecond, 50*time.Millisecond))
+	code := worker.Command(ctx, pingApp, args, &stderr, worker.MainOptions{Name: "runworker", ProbeAttempts: 2, ProbeTimeout: 300 * time.Millisecond, ProbeWait: 50 * time.Millisecond})
 	return code, stderr.String()
-}
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestCommandErrors(t *testing.T) {
 	t.Setenv(layers.EnvURL, "")
 	ctx := testCtx(t)
-	dead := closedPort(t)
+	dead := redistest.ClosedAddr(t)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -138,7 +126,8 @@ func TestCommandServesRedis(t *testing.T) {
 	if res.code != worker.ExitOK {
 		t.Errorf("exit code %d; stderr:\n%s", res.code, res.stderr)
 	}
-	if strings.Contains(res.stderr, "in-memory") || !strings.Contains(res.stderr, "channel=background-tasks handled=1 failed=0") {
+	if strings.Contains(res.stderr, "in-memory") || !strings.Contains(res.stderr, "channel=background-tasks handled=1 failed=0") ||
+		!strings.Contains(res.stderr, `msg="channel layer" url="`+srv.URL()+"?prefix=") {
 		t.Errorf("stderr:\n%s", res.stderr)
 	}
 }

@@ -45,5 +45,6 @@
 // # Commands
 //
 // Main turns an application into a runworker command in a few lines (see cmd/runworker):
-// channel names as arguments, -layer (default $CHANNEL_LAYER_URL), -concurrency, -log-level.
+// channel names as arguments, -layer (layers.Flag: default $CHANNEL_LAYER_URL), -concurrency,
+// -log-level, -stop-timeout; one slog stream on stderr, go-redis's lines included.
 package worker

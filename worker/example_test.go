@@ -66,8 +66,8 @@ func ExampleMain() {
 			"thumbnails":       consumer.New[Adder](consumer.WithLayer(l)),
 		}
 	}
-	// In cmd/runworker/main.go: func main() { worker.Main(newApp) }
-	code := worker.Command(context.Background(), newApp, []string{"-h"}, os.Stdout, worker.WithName("runworker"))
+	// In cmd/runworker/main.go: func main() { worker.Main(newApp, worker.MainOptions{}) }
+	code := worker.Command(context.Background(), newApp, []string{"-h"}, os.Stdout, worker.MainOptions{Name: "runworker"})
 	fmt.Println("exit code", code)
 	// Output:
 	// Usage: runworker [flags] channel...

@@ -165,7 +165,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	slotsDone := make(chan struct{})
 	go func() { w.slots.Wait(); close(slotsDone) }()
 	go w.supervise(ctx, slotsDone)
-	w.logger().Info("worker: serving", "channels", w.names(), "layer", fmt.Sprintf("%T", w.Layer))
+	w.logger().Info("worker: serving", "channels", w.names())
 	return nil
 }
 

@@ -42,7 +42,7 @@ import (
 )
 
 func main() {
-	worker.Main(newApplication, worker.WithName("runworker"))
+	worker.Main(newApplication, worker.MainOptions{Name: "runworker"})
 }
 
 // newApplication routes every example's background channels.

@@ -24,7 +24,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -68,30 +67,22 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready func(sta
 	opts := ops.DefaultOptions(":8000")
 	opts.RegisterFlags(fs)
 	ops.SetUsage(fs, "background tasks: POST /tasks, progress over /ws/tasks/")
-	layerURL := fs.String("layer", "", "channel layer URL (default $"+layers.EnvURL+", else memory://)")
+	layerFlag := layers.Flag(fs)
 	inProcess := fs.Bool("worker", false, "also run the background-tasks worker in this process (always on with the in-memory layer)")
 	stepDelay := fs.Duration("step-delay", 300*time.Millisecond, "pause after each step of a task, so that its progress can be watched")
 	hosts := fs.String("allowed-hosts", "", "comma-separated host patterns allowed as WebSocket Origin (default: this machine)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rawURL := *layerURL
-	if rawURL == "" {
-		rawURL = os.Getenv(layers.EnvURL)
-	}
-	raw, err := layers.Open(ctx, rawURL)
-	if err != nil {
-		return fmt.Errorf("open the channel layer: %w", err)
-	}
 	metrics := ops.NewMetrics(nil, "")
-	layer := metrics.InstrumentLayer(raw)
-	defer layer.Close()
-	if err := metrics.WatchLayer(layer); err != nil {
-		logger.Warn("background: no layer statistics in /metrics", "error", err)
+	layer, err := ops.OpenLayer(ctx, layerFlag, metrics, logger)
+	if err != nil {
+		return err
 	}
+	defer layer.Close()
 
 	st := started{layer: layer}
-	if _, memory := raw.(*layers.Memory); memory || *inProcess {
+	if _, memory := layers.Unwrap(layer).(*layers.Memory); memory || *inProcess {
 		// One process: the worker's consumers run in goroutines beside the server. It is
 		// stopped after the server, so that the tasks the last requests queued are taken.
 		st.worker = &worker.Worker{Layer: layer, Application: metrics.Instrument(tasks.NewWorkerApplication(layer)), Channels: []string{tasks.Channel}, Logger: logger}
@@ -109,7 +100,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready func(sta
 			logger.Warn("background: no worker statistics in /metrics", "error", err)
 		}
 	} else {
-		logger.Info("background: tasks go to the layer; run the worker with: go run ./cmd/runworker background-tasks", "layer", layers.Redact(rawURL))
+		logger.Info("background: tasks go to the layer; run the worker with: go run ./cmd/runworker background-tasks")
 	}
 
 	var allowed []string

@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -52,21 +51,17 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	opts := ops.DefaultOptions(":8000")
 	opts.RegisterFlags(fs)
 	ops.SetUsage(fs, "the Django Channels tutorial chat (rooms at /chat/{room}/, socket /ws/chat/{room}/)")
-	layerURL := fs.String("layer", "", "channel layer URL (default $"+layers.EnvURL+", else memory://)")
+	layerFlag := layers.Flag(fs)
 	hosts := fs.String("allowed-hosts", "", "comma-separated host patterns allowed as WebSocket Origin, Django style (default: this machine)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	metrics := ops.NewMetrics(nil, "")
-	raw, err := layers.OpenEnv(ctx, *layerURL)
+	layer, err := ops.OpenLayer(ctx, layerFlag, metrics, logger)
 	if err != nil {
-		return fmt.Errorf("open the channel layer: %w", err)
+		return err
 	}
-	layer := metrics.InstrumentLayer(raw)
 	defer layer.Close()
-	if err := metrics.WatchLayer(layer); err != nil {
-		logger.Warn("chat: no layer statistics in /metrics", "error", err)
-	}
 
 	var allowed []string
 	for _, h := range strings.Split(*hosts, ",") {
@@ -84,7 +79,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	if err != nil {
 		return err
 	}
-	logger.Info("chat: serving", "addr", ln.Addr().String(), "layer", layers.Redact(layers.EnvURLOr(*layerURL)))
+	logger.Info("chat: serving", "addr", ln.Addr().String())
 	if ready != nil {
 		ready <- ln.Addr()
 	}

@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -54,7 +53,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	opts := ops.DefaultOptions(":8000")
 	opts.RegisterFlags(fs)
 	ops.SetUsage(fs, "the multi-room chat with accounts and history (socket /chat/stream/)")
-	layerURL := fs.String("layer", "", "channel layer URL (default $"+layers.EnvURL+", else memory://)")
+	layerFlag := layers.Flag(fs)
 	dbPath := fs.String("db", "multichat.db", "SQLite database file, shared by the processes of one host")
 	worker := fs.Bool("worker", true, "run the background consumer (message history) in this process")
 	workerOnly := fs.Bool("worker-only", false, "run only the background consumer, no HTTP server")
@@ -65,15 +64,11 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 		return err
 	}
 	metrics := ops.NewMetrics(nil, "")
-	raw, err := layers.OpenEnv(ctx, *layerURL)
+	layer, err := ops.OpenLayer(ctx, layerFlag, metrics, logger)
 	if err != nil {
-		return fmt.Errorf("open the channel layer: %w", err)
+		return err
 	}
-	layer := metrics.InstrumentLayer(raw)
 	defer layer.Close()
-	if err := metrics.WatchLayer(layer); err != nil {
-		logger.Warn("multichat: no layer statistics in /metrics", "error", err)
-	}
 
 	var allowed []string
 	for _, h := range strings.Split(*hosts, ",") {
@@ -90,7 +85,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	}
 	defer app.Close() // stops the history worker after the server, closes the database
 	if *workerOnly {
-		logger.Info("multichat: background worker running", "channel", multichat.HistoryChannel, "layer", layers.Redact(layers.EnvURLOr(*layerURL)))
+		logger.Info("multichat: background worker running", "channel", multichat.HistoryChannel)
 		if ready != nil {
 			ready <- nil
 		}
@@ -108,7 +103,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 		return err
 	}
 	logger.Info("multichat: serving", "addr", ln.Addr().String(), "url", displayURL(ln.Addr(), opts.TLSCert != ""),
-		"db", *dbPath, "worker", *worker, "layer", layers.Redact(layers.EnvURLOr(*layerURL)))
+		"db", *dbPath, "worker", *worker)
 	if ready != nil {
 		ready <- ln.Addr()
 	}

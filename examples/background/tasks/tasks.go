@@ -228,10 +228,11 @@ func NewApplication(l layers.Layer, opts Options) channels.Application {
 		_, _ = w.Write([]byte(page))
 	})
 	mux.Handle("POST "+TasksPath, &taskHandler{layer: l, opts: opts})
-	ws := consumer.JSONWebsocket[Watcher](consumer.WithLayer(l), consumer.WithLogger(opts.Logger))
+	ws := router.URL(router.Path(WebsocketPath, consumer.JSONWebsocket[Watcher](consumer.WithLayer(l), consumer.WithLogger(opts.Logger))))
+	ws.Logger = opts.Logger
 	return router.ProtocolType{
 		channels.ScopeHTTP:      channels.FromHTTPHandler(mux),
-		channels.ScopeWebsocket: router.URL(router.Path(WebsocketPath, ws)).WithLogger(opts.Logger),
+		channels.ScopeWebsocket: ws,
 	}
 }
 

@@ -128,7 +128,9 @@ func NewWebsocketApplication(layer layers.Layer, logger *slog.Logger) channels.A
 		logger = slog.Default()
 	}
 	ws := consumer.JSONWebsocket[Consumer](consumer.WithLayer(layer), consumer.WithLogger(logger), consumer.WithoutIdleGoroutine())
-	return router.URL(router.Path(WebsocketPath, ws)).WithLogger(logger)
+	r := router.URL(router.Path(WebsocketPath, ws))
+	r.Logger = logger
+	return r
 }
 
 // NewApplication returns the whole chat site: the pages over HTTP and the chat WebSocket.

@@ -217,7 +217,8 @@ func (a *App) socketApp() channels.Application {
 }
 
 func (a *App) buildApplication() channels.Application {
-	ws := router.URL(router.Path(SocketPath, a.socketApp())).WithLogger(a.logger)
+	ws := router.URL(router.Path(SocketPath, a.socketApp()))
+	ws.Logger = a.logger
 	csrfOpts := middleware.CSRFOptions{Secure: a.cfg.SecureCookies}
 	return router.ProtocolType{
 		channels.ScopeHTTP: channels.FromHTTPHandler(auth.Handler(middleware.CSRF(a.pages(), csrfOpts), a.sessions, a)),
