@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"sync"
 )
@@ -113,9 +112,10 @@ func (s *Server) serveHTTPScope(w http.ResponseWriter, r *http.Request) {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				err = fmt.Errorf("channels: application panic: %v", p)
+				pe := NewPanicError(p)
+				err = fmt.Errorf("channels: application: %w", pe)
 				s.logger().Error("channels: http application panicked", "path", scope.Path,
-					"panic", p, "stack", string(debug.Stack()))
+					"panic", p, "stack", string(pe.Stack))
 			}
 		}()
 		err = s.Application.Serve(ctx, scope, h, h)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -260,9 +259,10 @@ func (c *wsConn) runApp(scope *Scope) {
 func (c *wsConn) appExit() {
 	err := c.appErr
 	if p := recover(); p != nil {
-		err = fmt.Errorf("channels: application panic: %v", p)
+		pe := NewPanicError(p)
+		err = fmt.Errorf("channels: application: %w", pe)
 		c.srv.logger().Error("channels: websocket application panicked", "path", c.path,
-			"panic", p, "stack", string(debug.Stack()))
+			"panic", p, "stack", string(pe.Stack))
 	}
 	if c.mbox.isDetached() {
 		// The application handed its events to a handler (Detacher): the scope ends when
@@ -279,7 +279,7 @@ func (c *wsConn) appExit() {
 // counts as Serve's return value, and a panic as a panicking Serve.
 func (c *wsConn) detachedDone(result error, p any, stack []byte) {
 	if p != nil {
-		result = fmt.Errorf("channels: application panic: %v", p)
+		result = fmt.Errorf("channels: application: %w", &PanicError{Value: p, Stack: stack})
 		c.srv.logger().Error("channels: websocket application panicked", "path", c.path,
 			"panic", p, "stack", string(stack))
 	}
