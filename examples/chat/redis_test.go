@@ -219,7 +219,7 @@ func TestRedisOutageWithLiveSockets(t *testing.T) {
 }
 
 func testOutage(t *testing.T, scheme string) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	a, b := startChat(t, layerURL(srv, scheme)), startChat(t, layerURL(srv, scheme))
@@ -345,7 +345,7 @@ func testOutage(t *testing.T, scheme string) {
 // TestTwoProcesses builds the chat program and runs it twice as separate processes on one
 // Redis: a client of process A and a client of process B chat in the same room.
 func TestTwoProcesses(t *testing.T) {
-	if testing.Short() {
+	if redistest.Short() { // never under CI=true
 		t.Skip("builds the program")
 	}
 	srv := redistest.Start(t)

@@ -440,7 +440,7 @@ func TestPruneDeadGoProcess(t *testing.T) {
 }
 
 func TestRedisRestart(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	l := newLayer(t, []*redistest.Server{srv}, nil)
 	sender := newLayer(t, []*redistest.Server{srv}, nil)
 	ctx := testCtx(t)
@@ -505,7 +505,7 @@ func TestRejoinAfterRestart(t *testing.T) {
 		{"quick restart", nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := redistest.Start(t)
+			srv := redistest.StartPrivate(t)
 			l := newLayer(t, []*redistest.Server{srv}, tc.mod)
 			ctx := testCtx(t)
 			ch, stop, err := l.Listen(ctx, "specific", func(channels.Message) bool { return true })
@@ -529,7 +529,7 @@ func TestRejoinAfterRestart(t *testing.T) {
 }
 
 func TestRestartWatch(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx := testCtx(t)
 	var logs logbuf.Buffer
 	changed := make(chan struct{}, 10)

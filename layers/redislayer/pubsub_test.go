@@ -282,7 +282,7 @@ func TestPubSubNormalChannel(t *testing.T) {
 // TestPubSubReconnect kills Redis under a layer with a channel and a group, checks that calls
 // fail fast during the outage, restarts it and checks that the layer resubscribes by itself.
 func TestPubSubReconnect(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx := testCtx(t)
 	l := newPubSub(t, srv)
 	waitConnected(t, l)

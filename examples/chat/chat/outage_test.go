@@ -15,7 +15,7 @@ import (
 // {"error": "MESSAGE_NOT_DELIVERED", "message": m} and its connection stays open; once Redis
 // is back, the room works again.
 func TestLayerFailureKeepsSocket(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	l, err := redislayer.New(redislayer.Options{Hosts: []string{srv.URL()}, Prefix: srv.Prefix()})
