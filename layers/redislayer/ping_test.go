@@ -45,16 +45,9 @@ func TestPing(t *testing.T) {
 	}
 	srvs[1].Restart()
 	for name, p := range map[string]pinger{"Layer": l, "PubSubLayer": ps} {
-		var err error
-		for i := 0; i < 50; i++ { // the pool redials on the next call
-			if err = p.Ping(ctx); err == nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("%s: Ping after the restart: %v", name, err)
-		}
+		waitUntil(t, name+": Ping succeeds after the restart (the pool redials on the next call)", func() bool {
+			return p.Ping(ctx) == nil
+		})
 	}
 	_ = l.Close()
 	_ = ps.Close()
