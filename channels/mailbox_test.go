@@ -102,11 +102,30 @@ func TestMailboxCloseDeliversFinalLast(t *testing.T) {
 	}
 }
 
+// waitMailbox waits until cond, read under m's lock, holds (a goroutine has reached the
+// waiting path: it creates the channel it then waits on).
+func waitMailbox(t *testing.T, what string, m *Mailbox, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		m.mu.Lock()
+		ok := cond()
+		m.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestMailboxCloseWakesReceiverAndPutter(t *testing.T) {
 	m := NewMailbox(1)
 	recv := make(chan error, 1)
 	go func() { _, err := m.Receive(context.Background()); recv <- err }()
-	time.Sleep(10 * time.Millisecond)
+	waitMailbox(t, "the receiver to wait", m, func() bool { return m.wake != nil })
 	m.Close(nil)
 	if err := <-recv; !errors.Is(err, ErrClosed) {
 		t.Fatalf("receive: %v", err)
@@ -116,7 +135,7 @@ func TestMailboxCloseWakesReceiverAndPutter(t *testing.T) {
 	_ = m2.Inject(msgN(0))
 	put := make(chan error, 1)
 	go func() { put <- m2.Put(context.Background(), msgN(1)) }()
-	time.Sleep(10 * time.Millisecond)
+	waitMailbox(t, "the putter to wait for room", m2, func() bool { return m2.space != nil })
 	m2.Close(nil)
 	if err := <-put; !errors.Is(err, ErrClosed) {
 		t.Fatalf("put: %v", err)

@@ -339,11 +339,21 @@ func TestContextCanceled(t *testing.T) {
 	mb := channels.NewMailbox(8)
 	scope := &channels.Scope{Type: channels.ScopeWebsocket, Path: "/", URLRoute: map[string]string{"name": "c"}}
 	done := make(chan error, 1)
-	go func() {
-		done <- app.Serve(ctx, scope, mb, channels.SendFunc(func(context.Context, channels.Message) error { return nil }))
-	}()
+	accepted := make(chan struct{}, 1)
+	send := channels.SendFunc(func(_ context.Context, m channels.Message) error {
+		if m.Type() == channels.TypeWebsocketAccept {
+			accepted <- struct{}{}
+		}
+		return nil
+	})
+	go func() { done <- app.Serve(ctx, scope, mb, send) }()
 	_ = mb.Inject(channels.Message{"type": channels.TypeWebsocketConnect})
-	time.Sleep(10 * time.Millisecond)
+	// Cancel once the consumer is connected and waiting for events.
+	select {
+	case <-accepted:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the consumer never accepted the connection")
+	}
 	cancel()
 	select {
 	case err := <-done:

@@ -21,6 +21,39 @@ func newTestMemory(t testing.TB, opts MemoryOptions) *Memory {
 	return m
 }
 
+// waitTimeout bounds the waits of these tests for a message or a condition. It only stops a
+// hung test; it asserts nothing about speed.
+const waitTimeout = 60 * time.Second
+
+// advance moves m's clock forward by d, as if d had passed, so that expiry tests need no
+// sleeps and can use expiries long enough that a stalled test never sees one it did not plan.
+func advance(m *Memory, d time.Duration) {
+	m.mu.Lock()
+	m.base = m.base.Add(-d)
+	m.mu.Unlock()
+}
+
+// waitReceivers waits until n receivers are blocked on channel.
+func waitReceivers(t *testing.T, m *Memory, channel string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		m.mu.Lock()
+		got := 0
+		if q := m.queues[channel]; q != nil {
+			got = len(q.waiters)
+		}
+		m.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d receivers waiting on %q after %v, want %d", got, channel, waitTimeout, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func msg(n int) channels.Message { return channels.Message{"type": "test.msg", "n": n} }
 
 func recvTimeout(t testing.TB, l Layer, channel string, d time.Duration) (channels.Message, error) {
@@ -63,7 +96,7 @@ func TestMemorySendCopiesMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	orig["v"] = "after"
-	got, err := recvTimeout(t, m, "c", 5*time.Second)
+	got, err := recvTimeout(t, m, "c", waitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +135,7 @@ func TestMemoryBadInput(t *testing.T) {
 	if err := m.Send(ctx, "c", msg(1)); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := recvTimeout(t, m, "c", 5*time.Second); err != nil || got.Type() != "test.msg" {
+	if got, err := recvTimeout(t, m, "c", waitTimeout); err != nil || got.Type() != "test.msg" {
 		t.Fatalf("got %v, %v", got, err)
 	}
 }
@@ -143,17 +176,17 @@ func TestMemoryCapacity(t *testing.T) {
 }
 
 func TestMemoryExpiry(t *testing.T) {
-	m := newTestMemory(t, MemoryOptions{Capacity: 1, Expiry: 20 * time.Millisecond})
+	m := newTestMemory(t, MemoryOptions{Capacity: 1, Expiry: 10 * time.Second})
 	ctx := context.Background()
 	if err := m.Send(ctx, "c", msg(1)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(60 * time.Millisecond)
+	advance(m, 30*time.Second)
 	// The expired message no longer takes the only place.
 	if err := m.Send(ctx, "c", msg(2)); err != nil {
 		t.Fatalf("send after expiry: %v", err)
 	}
-	time.Sleep(60 * time.Millisecond)
+	advance(m, 30*time.Second)
 	if got, err := recvTimeout(t, m, "c", 50*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("received an expired message: %v %v", got, err)
 	}
@@ -163,12 +196,12 @@ func TestMemoryExpiry(t *testing.T) {
 }
 
 func TestMemoryNotExpiredIsDelivered(t *testing.T) {
-	m := newTestMemory(t, MemoryOptions{Expiry: 10 * time.Second})
+	m := newTestMemory(t, MemoryOptions{Expiry: 10 * time.Minute})
 	if err := m.Send(context.Background(), "c", msg(1)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
-	if _, err := recvTimeout(t, m, "c", 5*time.Second); err != nil {
+	advance(m, 5*time.Minute) // half the expiry
+	if _, err := recvTimeout(t, m, "c", waitTimeout); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -200,7 +233,7 @@ func TestMemoryGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []string{"a", "c"} {
-		if got, err := recvTimeout(t, m, c, 5*time.Second); err != nil || got.Type() != "hello" {
+		if got, err := recvTimeout(t, m, c, waitTimeout); err != nil || got.Type() != "hello" {
 			t.Fatalf("%s: %v %v", c, got, err)
 		}
 	}
@@ -235,22 +268,22 @@ func TestMemoryGroupSendFullMemberIsCounted(t *testing.T) {
 	if st := m.Stats(); st.RejectedFull != 1 || st.Sent != 2 {
 		t.Fatalf("stats %+v", st)
 	}
-	if got, _ := recvTimeout(t, m, "b", 5*time.Second); got == nil {
+	if got, _ := recvTimeout(t, m, "b", waitTimeout); got == nil {
 		t.Fatal("b missed the message")
 	}
 }
 
 func TestMemoryGroupExpiry(t *testing.T) {
-	m := newTestMemory(t, MemoryOptions{GroupExpiry: 30 * time.Millisecond})
+	m := newTestMemory(t, MemoryOptions{GroupExpiry: 10 * time.Second})
 	ctx := context.Background()
 	_ = m.GroupAdd(ctx, "g", "old")
 	_ = m.GroupAdd(ctx, "g", "fresh")
-	time.Sleep(80 * time.Millisecond)
+	advance(m, 30*time.Second)
 	_ = m.GroupAdd(ctx, "g", "fresh") // refresh
 	if err := m.GroupSend(ctx, "g", msg(1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := recvTimeout(t, m, "fresh", 5*time.Second); err != nil {
+	if _, err := recvTimeout(t, m, "fresh", waitTimeout); err != nil {
 		t.Fatalf("refreshed member: %v", err)
 	}
 	if _, err := recvTimeout(t, m, "old", 20*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
@@ -299,7 +332,7 @@ func TestMemoryNewChannel(t *testing.T) {
 	if err := m.Send(ctx, a, msg(1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := recvTimeout(t, m, a, 5*time.Second); err != nil {
+	if _, err := recvTimeout(t, m, a, waitTimeout); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -308,10 +341,10 @@ func TestMemoryReceiveWaits(t *testing.T) {
 	m := newTestMemory(t, MemoryOptions{})
 	got := make(chan channels.Message, 1)
 	go func() {
-		msg, _ := recvTimeout(t, m, "c", 5*time.Second)
+		msg, _ := recvTimeout(t, m, "c", waitTimeout)
 		got <- msg
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitReceivers(t, m, "c", 1)
 	if err := m.Send(context.Background(), "c", msg(7)); err != nil {
 		t.Fatal(err)
 	}
@@ -344,9 +377,9 @@ func TestMemoryCloseWakesReceivers(t *testing.T) {
 	m := NewMemory(MemoryOptions{})
 	errs := make(chan error, 3)
 	for i := 0; i < 3; i++ {
-		go func() { _, err := recvTimeout(t, m, "c", 5*time.Second); errs <- err }()
+		go func() { _, err := recvTimeout(t, m, "c", waitTimeout); errs <- err }()
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitReceivers(t, m, "c", 3)
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -377,13 +410,13 @@ func TestMemoryFlush(t *testing.T) {
 	_ = m.GroupAdd(ctx, "g", "b")
 	got := make(chan error, 1)
 	go func() {
-		msg, err := recvTimeout(t, m, "waiting", 5*time.Second)
+		msg, err := recvTimeout(t, m, "waiting", waitTimeout)
 		if err == nil && msg.Type() != "after" {
 			err = fmt.Errorf("got %v", msg)
 		}
 		got <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitReceivers(t, m, "waiting", 1)
 	if err := m.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +439,7 @@ func TestMemoryFlush(t *testing.T) {
 func TestMemoryConcurrentSendersReceivers(t *testing.T) {
 	const senders, receivers, each = 8, 8, 300
 	m := newTestMemory(t, MemoryOptions{Capacity: senders * each})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	var seen sync.Map
 	var count atomic.Int64
@@ -551,7 +584,7 @@ func TestMemoryGroupSendSharesOneCopy(t *testing.T) {
 	if err := m.GroupSend(ctx, "room", orig); err != nil {
 		t.Fatal(err)
 	}
-	queued, err := recvTimeout(t, m, "plain", 5*time.Second)
+	queued, err := recvTimeout(t, m, "plain", waitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -573,13 +606,13 @@ func TestMemoryGroupSendSharesOneCopy(t *testing.T) {
 }
 
 func TestMemorySweepDropsAbandonedChannels(t *testing.T) {
-	m := newTestMemory(t, MemoryOptions{Expiry: 10 * time.Millisecond, GroupExpiry: 10 * time.Millisecond})
+	m := newTestMemory(t, MemoryOptions{Expiry: 10 * time.Second, GroupExpiry: 10 * time.Second})
 	ctx := context.Background()
 	for i := 0; i < 50; i++ {
 		_ = m.Send(ctx, fmt.Sprintf("abandoned%d", i), msg(i))
 		_ = m.GroupAdd(ctx, fmt.Sprintf("group%d", i), "x")
 	}
-	time.Sleep(40 * time.Millisecond)
+	advance(m, 40*time.Second)
 	for i := 0; i < 200000; i++ {
 		_ = m.GroupAdd(ctx, "live", "y")
 		m.mu.Lock()

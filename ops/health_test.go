@@ -49,7 +49,7 @@ func TestHealthzAndReadyzMemory(t *testing.T) {
 }
 
 func TestReadyzRedisKilledAndRestarted(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx := testCtx(t)
 	l, err := layers.Open(ctx, srv.URL()+"?prefix="+srv.Prefix())
 	if err != nil {

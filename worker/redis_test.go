@@ -131,7 +131,7 @@ func TestRedisWorkersShareTheWork(t *testing.T) {
 // Redis going away: the worker logs the outage once, retries with backoff (no spin), and
 // carries on when Redis is back.
 func TestRedisOutage(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx := testCtx(t)
 	l := redisLayer(t, srv, 0)
 	logger, logs := newLogger()

@@ -33,7 +33,7 @@ func testCtx(t *testing.T) context.Context {
 // waitFor polls cond until it holds, failing the test after a generous safety net.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // only stops a hung test
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -128,7 +128,7 @@ func startBinary(t *testing.T, srv *redistest.Server) *logbuf.Buffer {
 			t.Errorf("runworker did not stop on SIGTERM; stderr:\n%s", stderr.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // only stops a hung test
 	for !strings.Contains(stderr.String(), "worker: serving") {
 		if time.Now().After(deadline) {
 			t.Fatalf("runworker did not start; stderr:\n%s", stderr.String())

@@ -183,7 +183,7 @@ func TestSingleProcess(t *testing.T) {
 // (the client can read the task's last event before the worker counts the message handled),
 // or after 5 s.
 func handled(w *worker.Worker) worker.ChannelStats {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // only stops a hung test
 	for {
 		st := w.Stats()[tasks.Channel]
 		if st.InFlight == 0 || time.Now().After(deadline) {

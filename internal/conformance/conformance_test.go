@@ -14,6 +14,7 @@ import (
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/channelstest"
+	"github.com/gochannels/gochannels/internal/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -97,7 +98,7 @@ func TestConformance(t *testing.T) {
 func casesFor(t *testing.T) []*Case {
 	t.Helper()
 	cases := Cases()
-	if !testing.Short() {
+	if !redistest.Short() { // never short under CI=true
 		return cases
 	}
 	var some []*Case

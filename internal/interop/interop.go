@@ -50,7 +50,8 @@ type Py struct {
 }
 
 // Start runs the helper with a layer built from cfg; it is stopped when the test ends. It
-// skips the test when Python or channels_redis is missing (fails with CI=true).
+// skips the test when Python, Django's channels or channels_redis is missing (fails with
+// CI=true).
 func Start(t testing.TB, cfg Config) *Py {
 	t.Helper()
 	python := redistest.RequirePython(t)

@@ -4,8 +4,10 @@
 //
 // When the environment variable REDIS_URL is set, Start uses that server instead (one database
 // per shard for StartN) and gives each test a unique key prefix, deleted (with SCAN) when the
-// test ends; Kill and Restart then skip the test. Without a redis-server binary the test is
-// skipped, except when CI=true, where it fails: CI must never silently skip Redis tests.
+// test ends. StartPrivate always starts a child process, whatever REDIS_URL says: tests that
+// Kill or Restart a server use it, and Kill or Restart on a REDIS_URL server fails the test.
+// Without a redis-server binary the test is skipped, except when CI=true, where it fails: CI
+// must never silently skip Redis tests (see SkipOrFail).
 package redistest
 
 import (
@@ -52,7 +54,7 @@ type Server struct {
 }
 
 // Start returns a running Redis server for t, stopped (or, with REDIS_URL, cleaned of the
-// test's keys) when t ends.
+// test's keys) when t ends. A test that kills, restarts or stops the server uses StartPrivate.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	return StartN(t, 1)[0]
@@ -68,9 +70,33 @@ func StartN(t testing.TB, n int) []*Server {
 	if raw := os.Getenv(EnvURL); raw != "" {
 		return startExternal(t, raw, n)
 	}
+	return startPrivate(t, n, "redis-server not found; install redis-server or set "+EnvURL)
+}
+
+// StartPrivate returns a running Redis server for t that is always a child redis-server
+// process, whatever REDIS_URL says: a test that kills, restarts or stops a server must use it
+// (or StartPrivateN), so that no environment can turn that test into a skip.
+func StartPrivate(t testing.TB) *Server {
+	t.Helper()
+	return StartPrivateN(t, 1)[0]
+}
+
+// StartPrivateN is StartN with private redis-server processes, whatever REDIS_URL says.
+func StartPrivateN(t testing.TB, n int) []*Server {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("redistest: StartPrivateN(%d): need at least one server", n)
+	}
+	return startPrivate(t, n, "redis-server not found; install redis-server")
+}
+
+// startPrivate starts n child redis-server processes; without the binary the test is
+// skipped with missing as the reason (failing when CI=true).
+func startPrivate(t testing.TB, n int, missing string) []*Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		SkipOrFail(t, "redis-server not found; install redis-server or set REDIS_URL")
+		SkipOrFail(t, missing)
 	}
 	servers := make([]*Server, n)
 	for i := range servers {
@@ -80,16 +106,6 @@ func StartN(t testing.TB, n int) []*Server {
 		servers[i] = s
 	}
 	return servers
-}
-
-// SkipOrFail skips the test because a dependency is missing, or fails it when CI=true (CI
-// installs every dependency, so there a missing one is an error, never a silent skip).
-func SkipOrFail(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: not skipping)")
-	}
-	t.Skip(msg)
 }
 
 func startExternal(t testing.TB, raw string, n int) []*Server {
@@ -155,25 +171,22 @@ func (s *Server) Client() *redis.Client {
 	return c
 }
 
-// Kill ends the server with SIGKILL, as a crash would, and waits for it to exit. With
-// REDIS_URL it skips the test.
+// Kill ends the server with SIGKILL, as a crash would, and waits for it to exit. It needs a
+// private server (StartPrivate): on one from REDIS_URL it fails the test, never skips it.
 func (s *Server) Kill() {
 	s.t.Helper()
-	if s.external != nil {
-		s.t.Skip("redistest: Kill needs a private redis-server; unset " + EnvURL + " to run this test")
-	}
+	s.requirePrivate("Kill")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.killLocked()
 }
 
 // Restart starts the server again on the same port (after Kill, or restarting a running
-// one), with an empty database, and waits until it answers. With REDIS_URL it skips the test.
+// one), with an empty database, and waits until it answers. It needs a private server
+// (StartPrivate): on one from REDIS_URL it fails the test, never skips it.
 func (s *Server) Restart() {
 	s.t.Helper()
-	if s.external != nil {
-		s.t.Skip("redistest: Restart needs a private redis-server; unset " + EnvURL + " to run this test")
-	}
+	s.requirePrivate("Restart")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.killLocked()
@@ -185,6 +198,15 @@ func (s *Server) Restart() {
 		time.Sleep(100 * time.Millisecond)
 	}
 	s.t.Fatalf("redistest: restart on port %d: %v", s.port, err)
+}
+
+// requirePrivate fails the test when s comes from REDIS_URL: op would stop a server the test
+// does not own. The test should have started its server with StartPrivate.
+func (s *Server) requirePrivate(op string) {
+	s.t.Helper()
+	if s.external != nil {
+		s.t.Fatalf("redistest: %s needs a private redis-server: start it with StartPrivate, not Start (%s is set)", op, EnvURL)
+	}
 }
 
 // startFresh picks a free port and launches the server, retrying if the port was taken in
@@ -346,24 +368,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// PythonPath is the interpreter that has Debian's channels_redis; the python3 on PATH may be
-// a different one.
-const PythonPath = "/usr/bin/python3"
-
-// RequirePython returns the path of a Python interpreter that can import channels_redis,
-// msgpack and cryptography, skipping the test when there is none (failing when CI=true).
-func RequirePython(t testing.TB) string {
-	t.Helper()
-	if _, err := os.Stat(PythonPath); err != nil {
-		SkipOrFail(t, "python3 not found at "+PythonPath+"; install python3-channels-redis")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, PythonPath, "-c", "import channels_redis, msgpack, cryptography").CombinedOutput()
-	if err != nil {
-		SkipOrFail(t, fmt.Sprintf("%s cannot import channels_redis (%v: %s); install python3-channels-redis", PythonPath, err, strings.TrimSpace(string(out))))
-	}
-	return PythonPath
 }

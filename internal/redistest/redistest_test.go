@@ -11,15 +11,12 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestStartKillRestart(t *testing.T) {
-	s := Start(t)
+	s := StartPrivate(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c := s.Client()
 	if err := c.Set(ctx, s.Prefix()+"k", "v", 0).Err(); err != nil {
 		t.Fatalf("SET: %v", err)
-	}
-	if s.External() {
-		return
 	}
 	s.Kill()
 	if err := ping(s.URL(), time.Second); err == nil {

@@ -64,8 +64,8 @@ func TestNormalChannelManyReadersNoDuplicates(t *testing.T) {
 	sw.Wait()
 	select {
 	case <-rctx.Done():
-	case <-time.After(15 * time.Second):
-		t.Fatalf("only %d of %d messages received within 15s", count.Load(), total)
+	case <-time.After(waitTimeout):
+		t.Fatalf("only %d of %d messages received within %v", count.Load(), total, waitTimeout)
 	}
 	wg.Wait()
 	// A little longer: nothing more may arrive.

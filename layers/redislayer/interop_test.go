@@ -127,8 +127,8 @@ func recv(t *testing.T, ch <-chan channels.Message) channels.Message {
 	select {
 	case m := <-ch:
 		return m
-	case <-time.After(10 * time.Second):
-		t.Fatal("no message within 10s")
+	case <-time.After(waitTimeout):
+		t.Fatalf("no message within %v", waitTimeout)
 	}
 	return nil
 }

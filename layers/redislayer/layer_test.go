@@ -20,7 +20,7 @@ import (
 )
 
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -150,15 +150,24 @@ func TestSendReceiveNormal(t *testing.T) {
 			t.Fatalf("got id %d, want %d (order)", n, i)
 		}
 	}
-	// Deadline respected while waiting.
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	// Deadline respected while waiting: the receive's own short deadline ends it (its parent
+	// has none), however late a loaded machine gets round to it.
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := l.Receive(short, "background-tasks"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("empty receive: %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("receive overshot its deadline by %v", d)
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Receive(short, "background-tasks")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("empty receive: %v", err)
+		}
+		t.Logf("empty receive with a 300ms deadline returned after %v", time.Since(start).Round(time.Millisecond))
+	case <-time.After(waitTimeout):
+		t.Fatalf("empty receive did not return %v after its 300ms deadline", waitTimeout)
 	}
 }
 
@@ -248,8 +257,8 @@ func TestListenAndLocalReceive(t *testing.T) {
 		if m.Type() != "hello" || m["__asgi_channel__"] != nil {
 			t.Fatalf("got %v", m)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("listen: no message")
+	case <-time.After(waitTimeout):
+		t.Fatalf("listen: no message within %v", waitTimeout)
 	}
 	ch2, err := l.NewChannel(ctx, "specific")
 	if err != nil {
@@ -371,13 +380,7 @@ func TestGroups(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, "condition", cond)
 }
 
 func TestFlush(t *testing.T) {
@@ -441,7 +444,7 @@ func TestPruneDeadGoProcess(t *testing.T) {
 }
 
 func TestRedisRestart(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	l := newLayer(t, []*redistest.Server{srv}, nil)
 	sender := newLayer(t, []*redistest.Server{srv}, nil)
 	ctx := testCtx(t)
@@ -455,39 +458,38 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-got
+	errorsBefore := l.Stats().ReceiveErrors
 	srv.Kill()
-	// Calls fail (promptly) while Redis is away.
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	// Calls fail by themselves while Redis is away: the error is Redis's absence, not the
+	// caller's deadline running out (which only stops a hung test).
 	start := time.Now()
-	if err := sender.Send(cctx, ch, channels.Message{"type": "lost"}); err == nil {
+	err = sender.Send(ctx, ch, channels.Message{"type": "lost"})
+	if err == nil {
 		t.Fatal("send with Redis down succeeded")
 	}
-	cancel()
-	if d := time.Since(start); d > 3500*time.Millisecond {
-		t.Fatalf("send with Redis down took %v", d)
-	} else {
-		t.Logf("send with Redis down failed after %v", d)
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("send with Redis down hung until the test's %v deadline: %v", waitTimeout, err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	t.Logf("send with Redis down failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	// The listener's receive loop sees the outage before Redis returns.
+	waitUntil(t, "the receive loop reports a failed call with Redis down", func() bool {
+		return l.Stats().ReceiveErrors > errorsBefore
+	})
 	srv.Restart()
 	back := time.Now()
 	// Traffic resumes by itself.
+	deadline := time.After(waitTimeout)
 	for {
 		_ = sender.Send(ctx, ch, channels.Message{"type": "after"})
 		select {
 		case m := <-got:
 			if m.Type() == "after" {
-				if d := time.Since(back); d > 2*time.Second {
-					t.Errorf("traffic resumed after %v, want within 2s", d)
-				} else {
-					t.Logf("traffic resumed %v after Redis came back", d)
-				}
+				t.Logf("traffic resumed %v after Redis came back", time.Since(back).Round(time.Millisecond))
 				return
 			}
 		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Since(back) > 10*time.Second {
-			t.Fatal("no traffic 10s after Redis came back")
+		case <-deadline:
+			t.Fatalf("traffic did not resume: no message %v after Redis came back", waitTimeout)
 		}
 	}
 }
@@ -506,7 +508,7 @@ func TestRejoinAfterRestart(t *testing.T) {
 		{"quick restart", nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := redistest.Start(t)
+			srv := redistest.StartPrivate(t)
 			l := newLayer(t, []*redistest.Server{srv}, tc.mod)
 			ctx := testCtx(t)
 			ch, stop, err := l.Listen(ctx, "specific", func(channels.Message) bool { return true })
@@ -518,6 +520,8 @@ func TestRejoinAfterRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv.Kill()
+			// The outage's length is part of the case (longer than the heartbeat timeout, or
+			// none): a sleep only lengthens it on a slow machine, so nothing waits on it.
 			time.Sleep(tc.outage)
 			srv.Restart()
 			c := srv.Client()
@@ -530,7 +534,7 @@ func TestRejoinAfterRestart(t *testing.T) {
 }
 
 func TestRestartWatch(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx := testCtx(t)
 	var logs logbuf.Buffer
 	changed := make(chan struct{}, 10)
@@ -559,8 +563,8 @@ func TestRestartWatch(t *testing.T) {
 	}
 	select {
 	case <-changed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no change reported after the server restarted")
+	case <-time.After(waitTimeout):
+		t.Fatalf("no change reported %v after the server restarted", waitTimeout)
 	}
 	if !strings.Contains(logs.String(), "new run_id") {
 		t.Errorf("log does not tell of the restart: %s", logs.String())

@@ -15,8 +15,10 @@ import (
 // {"error": "MESSAGE_NOT_DELIVERED", "message": m} and its connection stays open; once Redis
 // is back, the room works again.
 func TestLayerFailureKeepsSocket(t *testing.T) {
-	srv := redistest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	srv := redistest.StartPrivate(t)
+	// Only stops a hung test: how long the recovery takes is logged, not asserted.
+	const waitTimeout = 60 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
 	defer cancel()
 	l, err := redislayer.New(redislayer.Options{Hosts: []string{srv.URL()}, Prefix: srv.Prefix()})
 	if err != nil {
@@ -40,8 +42,9 @@ func TestLayerFailureKeepsSocket(t *testing.T) {
 		t.Fatalf("during the outage: %+v, %v", got, err)
 	}
 	srv.Restart()
+	back := time.Now()
 	// The layer puts the channel back into its group once Redis answers again.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitTimeout)
 	for {
 		if err := c.SendJSON(ctx, chatMsg{"back"}); err != nil {
 			t.Fatal(err)
@@ -57,9 +60,10 @@ func TestLayerFailureKeepsSocket(t *testing.T) {
 			t.Fatalf("after the restart: %v", err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no message delivered within 5 s of the restart (last frame %v, %v)", m, err)
+			t.Fatalf("no message delivered within %v of the restart (last frame %v, %v)", waitTimeout, m, err)
 		}
 	}
+	t.Logf("traffic resumed %v after Redis returned", time.Since(back).Round(time.Millisecond))
 	if err := c.Disconnect(ctx, 1000); err != nil {
 		t.Fatal(err)
 	}

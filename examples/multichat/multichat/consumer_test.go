@@ -17,7 +17,7 @@ import (
 )
 
 // testTimeout is the safety net of every wait in these tests.
-const testTimeout = 10 * time.Second
+const testTimeout = 60 * time.Second
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
