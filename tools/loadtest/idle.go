@@ -216,7 +216,7 @@ type IdleConfig struct {
 	DialConcurrency int
 
 	// afterOpen, when set (by tests), runs once every connection is open.
-	afterOpen func(local *IdleSet)
+	afterOpen func(r *idleRun)
 }
 
 // idleRun is the state of one RunIdle.
@@ -392,7 +392,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleReport, error) {
 	}
 	rep.OpenSeconds = round3(time.Since(start).Seconds())
 	if cfg.afterOpen != nil {
-		cfg.afterOpen(r.local)
+		cfg.afterOpen(r)
 	}
 	if rep.Probes, err = r.probe(ctx); err != nil {
 		return nil, err
@@ -538,8 +538,17 @@ func startWorker(ctx context.Context, cmd *exec.Cmd) (*worker, error) {
 func (w *worker) probe(ctx context.Context, timeout time.Duration) (int, error) {
 	w.probeMu.Lock()
 	defer w.probeMu.Unlock()
+	if err := w.fail.Err(); err != nil {
+		return 0, err
+	}
 	if _, err := io.WriteString(w.stdin, "probe\n"); err != nil {
-		return 0, fmt.Errorf("loadtest: ask client worker (pid %d) to probe: %w", w.cmd.Process.Pid, err)
+		// Most likely the worker has exited: report why, as its reader goroutine sees it.
+		select {
+		case <-w.fail.Done():
+			return 0, w.fail.Err()
+		case <-time.After(10 * time.Second):
+			return 0, fmt.Errorf("loadtest: ask client worker (pid %d) to probe: %w", w.cmd.Process.Pid, err)
+		}
 	}
 	t := time.NewTimer(timeout + 10*time.Second)
 	defer t.Stop()

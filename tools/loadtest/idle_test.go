@@ -46,9 +46,9 @@ func TestIdleLostConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg := idleConfig(url)
-	cfg.afterOpen = func(s *IdleSet) {
-		_ = s.conns[7].Close()
-		<-s.Failed() // its reader has seen it
+	cfg.afterOpen = func(r *idleRun) {
+		_ = r.local.conns[7].Close()
+		<-r.local.Failed() // its reader has seen it
 	}
 	rep, err := RunIdle(ctx, cfg)
 	if err == nil || !strings.Contains(err.Error(), "idle connection 7 lost") {
@@ -63,8 +63,8 @@ func TestIdleServerClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg := idleConfig(url)
-	cfg.afterOpen = func(s *IdleSet) {
-		if err := s.conns[3].WriteFrame(ws.OpText, []byte(`{"nope": 1}`)); err != nil {
+	cfg.afterOpen = func(r *idleRun) {
+		if err := r.local.conns[3].WriteFrame(ws.OpText, []byte(`{"nope": 1}`)); err != nil {
 			t.Error(err)
 		}
 	}
@@ -82,7 +82,7 @@ func TestIdleExtraSocket(t *testing.T) {
 	defer cancel()
 	cfg := idleConfig(url)
 	var extra *Conn
-	cfg.afterOpen = func(*IdleSet) {
+	cfg.afterOpen = func(*idleRun) {
 		var err error
 		if extra, err = (&Dialer{}).Dial(ctx, url+"/ws/chat/other/", 0); err != nil {
 			t.Error(err)
