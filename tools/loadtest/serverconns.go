@@ -36,7 +36,9 @@ func ServerConns(pid, port int) (int, error) {
 			inodes[strings.TrimSuffix(ino, "]")] = struct{}{}
 		}
 	}
-	n := 0
+	// The kernel writes the tables in pieces while sockets come and go, so one socket can
+	// appear twice: count each inode once.
+	seen := map[string]struct{}{}
 	for _, table := range []string{"tcp", "tcp6"} {
 		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/net/" + table)
 		if errors.Is(err, os.ErrNotExist) {
@@ -45,22 +47,20 @@ func ServerConns(pid, port int) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("loadtest: read the TCP table of pid %d: %w", pid, err)
 		}
-		c, err := countEstablished(f, port, inodes)
+		err = establishedInodes(f, port, inodes, seen)
 		f.Close()
 		if err != nil {
 			return 0, fmt.Errorf("loadtest: parse the TCP table of pid %d: %w", pid, err)
 		}
-		n += c
 	}
-	return n, nil
+	return len(seen), nil
 }
 
-// countEstablished counts the lines of a /proc/net/tcp table in state ESTABLISHED (01) with
-// local port port and an inode in inodes.
-func countEstablished(r io.Reader, port int, inodes map[string]struct{}) (int, error) {
+// establishedInodes adds to seen the inodes of the lines of a /proc/net/tcp table in state
+// ESTABLISHED (01) with local port port and an inode in inodes.
+func establishedInodes(r io.Reader, port int, inodes, seen map[string]struct{}) error {
 	hexPort := fmt.Sprintf(":%04X", port)
 	sc := bufio.NewScanner(r)
-	n := 0
 	for sc.Scan() {
 		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
 		f := strings.Fields(sc.Text())
@@ -68,10 +68,10 @@ func countEstablished(r io.Reader, port int, inodes map[string]struct{}) (int, e
 			continue
 		}
 		if _, ok := inodes[f[9]]; ok {
-			n++
+			seen[f[9]] = struct{}{}
 		}
 	}
-	return n, sc.Err()
+	return sc.Err()
 }
 
 // openWebsocketsSeries is the examples/chat gauge (ops.Metrics) of WebSocket scopes in progress.
