@@ -62,19 +62,6 @@ func (r *ConnectReport) WriteText(w io.Writer) error {
 	return err
 }
 
-// WriteText writes a human-readable summary.
-func (r *IdleReport) WriteText(w io.Writer) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "idle connections: %d (from %d client processes) on %d server(s)%s, opened in %.2fs, open-files limit %d\n",
-		r.Connections, r.ClientProcesses, len(r.Servers), layerText(r.Layer), r.OpenSeconds, r.FileLimit)
-	for _, s := range r.Servers {
-		fmt.Fprintf(&b, "server pid %d:  RSS %d KiB before, %d KiB after\n", s.PID, s.BeforeKiB, s.AfterKiB)
-	}
-	fmt.Fprintf(&b, "RSS per idle connection: %.2f KiB (%.2f KB)\n", r.PerConnKiB, r.PerConnKB)
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
 func layerText(layer string) string {
 	if layer == "" {
 		return ""

@@ -163,6 +163,24 @@ func TestIdleWorkers(t *testing.T) {
 		t.Fatalf("text %q", text.String())
 	}
 
+	// A client worker that dies mid-run fails the run.
+	rep, err = RunIdle(ctx, IdleConfig{
+		URLs: []string{url}, PIDs: []int{os.Getpid()}, Conns: 30, Rooms: 2, PerProcess: 20,
+		Settle: 100 * time.Millisecond, Dialer: Dialer{PerSource: 7},
+		Worker: func(offset, n int) *exec.Cmd {
+			cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
+			cmd.Env = append(os.Environ(), workerEnv+"="+url+" "+strconv.Itoa(n)+" "+strconv.Itoa(offset))
+			return cmd
+		},
+		afterOpen: func(r *idleRun) {
+			_ = r.workers[0].cmd.Process.Kill()
+			<-r.workers[0].fail.Done()
+		},
+	})
+	if err == nil || !strings.Contains(err.Error(), "client worker") || !strings.Contains(err.Error(), "exited before the end of the run") {
+		t.Fatalf("a worker killed mid-run: report %+v, error %v", rep, err)
+	}
+
 	// Past PerProcess without a worker command: a clear error.
 	if _, err := RunIdle(ctx, IdleConfig{URLs: []string{url}, PIDs: []int{os.Getpid()}, Conns: 3, PerProcess: 2, Settle: time.Millisecond}); err == nil || !strings.Contains(err.Error(), "worker") {
 		t.Fatalf("no worker: %v", err)

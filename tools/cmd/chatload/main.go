@@ -67,6 +67,7 @@ type options struct {
 	echoTimeout                                       time.Duration
 	k, c, perProc, perSource, offset                  int
 	jsonOut, verbose, worker, keepLogs                bool
+	perServer                                         int
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -94,6 +95,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.c, "c", 50, "connect mode: concurrent dialers")
 	fs.IntVar(&o.perProc, "per-proc", 15000, "idle mode: most connections per client process (more use worker processes)")
 	fs.IntVar(&o.perSource, "per-source", 5000, "client sockets per source address 127.0.0.x")
+	fs.IntVar(&o.perServer, "per-server", 0, "idle mode: connections per server process (sets -clients to this times -procs), to compare servers like for like")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "idle mode: pause before each RSS reading")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: the run's own length plus 5 minutes)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
@@ -106,6 +108,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.perServer > 0 && !o.worker {
+		o.clients = o.perServer * o.procs
 	}
 	if o.timeout <= 0 {
 		o.timeout = o.warmup + o.duration + o.drain + 5*time.Minute
