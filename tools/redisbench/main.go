@@ -131,7 +131,7 @@ func main() {
 	flag.Float64Var(&b.warmup, "warmup", 0.1, "unmeasured warm-up operations before each workload, as a fraction of its count (both sides)")
 	flag.IntVar(&b.concurrency, "concurrency", 32, "concurrent senders (both sides; channels_redis's are shared by its sending processes)")
 	flag.IntVar(&b.capacity, "capacity", 1<<20, "channel capacity (both sides; no workload is meant to hit it)")
-	flag.DurationVar(&b.drain, "drain", 5*time.Second, "stop waiting for deliveries after this long without one (the rest is reported as lost)")
+	flag.DurationVar(&b.drain, "drain", 10*time.Second, "stop waiting for deliveries after this long without one (the rest is reported as lost)")
 	flag.DurationVar(&b.pyTimeout, "py-timeout", 5*time.Minute, "give up on one channels_redis run after this long")
 	flag.IntVar(&b.receiveLimit, "receive-limit", 0, "each receiving process stops counting after this many messages (to check that loss is reported)")
 	pySenders := flag.String("py-senders", "1,2,4", "channels_redis sending processes to try, comma-separated")

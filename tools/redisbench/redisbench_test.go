@@ -28,7 +28,9 @@ func testBench(t *testing.T, only string) *bench {
 	return &bench{
 		redisURL: srv.URL(), pythonPath: python,
 		scale: 0.01, messages: 20000, warmup: 0.1, concurrency: 8, capacity: 1 << 20,
-		drain: 2 * time.Second, pyTimeout: 2 * time.Minute,
+		// Only a run that loses waits out the drain time: a generous one costs nothing, and
+		// keeps a slow machine's pause from passing for loss.
+		drain: 30 * time.Second, pyTimeout: 2 * time.Minute,
 		pySenders: []int{1, 2}, pyReceivers: []int{2},
 		only:     regexp.MustCompile(only),
 		log:      slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
