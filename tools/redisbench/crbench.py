@@ -142,15 +142,19 @@ class Run:
         p.start()
         self.procs.append(p)
 
+    def check(self):
+        """Fails if a child process failed (it printed why)."""
+        for p in self.procs:
+            if p.exitcode not in (None, 0):
+                raise RuntimeError("a child process failed (exit %s)" % p.exitcode)
+
     def get(self, kind):
         """Waits for the next message from a child; fails if a child died or time is up."""
         while True:
             try:
                 msg = self.queue.get(timeout=0.1)
             except Exception:  # queue.Empty
-                for p in self.procs:
-                    if p.exitcode not in (None, 0):
-                        raise RuntimeError("a child process failed (exit %s)" % p.exitcode)
+                self.check()
                 if time.time() > self.deadline:
                     raise TimeoutError("timed out waiting for %s" % kind)
                 continue
@@ -179,6 +183,7 @@ def wait_delivered(run, counts, target):
         if got != seen:
             seen, since = got, now
         elif now - since > drain:
+            run.check()  # a receiver that crashed is an error, not loss
             return got
         if now > run.deadline:
             raise TimeoutError("%d of %d delivered at the time-out" % (got, target))
