@@ -1,231 +1,332 @@
 // Command redisbench measures the Redis channel layers against Django's channels_redis on the
-// same Redis server in the same run, and prints a table with the ratios:
+// same Redis server in the same run, and prints a table with the ratios and each side's loss:
 //
 //	go run ./tools/redisbench                 # starts its own redis-server on loopback
 //	go run ./tools/redisbench -redis redis://127.0.0.1:6379/0 -scale 0.5
 //	go run ./tools/redisbench -run 'group of 1000' -cpuprofile cpu.prof   # some workloads, profiled
 //
-// Workloads (the same for both): send+receive (one "process" sends to 100 channels of another,
-// 32 concurrent senders; messages/s until all are received); group sends to groups of 1, 10,
-// 100 and 1,000 members spread over 1 and 4 "processes" (layer instances; for Python, four
-// RedisChannelLayer instances in one asyncio loop), 32 concurrent senders, group sends/s and
-// deliveries/s until every member has every message; Redis commands per group send (all
-// clients, from INFO commandstats deltas over the send phase); and redis-benchmark's
-// pipelined ZADD/s for scale. The Python half is crbench.py beside this file, run with
-// /usr/bin/python3 (-python). Loops are fixed counts (-scale multiplies them). A Python run
-// that fails or times out (60 s) leaves its row's Python figure empty instead of ending the
-// run.
+// Workloads (the same for both sides, with the same operation counts, warm-up and number of
+// concurrent senders): send+receive (messages sent to 100 channels of another process,
+// messages/s); group sends to groups of 1, 10, 100 and 1,000 members spread over 1 and 4
+// processes (group sends/s, deliveries/s, and Redis commands per group send from INFO
+// commandstats deltas, all clients). Each workload first makes -warmup × its count unmeasured
+// operations and waits for their deliveries; the clock runs from the first measured operation
+// to the last delivery, once every expected delivery has arrived or none has for -drain.
+// Every row reports lost/expected deliveries for both sides (warm-up included).
+//
+// Our side runs in this process: one layer instance per "process" of the shape, and one
+// sending instance. channels_redis runs as Django does, in separate OS processes: crbench.py
+// beside this file (under /usr/bin/python3, -python) forks one process per receiving
+// "process", each with its own RedisChannelLayer and asyncio loop, and the sending processes
+// (sharing the concurrent senders). redisbench tries several layouts (-py-senders, and
+// -py-receivers for send+receive), prints them all, and compares against the best: the
+// fastest without loss. A channels_redis run that fails leaves its figure empty instead of
+// ending the run.
 package main
 
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/layers/redislayer"
 )
 
 //go:embed crbench.py
 var crbench []byte
 
-const (
-	concurrency = 32
-	channelsN   = 100
-	capacity    = 1 << 20 // no workload is meant to hit a capacity
-)
+// channelsN is the number of channels of send+receive.
+const channelsN = 100
+
+// bench holds the settings shared by both sides, and the run's Redis.
+type bench struct {
+	redisURL     string
+	pythonPath   string // empty: no channels_redis half
+	scale        float64
+	messages     int     // send+receive messages, before scale
+	warmup       float64 // warm-up operations, as a fraction of each workload's count
+	concurrency  int
+	capacity     int
+	drain        time.Duration
+	pyTimeout    time.Duration
+	receiveLimit int // >0: each receiving process stops counting after this many (makes loss)
+	pySenders    []int
+	pyReceivers  []int
+	only         *regexp.Regexp
+
+	script   string
+	admin    *redis.Client
+	log      *slog.Logger
+	progress io.Writer
+}
+
+// groupSends is each group size's number of group sends before scale: about as many
+// deliveries as send+receive's messages for the small groups, enough operations to time for
+// the large ones.
+var groupSends = map[int]int{1: 20000, 10: 4000, 100: 1000, 1000: 400}
+
+func (b *bench) count(n int) int { return max(1, int(float64(n)*b.scale)) }
+
+func (b *bench) warmups(n int) int { return int(float64(n) * b.warmup) }
+
+func (b *bench) newLayer(prefix string) (*redislayer.Layer, error) {
+	l, err := redislayer.New(redislayer.Options{Hosts: []string{b.redisURL}, Prefix: prefix,
+		Capacity: b.capacity, InboxCapacity: b.capacity, LocalCapacity: b.capacity, Logger: b.log})
+	if err != nil {
+		return nil, fmt.Errorf("new layer: %w", err)
+	}
+	return l, nil
+}
+
+func uniquePrefix(tag string) string {
+	return "gob" + tag + strconv.FormatInt(time.Now().UnixNano(), 36)
+}
+
+// workload is one workload's results: ours, and channels_redis's in each layout tried.
+type workload struct {
+	name     string
+	members  int // 0 for send+receive
+	gor      result
+	py       []result
+	pyErrs   []error
+	best     int // index in py of the figure compared against; -1 when none
+	pyLayout []pyLayout
+}
+
+func (w *workload) pickBest() {
+	w.best = -1
+	for i, r := range w.py {
+		if r.ok() && (w.best < 0 || r.better(w.py[w.best])) {
+			w.best = i
+		}
+	}
+}
+
+func (w *workload) bestPy() result {
+	if w.best < 0 {
+		return result{}
+	}
+	return w.py[w.best]
+}
 
 func main() {
-	redisURL := flag.String("redis", "", "Redis server to use (default: start redis-server on a free loopback port)")
+	b := &bench{only: regexp.MustCompile(""), progress: os.Stderr}
+	flag.StringVar(&b.redisURL, "redis", "", "Redis server to use (default: start redis-server on a free loopback port)")
 	python := flag.String("python", "/usr/bin/python3", "Python interpreter with channels_redis")
-	scale := flag.Float64("scale", 1, "multiply every fixed count by this")
 	noPython := flag.Bool("no-python", false, "skip the channels_redis half")
+	flag.Float64Var(&b.scale, "scale", 1, "multiply every operation count (both sides) by this")
+	flag.IntVar(&b.messages, "messages", 20000, "send+receive messages (both sides; group sends: 20000, 4000, 1000 and 400 for 1, 10, 100 and 1000 members), before -scale")
+	flag.Float64Var(&b.warmup, "warmup", 0.1, "unmeasured warm-up operations before each workload, as a fraction of its count (both sides)")
+	flag.IntVar(&b.concurrency, "concurrency", 32, "concurrent senders (both sides; channels_redis's are shared by its sending processes)")
+	flag.IntVar(&b.capacity, "capacity", 1<<20, "channel capacity (both sides; no workload is meant to hit it)")
+	flag.DurationVar(&b.drain, "drain", 10*time.Second, "stop waiting for deliveries after this long without one (the rest is reported as lost)")
+	flag.DurationVar(&b.pyTimeout, "py-timeout", 5*time.Minute, "give up on one channels_redis run after this long")
+	flag.IntVar(&b.receiveLimit, "receive-limit", 0, "each receiving process stops counting after this many messages (to check that loss is reported)")
+	pySenders := flag.String("py-senders", "1,2,4", "channels_redis sending processes to try, comma-separated")
+	pyReceivers := flag.String("py-receivers", "1,2", "channels_redis receiving processes to try for send+receive, comma-separated")
 	only := flag.String("run", "", "run only the workloads whose name matches this regular expression (e.g. 'group of 1000')")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the Go half to this file")
 	flag.Parse()
-	re, err := regexp.Compile(*only)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "redisbench: -run:", err)
-		os.Exit(2)
+	fail := func(code int, err error) {
+		fmt.Fprintln(os.Stderr, "redisbench:", err)
+		pprof.StopCPUProfile()
+		os.Exit(code)
+	}
+	var err error
+	if b.only, err = regexp.Compile(*only); err != nil {
+		fail(2, fmt.Errorf("-run: %w", err))
+	}
+	if b.pySenders, err = parseInts(*pySenders); err != nil {
+		fail(2, fmt.Errorf("-py-senders: %w", err))
+	}
+	if b.pyReceivers, err = parseInts(*pyReceivers); err != nil {
+		fail(2, fmt.Errorf("-py-receivers: %w", err))
+	}
+	if !*noPython {
+		b.pythonPath = *python
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "redisbench:", err)
-			os.Exit(1)
+			fail(1, err)
 		}
+		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, "redisbench:", err)
-			os.Exit(1)
+			fail(1, err)
 		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer pprof.StopCPUProfile()
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := run(*redisURL, *python, *scale, *noPython, re, log); err != nil {
-		fmt.Fprintln(os.Stderr, "redisbench:", err)
-		pprof.StopCPUProfile()
-		os.Exit(1)
-	}
-}
-
-type row struct {
-	name     string
-	unit     string
-	gov, pyv float64
-}
-
-func run(redisURL, python string, scale float64, noPython bool, only *regexp.Regexp, log *slog.Logger) error {
+	b.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "redisbench")
 	if err != nil {
-		return err
+		fail(1, err)
 	}
 	defer os.RemoveAll(dir)
-	if redisURL == "" {
+	if b.redisURL == "" {
 		stop, u, err := startRedis(dir)
 		if err != nil {
-			return err
+			fail(1, err)
 		}
 		defer stop()
-		redisURL = u
+		b.redisURL = u
 	}
-	script := filepath.Join(dir, "crbench.py")
-	if err := os.WriteFile(script, crbench, 0o600); err != nil {
-		return err
-	}
-	opt, err := redis.ParseURL(redisURL)
+	ws, err := b.run(ctx, dir)
 	if err != nil {
-		return fmt.Errorf("-redis: %w", err)
+		fail(1, err)
 	}
-	admin := redis.NewClient(opt)
-	defer admin.Close()
-	ctx := context.Background()
-	if err := admin.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis %s: %w", opt.Addr, err)
-	}
-	count := func(n int) int { return max(1, int(float64(n)*scale)) }
-	py := func(cfg map[string]any) (map[string]float64, error) {
-		if noPython {
-			return nil, nil
-		}
-		cfg["hosts"] = []string{redisURL}
-		cfg["prefix"] = "pyb" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		cfg["concurrency"] = concurrency
-		cfg["timeout"] = 60
-		b, _ := json.Marshal(cfg)
-		// In some runs channels_redis stops delivering before every member has every message
-		// and crbench.py times out: that loses one row's Python figure, not the whole run.
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // crbench.py's own timeouts do not cover a stuck send
-		defer cancel()
-		cmd := exec.CommandContext(pctx, python, script, string(b))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		out, err := cmd.Output()
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return nil, fmt.Errorf("python %v: %w: %s", cfg["op"], err, ee.Stderr)
-			}
-			return nil, fmt.Errorf("python: %w", err)
-		}
-		var res map[string]float64
-		if err := json.Unmarshal(out, &res); err != nil {
-			return nil, fmt.Errorf("python output %q: %w", out, err)
-		}
-		return res, nil
-	}
-
-	var rows []row
-	fmt.Fprintf(os.Stderr, "redisbench: Redis %s, %d concurrent senders, scale %g\n", opt.Addr, concurrency, scale)
-
-	// Send + receive.
-	if only.MatchString("send+receive") {
-		n := count(100000)
-		d, err := goSendRecv(ctx, redisURL, n, log)
-		if err != nil {
-			return err
-		}
-		r := row{name: "send+receive, 100 channels", unit: "msg/s", gov: float64(n) / d.Seconds()}
-		pn := count(5000)
-		res, err := py(map[string]any{"op": "sendrecv", "messages": pn, "channels": channelsN})
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "  %s: channels_redis failed, no Python figure: %v\n", "send+receive", err)
-			res = nil
-		}
-		if res != nil {
-			r.pyv = res["messages"] / res["seconds"]
-		}
-		rows = append(rows, r)
-		fmt.Fprintf(os.Stderr, "  %s: go %.0f, python %.0f\n", r.name, r.gov, r.pyv)
-	}
-
-	// Group sends.
-	for _, procs := range []int{1, 4} {
-		for _, members := range []int{1, 10, 100, 1000} {
-			label := fmt.Sprintf("group of %d over %d proc", members, procs)
-			if members < procs || !only.MatchString(label) {
-				continue
-			}
-			sends := count(max(400, 200000/members))
-			g, err := goGroup(ctx, redisURL, admin, members, procs, sends, log)
-			if err != nil {
-				return err
-			}
-			psends := count(max(20, 5000/members))
-			res, err := py(map[string]any{"op": "group", "members": members, "procs": procs, "sends": psends})
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "  %s: channels_redis failed, no Python figure: %v\n", label, err)
-				res = nil
-			}
-			var p groupResult
-			if res != nil {
-				p = groupResult{sends: int(res["sends"]), deliveries: int(res["deliveries"]), dur: time.Duration(res["seconds"] * float64(time.Second)), commands: res["commands"]}
-			}
-			rows = append(rows,
-				row{label + ": group sends", "sends/s", g.sendRate(), p.sendRate()},
-				row{label + ": deliveries", "msg/s", g.deliveryRate(), p.deliveryRate()},
-				row{label + ": Redis commands per group send", "cmds", g.perSend(), p.perSend()},
-			)
-			fmt.Fprintf(os.Stderr, "  %s: go %.0f sends/s, python %.0f sends/s\n", label, g.sendRate(), p.sendRate())
-		}
-	}
-	printTable(rows, noPython)
+	b.print(os.Stdout, ws)
+	opt, _ := redis.ParseURL(b.redisURL)
 	if out, err := redisBenchmark(opt); err == nil {
 		fmt.Printf("\nredis-benchmark -P 16 -q -t zadd -n 200000 (for scale): %s\n", out)
 	} else {
 		fmt.Printf("\nredis-benchmark: %v\n", err)
 	}
-	return nil
 }
 
-func printTable(rows []row, noPython bool) {
-	fmt.Printf("%-58s %14s %14s %9s\n", "workload", "gochannels", "channels_redis", "ratio")
-	for _, r := range rows {
-		ratio := "-"
-		if !noPython && r.pyv > 0 {
-			if r.unit == "cmds" {
-				ratio = fmt.Sprintf("%.2fx", r.gov/r.pyv)
-			} else {
-				ratio = fmt.Sprintf("%.1fx", r.gov/r.pyv)
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// run measures every selected workload on both sides; dir holds crbench.py.
+func (b *bench) run(ctx context.Context, dir string) ([]*workload, error) {
+	b.script = filepath.Join(dir, "crbench.py")
+	if err := os.WriteFile(b.script, crbench, 0o600); err != nil {
+		return nil, fmt.Errorf("write crbench.py: %w", err)
+	}
+	opt, err := redis.ParseURL(b.redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("-redis: %w", err)
+	}
+	b.admin = redis.NewClient(opt)
+	defer b.admin.Close()
+	if err := b.admin.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis %s: %w", opt.Addr, err)
+	}
+	fmt.Fprintf(b.progress, "redisbench: Redis %s, %d concurrent senders, scale %g, warm-up %g\n", opt.Addr, b.concurrency, b.scale, b.warmup)
+
+	var ws []*workload
+	if b.only.MatchString("send+receive") {
+		n := b.count(b.messages)
+		w := &workload{name: fmt.Sprintf("send+receive, %d channels", channelsN)}
+		if w.gor, err = b.goSendRecv(ctx, n); err != nil {
+			return nil, fmt.Errorf("send+receive: %w", err)
+		}
+		for _, r := range b.pyReceivers {
+			for _, s := range b.pySenders {
+				w.pyLayout = append(w.pyLayout, pyLayout{senders: s, receivers: r})
 			}
 		}
-		fmt.Printf("%-58s %14s %14s %9s\n", r.name+" ("+r.unit+")", fmtNum(r.gov), fmtNum(r.pyv), ratio)
+		b.runPython(ctx, w, map[string]any{"op": "sendrecv", "channels": channelsN}, n)
+		ws = append(ws, w)
+	}
+	for _, procs := range []int{1, 4} {
+		for _, members := range []int{1, 10, 100, 1000} {
+			name := fmt.Sprintf("group of %d over %d proc", members, procs)
+			if members < procs || !b.only.MatchString(name) {
+				continue
+			}
+			sends := b.count(groupSends[members])
+			w := &workload{name: name, members: members}
+			if w.gor, err = b.goGroup(ctx, members, procs, sends); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			for _, s := range b.pySenders {
+				w.pyLayout = append(w.pyLayout, pyLayout{senders: s, receivers: procs})
+			}
+			b.runPython(ctx, w, map[string]any{"op": "group", "members": members}, sends)
+			ws = append(ws, w)
+		}
+	}
+	return ws, nil
+}
+
+// runPython runs w through channels_redis in each of its layouts and picks the best.
+func (b *bench) runPython(ctx context.Context, w *workload, cfg map[string]any, ops int) {
+	fmt.Fprintf(b.progress, "  %s: gochannels %s/s, lost %s\n", w.name, fmtNum(w.gor.opRate()), w.gor.loss())
+	if b.pythonPath == "" {
+		w.best = -1
+		return
+	}
+	for _, l := range w.pyLayout {
+		c := make(map[string]any, len(cfg))
+		for k, v := range cfg {
+			c[k] = v
+		}
+		r, err := b.python(ctx, c, ops, l)
+		if err != nil {
+			fmt.Fprintf(b.progress, "  %s: channels_redis, %s: failed: %v\n", w.name, l, err)
+		} else {
+			fmt.Fprintf(b.progress, "  %s: channels_redis, %s: %s/s, lost %s\n", w.name, l, fmtNum(r.opRate()), r.loss())
+		}
+		w.py = append(w.py, r)
+		w.pyErrs = append(w.pyErrs, err)
+	}
+	w.pickBest()
+}
+
+// print writes the table of both sides (channels_redis in its best layout) and then every
+// layout tried.
+func (b *bench) print(out io.Writer, ws []*workload) {
+	fmt.Fprintf(out, "%-64s %12s %14s %8s  %-16s %-16s\n", "workload", "gochannels", "channels_redis", "ratio", "go lost", "python lost")
+	line := func(name, unit string, gov, pyv float64, g, p result) {
+		ratio := "-"
+		if pyv > 0 {
+			if unit == "cmds" {
+				ratio = fmt.Sprintf("%.2fx", gov/pyv)
+			} else {
+				ratio = fmt.Sprintf("%.1fx", gov/pyv)
+			}
+		}
+		fmt.Fprintf(out, "%-64s %12s %14s %8s  %-16s %-16s\n", name+" ("+unit+")", fmtNum(gov), fmtNum(pyv), ratio, g.loss(), p.loss())
+	}
+	for _, w := range ws {
+		g, p := w.gor, w.bestPy()
+		if w.members == 0 {
+			line(w.name, "msg/s", g.opRate(), p.opRate(), g, p)
+			continue
+		}
+		line(w.name+": group sends", "sends/s", g.opRate(), p.opRate(), g, p)
+		line(w.name+": deliveries", "msg/s", g.deliveryRate(), p.deliveryRate(), g, p)
+		line(w.name+": Redis commands per group send", "cmds", g.perOp(), p.perOp(), g, p)
+	}
+	if b.pythonPath == "" {
+		return
+	}
+	fmt.Fprintf(out, "\nchannels_redis layouts tried (* = the one compared above: fastest without loss):\n")
+	for _, w := range ws {
+		for i, l := range w.pyLayout {
+			mark := " "
+			if i == w.best {
+				mark = "*"
+			}
+			if w.pyErrs[i] != nil {
+				fmt.Fprintf(out, "%s %-40s %-36s failed (see above)\n", mark, w.name, l)
+				continue
+			}
+			r := w.py[i]
+			fmt.Fprintf(out, "%s %-40s %-36s %10s ops/s  lost %s\n", mark, w.name, l, fmtNum(r.opRate()), r.loss())
+		}
 	}
 }
 
@@ -237,246 +338,4 @@ func fmtNum(v float64) string {
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 0, 64)
-}
-
-func newLayer(redisURL, prefix string, log *slog.Logger) (*redislayer.Layer, error) {
-	return redislayer.New(redislayer.Options{Hosts: []string{redisURL}, Prefix: prefix, Capacity: capacity, LocalCapacity: capacity, Logger: log})
-}
-
-func uniquePrefix(tag string) string {
-	return "gob" + tag + strconv.FormatInt(time.Now().UnixNano(), 36)
-}
-
-// goSendRecv: one layer sends n messages to 100 channels of another (Listen), with 32
-// concurrent senders; the result is the time until the last one is delivered.
-func goSendRecv(ctx context.Context, redisURL string, n int, log *slog.Logger) (time.Duration, error) {
-	prefix := uniquePrefix("sr")
-	a, err := newLayer(redisURL, prefix, log)
-	if err != nil {
-		return 0, err
-	}
-	defer a.Close()
-	b, err := newLayer(redisURL, prefix, log)
-	if err != nil {
-		return 0, err
-	}
-	defer b.Close()
-	var got atomic.Int64
-	done := make(chan struct{})
-	chans := make([]string, channelsN)
-	for i := range chans {
-		ch, stop, err := b.Listen(ctx, "specific", func(channels.Message) bool {
-			if got.Add(1) == int64(n) {
-				close(done)
-			}
-			return true
-		})
-		if err != nil {
-			return 0, err
-		}
-		defer stop()
-		chans[i] = ch
-	}
-	time.Sleep(200 * time.Millisecond)
-	start := time.Now()
-	if err := parallel(n, func(i int) error {
-		return a.Send(ctx, chans[i%channelsN], channels.Message{"type": "bench.msg", "i": i})
-	}); err != nil {
-		return 0, err
-	}
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		return 0, fmt.Errorf("send+receive: %d of %d delivered after 2 minutes", got.Load(), n)
-	}
-	d := time.Since(start)
-	return d, b.Flush(ctx)
-}
-
-// parallel runs fn(0..n-1) on `concurrency` goroutines and returns the first error.
-func parallel(n int, fn func(i int) error) error {
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for k := 0; k < concurrency; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := k; i < n; i += concurrency {
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}
-
-type groupResult struct {
-	sends, deliveries int
-	dur               time.Duration
-	commands          float64
-}
-
-func (g groupResult) sendRate() float64 {
-	if g.dur <= 0 {
-		return 0
-	}
-	return float64(g.sends) / g.dur.Seconds()
-}
-
-func (g groupResult) deliveryRate() float64 {
-	if g.dur <= 0 {
-		return 0
-	}
-	return float64(g.deliveries) / g.dur.Seconds()
-}
-
-func (g groupResult) perSend() float64 {
-	if g.sends == 0 {
-		return 0
-	}
-	return g.commands / float64(g.sends)
-}
-
-// goGroup: members spread round-robin over procs layer instances join one group; a separate
-// sender instance makes `sends` group sends with 32 concurrent senders; the result holds the
-// time until every member has every message.
-func goGroup(ctx context.Context, redisURL string, admin *redis.Client, members, procs, sends int, log *slog.Logger) (groupResult, error) {
-	prefix := uniquePrefix("g")
-	var all []*redislayer.Layer
-	defer func() {
-		for _, l := range all {
-			_ = l.Close()
-		}
-	}()
-	for i := 0; i <= procs; i++ {
-		l, err := newLayer(redisURL, prefix, log)
-		if err != nil {
-			return groupResult{}, err
-		}
-		all = append(all, l)
-	}
-	sender, receivers := all[0], all[1:]
-	target := int64(sends) * int64(members)
-	var got atomic.Int64
-	done := make(chan struct{})
-	for m := 0; m < members; m++ {
-		l := receivers[m%procs]
-		ch, stop, err := l.Listen(ctx, "specific", func(channels.Message) bool {
-			if got.Add(1) == target {
-				close(done)
-			}
-			return true
-		})
-		if err != nil {
-			return groupResult{}, err
-		}
-		defer stop()
-		if err := l.GroupAdd(ctx, "bench", ch); err != nil {
-			return groupResult{}, err
-		}
-	}
-	time.Sleep(200 * time.Millisecond)
-	before, err := commandCalls(ctx, admin)
-	if err != nil {
-		return groupResult{}, err
-	}
-	start := time.Now()
-	if err := parallel(sends, func(i int) error {
-		return sender.GroupSend(ctx, "bench", channels.Message{"type": "bench.msg", "i": i})
-	}); err != nil {
-		return groupResult{}, err
-	}
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		return groupResult{}, fmt.Errorf("group of %d: %d of %d delivered after 2 minutes", members, got.Load(), target)
-	}
-	d := time.Since(start)
-	after, err := commandCalls(ctx, admin)
-	if err != nil {
-		return groupResult{}, err
-	}
-	// The INFO call itself is one command.
-	res := groupResult{sends: sends, deliveries: int(got.Load()), dur: d, commands: float64(after - before - 1)}
-	return res, sender.Flush(ctx)
-}
-
-// commandCalls sums the calls of INFO commandstats.
-func commandCalls(ctx context.Context, c *redis.Client) (int64, error) {
-	s, err := c.Info(ctx, "commandstats").Result()
-	if err != nil {
-		return 0, fmt.Errorf("INFO commandstats: %w", err)
-	}
-	var total int64
-	for _, line := range strings.Split(s, "\n") {
-		if !strings.HasPrefix(line, "cmdstat_") {
-			continue
-		}
-		_, rest, _ := strings.Cut(line, ":calls=")
-		v, _, _ := strings.Cut(rest, ",")
-		n, _ := strconv.ParseInt(v, 10, 64)
-		total += n
-	}
-	return total, nil
-}
-
-func redisBenchmark(opt *redis.Options) (string, error) {
-	bin, err := exec.LookPath("redis-benchmark")
-	if err != nil {
-		return "", errors.New("redis-benchmark not installed")
-	}
-	host, port, err := net.SplitHostPort(opt.Addr)
-	if err != nil {
-		return "", err
-	}
-	args := []string{"-h", host, "-p", port, "-P", "16", "-q", "-t", "zadd", "-n", "200000"}
-	if opt.Password != "" {
-		args = append(args, "-a", opt.Password)
-	}
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("%w: %s", err, out)
-	}
-	// The -q output rewrites its progress line with \r; keep the final one.
-	s := strings.TrimSpace(string(out))
-	if i := strings.LastIndex(s, "\r"); i >= 0 {
-		s = s[i+1:]
-	}
-	return strings.TrimSpace(s), nil
-}
-
-// startRedis runs a private redis-server on a free loopback port, without persistence.
-func startRedis(dir string) (stop func(), url string, err error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, "", errors.New("redis-server not found; install it or pass -redis")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", dir, "--daemonize", "no")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start redis-server: %w", err)
-	}
-	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	url = "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
-	defer c.Close()
-	for i := 0; i < 200; i++ {
-		if c.Ping(context.Background()).Err() == nil {
-			return stop, url, nil
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	stop()
-	return nil, "", errors.New("redis-server did not answer PING within 5 s")
 }
