@@ -135,13 +135,15 @@ func TestSearchFindsLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var rows []string
+	var progress bytes.Buffer
 	sr, err := Search(ctx, SearchConfig{
 		Run: Config{
 			URLs: []string{url}, Clients: 8, Rooms: 2, Senders: 1,
 			Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond, Drain: time.Second, Logger: quiet,
 		},
 		Start: 500, P99: time.Minute, Precision: 0.1, MaxSteps: 10, Pause: 50 * time.Millisecond,
-		OnStep: func(st SearchStep) { rows = append(rows, st.Row()) },
+		OnStep:   func(st SearchStep) { rows = append(rows, st.Row()) },
+		Progress: &progress,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +153,9 @@ func TestSearchFindsLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", text.String())
+	if progress.String() != text.String() {
+		t.Fatalf("printed as it went:\n%s\nwritten at the end:\n%s", progress.String(), text.String())
+	}
 	if len(rows) != len(sr.Steps) || len(sr.Steps) > 10 {
 		t.Fatalf("%d rows printed for %d steps", len(rows), len(sr.Steps))
 	}

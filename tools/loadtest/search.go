@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"time"
@@ -26,8 +27,13 @@ type SearchConfig struct {
 	// Pause is the wait between steps, so that a server can work off what an overloaded step
 	// left it (default 1s).
 	Pause time.Duration
-	// OnStep, when not nil, is called after each step (to print it as it comes).
+	// OnStep, when not nil, is called after each step.
 	OnStep func(SearchStep)
+	// Progress, when not nil, receives the table as it grows: the header before the first
+	// step, a row after each, and the final line (SearchReport.WriteText writes the same).
+	Progress io.Writer
+	// Layer names the servers' layer in the reports.
+	Layer string
 }
 
 // SearchStep is one run of a rate search.
@@ -107,6 +113,9 @@ func (c *SearchConfig) judge(r *Report) (bool, string) {
 	if r.Interrupted {
 		why = append(why, "interrupted")
 	}
+	if len(r.LimitsHit) > 0 {
+		why = append(why, "limits hit: "+limitsText(r.LimitsHit))
+	}
 	return len(why) == 0, strings.Join(why, ", ")
 }
 
@@ -125,12 +134,18 @@ func Search(ctx context.Context, cfg SearchConfig) (*SearchReport, error) {
 		senders = min(cfg.Run.Senders, members)
 	}
 	sr := &SearchReport{
-		Servers: cfg.Run.URLs, Clients: cfg.Run.Clients, Rooms: cfg.Run.Rooms, SendersPerRoom: senders,
+		Servers: cfg.Run.URLs, Layer: cfg.Layer, Clients: cfg.Run.Clients, Rooms: cfg.Run.Rooms, SendersPerRoom: senders,
 		P99BoundMs: float64(cfg.P99) / float64(time.Millisecond), StepSeconds: cfg.Run.Duration.Seconds(),
 	}
 	var pass, fail float64 // highest passing and lowest failing rate so far (0: none)
 	best := -1
 	rate := cfg.Start
+	progress := func(s string) {
+		if cfg.Progress != nil {
+			_, _ = io.WriteString(cfg.Progress, s)
+		}
+	}
+	progress(sr.Header())
 	for step := 1; step <= cfg.MaxSteps; step++ {
 		if step > 1 && sleepCtx(ctx, cfg.Pause) != nil {
 			sr.Interrupted = true
@@ -142,9 +157,11 @@ func Search(ctx context.Context, cfg SearchConfig) (*SearchReport, error) {
 		if err != nil {
 			return sr, fmt.Errorf("loadtest: search step %d at %.0f deliveries/s: %w", step, rate, err)
 		}
+		rep.Layer = cfg.Layer
 		ok, why := cfg.judge(rep)
 		st := SearchStep{Step: step, Rate: rate, Pass: ok, Why: why, Report: rep}
 		sr.Steps = append(sr.Steps, st)
+		progress(st.Row())
 		if cfg.OnStep != nil {
 			cfg.OnStep(st)
 		}
@@ -167,6 +184,7 @@ func Search(ctx context.Context, cfg SearchConfig) (*SearchReport, error) {
 	if best >= 0 {
 		sr.Best = &sr.Steps[best]
 	}
+	progress(sr.Summary())
 	return sr, nil
 }
 
