@@ -55,9 +55,10 @@ type Config struct {
 	// comes back, so -inflight 50 -senders 10 in a room of 100 is ten bursts of 50.
 	Inflight int
 	// EchoTimeout is how long a closed-loop sender waits for one of its own messages to come
-	// back before giving up on one and sending the next anyway (default 5s). In the open
-	// loop it is the bound over which an own message counts as an echo timeout (never back,
-	// or back later than this).
+	// back before giving up on its oldest unanswered one and sending the next anyway (default
+	// 5s); a message counts as answered when it or a later one of the sender's comes back. In
+	// the open loop it is the bound over which an own message counts as an echo timeout
+	// (never back, or back later than this).
 	EchoTimeout time.Duration
 	// DialConcurrency bounds concurrent handshakes while connecting (default 64).
 	DialConcurrency int
@@ -121,8 +122,8 @@ type client struct {
 	conn *Conn
 	echo chan struct{} // closed loop: signalled by the reader on each own message back
 
-	sent   atomic.Int64 // messages written
-	echoed atomic.Int64 // own messages back (first copies only)
+	sent    atomic.Int64 // messages written
+	topEcho atomic.Int64 // highest own sequence number back (-1: none); written by the reader
 
 	// Owned by the reader goroutine; read after it ended.
 	seen       []bitset // per sender index in the room
@@ -244,6 +245,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rm := rooms[i%cfg.Rooms]
 		base := strings.TrimRight(cfg.URLs[(i/cfg.Rooms)%len(cfg.URLs)], "/")
 		c := &client{id: i, idx: len(rm.members), room: rm, url: base + "/ws/chat/" + rm.name + "/", echo: make(chan struct{}, 1)}
+		c.topEcho.Store(-1)
 		rm.members = append(rm.members, c)
 		clients[i] = c
 	}
@@ -539,7 +541,9 @@ func (r *run) read(c *client, clients []*client) {
 		}
 		r.unique.Add(1)
 		if from == c {
-			c.echoed.Add(1)
+			if seq > c.topEcho.Load() {
+				c.topEcho.Store(seq)
+			}
 			select {
 			case c.echo <- struct{}{}:
 			default: // a signal is already pending
@@ -574,21 +578,24 @@ func (r *run) send(c *client, buf []byte, seq int64, intended time.Duration) ([]
 }
 
 // closedLoop keeps up to Inflight of c's messages unanswered: it sends while fewer are
-// out, and otherwise waits for one of its own to come back. After EchoTimeout without one it
-// counts an echo timeout and gives up on one message, so a lost message stalls it only that
-// long.
+// out, and otherwise waits for one of its own to come back. A message counts as answered
+// when it or a later one of c's came back (a room delivers each sender's messages in order),
+// or when it was given up: after EchoTimeout without an answer the sender counts an echo
+// timeout and gives up on its oldest unanswered message, so a lost message stalls it only
+// that long, and its late return does not let more than Inflight out.
 func (r *run) closedLoop(ctx context.Context, c *client) {
 	inflight := int64(r.cfg.Inflight)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var buf []byte
-	var givenUp int64
+	var givenUpTo int64 // messages below this one were given up or answered
 	for seq := int64(0); ctx.Err() == nil; {
 		now := time.Since(r.base)
 		if now >= r.sendEnd {
 			return
 		}
-		if seq-c.echoed.Load()-givenUp < inflight {
+		answered := max(c.topEcho.Load()+1, givenUpTo)
+		if seq-answered < inflight {
 			var err error
 			if buf, err = r.send(c, buf, seq, now); err != nil {
 				return
@@ -602,7 +609,7 @@ func (r *run) closedLoop(ctx context.Context, c *client) {
 		case <-timer.C:
 			if time.Since(r.base) < r.sendEnd {
 				r.timeouts.Add(1)
-				givenUp++
+				givenUpTo = max(c.topEcho.Load()+1, givenUpTo) + 1
 			}
 		case <-ctx.Done():
 			return

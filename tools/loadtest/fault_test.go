@@ -197,3 +197,29 @@ func TestNextRate(t *testing.T) {
 		}
 	}
 }
+
+// TestClosedLoopEchoTimeout: in the closed loop with one message in flight, a message the
+// server drops stalls its sender until the echo timeout, which is counted, and the sender
+// goes on; every drop is lost by each member. (With more in flight, a later message of the
+// sender coming back answers the dropped one: loss, but no stall.)
+func TestClosedLoopEchoTimeout(t *testing.T) {
+	s := &faultServer{mode: faultDrop, every: 7}
+	url := startFaultServer(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Config{
+		URLs: []string{url}, Clients: 4, Rooms: 1, Senders: 2, Inflight: 1, Mode: ClosedLoop,
+		Warmup: 100 * time.Millisecond, Duration: 2 * time.Second, Drain: 2 * time.Second, EchoTimeout: time.Second, Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, faults, _ := s.counts()
+	t.Logf("server saw %d messages, dropped %d; echo timeouts %d", n, faults, rep.EchoTimeouts)
+	if faults == 0 || rep.EchoTimeouts == 0 || rep.EchoTimeouts > int64(faults) {
+		t.Fatalf("%d dropped, %d echo timeouts", faults, rep.EchoTimeouts)
+	}
+	if int64(n) != rep.MessagesSent || rep.Lost != int64(faults*4) {
+		t.Fatalf("server saw %d messages and dropped %d; report: sent %d, lost %d", n, faults, rep.MessagesSent, rep.Lost)
+	}
+}

@@ -109,7 +109,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before measuring")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "longest wait for late deliveries after the last send")
-	fs.DurationVar(&o.echoTimeout, "echo-timeout", 5*time.Second, "closed loop: how long a sender waits for its own message before sending the next")
+	fs.DurationVar(&o.echoTimeout, "echo-timeout", 5*time.Second, "closed loop: how long a sender waits for its own message before giving it up and sending the next; open loop: an own message back later than this (or never) counts as an echo timeout")
 	fs.IntVar(&o.k, "k", 2000, "connect mode: handshakes")
 	fs.IntVar(&o.c, "c", 50, "connect mode: concurrent dialers")
 	fs.IntVar(&o.perProc, "per-proc", 15000, "idle mode: most connections per client process (more use worker processes)")
