@@ -8,20 +8,27 @@ import (
 	"time"
 )
 
+// runFault starts s and runs cfg against it (URLs and Logger set here, 100 ms warm-up).
+func runFault(t *testing.T, s *faultServer, cfg Config) *Report {
+	t.Helper()
+	cfg.URLs, cfg.Logger, cfg.Warmup = []string{startFaultServer(t, s)}, quiet, 100*time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 // faultRun runs the open loop against a faultServer: 2 rooms of 4 clients, one sender each,
 // 400 deliveries/s (100 messages/s) for about a second.
 func faultRun(t *testing.T, s *faultServer, drain time.Duration) *Report {
 	t.Helper()
-	url := startFaultServer(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, Config{
-		URLs: []string{url}, Clients: 8, Rooms: 2, Senders: 1, Mode: OpenLoop, Rate: 400,
-		Warmup: 100 * time.Millisecond, Duration: time.Second, Drain: drain, EchoTimeout: time.Minute, Logger: quiet,
+	rep := runFault(t, s, Config{
+		Clients: 8, Rooms: 2, Senders: 1, Mode: OpenLoop, Rate: 400,
+		Duration: time.Second, Drain: drain, EchoTimeout: time.Minute,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	n, faults, _ := s.counts()
 	t.Logf("%s: server saw %d messages, made %d faults; report: sent %d, lost %d, duplicates %d, reordered %d, foreign %d, echo timeouts %d",
 		s.mode, n, faults, rep.MessagesSent, rep.Lost, rep.Duplicates, rep.Reordered, rep.Foreign, rep.EchoTimeouts)
@@ -100,16 +107,10 @@ func TestFaultForeign(t *testing.T) {
 // more, and with one message in flight a sender would never make a burst.
 func TestInflight(t *testing.T) {
 	s := &faultServer{mode: faultBatch, batch: 5}
-	url := startFaultServer(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, Config{
-		URLs: []string{url}, Clients: 6, Rooms: 1, Senders: 2, Inflight: 5, Mode: ClosedLoop,
-		Warmup: 100 * time.Millisecond, Duration: time.Second, Drain: 10 * time.Second, EchoTimeout: time.Minute, Logger: quiet,
+	rep := runFault(t, s, Config{
+		Clients: 6, Rooms: 1, Senders: 2, Inflight: 5, Mode: ClosedLoop,
+		Duration: time.Second, Drain: 10 * time.Second, EchoTimeout: time.Minute,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	n, _, maxBatch := s.counts()
 	if maxBatch != 5 {
 		t.Fatalf("largest burst the server held: %d messages, want 5", maxBatch)
@@ -204,16 +205,10 @@ func TestNextRate(t *testing.T) {
 // sender coming back answers the dropped one: loss, but no stall.)
 func TestClosedLoopEchoTimeout(t *testing.T) {
 	s := &faultServer{mode: faultDrop, every: 7}
-	url := startFaultServer(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, Config{
-		URLs: []string{url}, Clients: 4, Rooms: 1, Senders: 2, Inflight: 1, Mode: ClosedLoop,
-		Warmup: 100 * time.Millisecond, Duration: 2 * time.Second, Drain: 2 * time.Second, EchoTimeout: time.Second, Logger: quiet,
+	rep := runFault(t, s, Config{
+		Clients: 4, Rooms: 1, Senders: 2, Inflight: 1, Mode: ClosedLoop,
+		Duration: 2 * time.Second, Drain: 2 * time.Second, EchoTimeout: time.Second,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	n, faults, _ := s.counts()
 	t.Logf("server saw %d messages, dropped %d; echo timeouts %d", n, faults, rep.EchoTimeouts)
 	if faults == 0 || rep.EchoTimeouts == 0 || rep.EchoTimeouts > int64(faults) {
