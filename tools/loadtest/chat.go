@@ -50,8 +50,15 @@ type Config struct {
 	Warmup, Duration, Drain time.Duration
 	// Size pads each "message" string to at least this many bytes.
 	Size int
-	// EchoTimeout is how long a closed-loop sender waits for its own message before sending
-	// the next one anyway (default 5s).
+	// Inflight is how many of its own messages a closed-loop sender keeps in flight (default
+	// 1): it sends until that many are unanswered, then one more for each of its own that
+	// comes back, so -inflight 50 -senders 10 in a room of 100 is ten bursts of 50.
+	Inflight int
+	// EchoTimeout is how long a closed-loop sender waits for one of its own messages to come
+	// back before giving up on its oldest unanswered one and sending the next anyway (default
+	// 5s); a message counts as answered when it or a later one of the sender's comes back. In
+	// the open loop it is the bound over which an own message counts as an echo timeout
+	// (never back, or back later than this).
 	EchoTimeout time.Duration
 	// DialConcurrency bounds concurrent handshakes while connecting (default 64).
 	DialConcurrency int
@@ -73,6 +80,7 @@ type Report struct {
 	Clients          int      `json:"clients"`
 	Rooms            int      `json:"rooms"`
 	SendersPerRoom   int      `json:"senders_per_room"`
+	Inflight         int      `json:"inflight,omitempty"`
 	TargetRate       float64  `json:"target_deliveries_per_sec,omitempty"`
 	WarmupSeconds    float64  `json:"warmup_s"`
 	DurationSeconds  float64  `json:"duration_s"`
@@ -83,12 +91,13 @@ type Report struct {
 	Delivered        int64    `json:"delivered"`
 	Lost             int64    `json:"lost"`
 	Duplicates       int64    `json:"duplicates"`
+	Reordered        int64    `json:"reordered"`
 	Late             int64    `json:"late_deliveries"`
 	Foreign          int64    `json:"foreign_or_malformed"`
 	DeliveriesPerSec float64  `json:"deliveries_per_sec"`
 	MessagesPerSec   float64  `json:"messages_per_sec"`
 	Latency          Latency  `json:"latency"`
-	EchoTimeouts     int64    `json:"echo_timeouts,omitempty"`
+	EchoTimeouts     int64    `json:"echo_timeouts"`
 	WriteErrors      int64    `json:"write_errors"`
 	ReadErrors       int64    `json:"read_errors"`
 	CPU              *CPU     `json:"cpu,omitempty"`
@@ -111,13 +120,16 @@ type client struct {
 	room *room
 	url  string
 	conn *Conn
-	echo chan int64 // closed loop: own sequence numbers seen by the reader
+	echo chan struct{} // closed loop: signalled by the reader on each own message back
 
-	sent atomic.Int64 // messages written
+	sent    atomic.Int64 // messages written
+	topEcho atomic.Int64 // highest own sequence number back (-1: none); written by the reader
 
 	// Owned by the reader goroutine; read after it ended.
 	seen       []bitset // per sender index in the room
+	top        []int64  // per sender index: highest sequence number seen (-1: none)
 	dups       int64
+	reordered  int64 // first copies with a lower sequence number than one seen before
 	foreign    int64
 	inWindow   int64
 	late       int64
@@ -216,6 +228,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Senders <= 0 {
 		cfg.Senders = cfg.Clients // capped per room below
 	}
+	if cfg.Inflight <= 0 || cfg.Mode != ClosedLoop {
+		cfg.Inflight = 1
+	}
 	r := &run{cfg: cfg, log: cfg.Logger, ready: make(chan struct{})}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -229,13 +244,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i := range clients {
 		rm := rooms[i%cfg.Rooms]
 		base := strings.TrimRight(cfg.URLs[(i/cfg.Rooms)%len(cfg.URLs)], "/")
-		c := &client{id: i, idx: len(rm.members), room: rm, url: base + "/ws/chat/" + rm.name + "/", echo: make(chan int64, 1)}
+		c := &client{id: i, idx: len(rm.members), room: rm, url: base + "/ws/chat/" + rm.name + "/", echo: make(chan struct{}, 1)}
+		c.topEcho.Store(-1)
 		rm.members = append(rm.members, c)
 		clients[i] = c
 	}
 	for _, rm := range rooms {
 		for _, c := range rm.members {
 			c.seen = make([]bitset, len(rm.members))
+			c.top = make([]int64, len(rm.members))
+			for i := range c.top {
+				c.top[i] = -1
+			}
 		}
 	}
 
@@ -326,6 +346,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{
 		Mode: cfg.Mode, Servers: cfg.URLs, Clients: cfg.Clients, Rooms: cfg.Rooms,
 		SendersPerRoom:  min(cfg.Senders, cfg.Clients/cfg.Rooms),
+		Inflight:        cfg.Inflight,
 		WarmupSeconds:   cfg.Warmup.Seconds(),
 		DurationSeconds: cfg.Duration.Seconds(),
 		ConnectSeconds:  round3(connectTime.Seconds()),
@@ -347,6 +368,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Delivered += b.count()
 		}
 		rep.Duplicates += c.dups
+		rep.Reordered += c.reordered
+		if cfg.Mode == OpenLoop { // own messages that never came back
+			rep.EchoTimeouts += c.sent.Load() - c.seen[c.idx].count()
+		}
 		rep.Foreign += c.foreign
 		rep.Late += c.late
 		window += c.inWindow
@@ -509,19 +534,22 @@ func (r *run) read(c *client, clients []*client) {
 			c.dups++
 			continue
 		}
+		if seq < c.top[from.idx] {
+			c.reordered++
+		} else {
+			c.top[from.idx] = seq
+		}
 		r.unique.Add(1)
 		if from == c {
+			if seq > c.topEcho.Load() {
+				c.topEcho.Store(seq)
+			}
 			select {
-			case c.echo <- seq:
-			default:
-				select { // replace a stale one
-				case <-c.echo:
-				default:
-				}
-				select {
-				case c.echo <- seq:
-				default:
-				}
+			case c.echo <- struct{}{}:
+			default: // a signal is already pending
+			}
+			if r.cfg.Mode == OpenLoop && now-ts > r.cfg.EchoTimeout {
+				r.timeouts.Add(1)
 			}
 		}
 		if now >= r.sendEnd {
@@ -549,35 +577,42 @@ func (r *run) send(c *client, buf []byte, seq int64, intended time.Duration) ([]
 	return buf, nil
 }
 
+// closedLoop keeps up to Inflight of c's messages unanswered: it sends while fewer are
+// out, and otherwise waits for one of its own to come back. A message counts as answered
+// when it or a later one of c's came back (a room delivers each sender's messages in order),
+// or when it was given up: after EchoTimeout without an answer the sender counts an echo
+// timeout and gives up on its oldest unanswered message, so a lost message stalls it only
+// that long, and its late return does not let more than Inflight out.
 func (r *run) closedLoop(ctx context.Context, c *client) {
+	inflight := int64(r.cfg.Inflight)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var buf []byte
-	for seq := int64(0); ctx.Err() == nil; seq++ {
+	var givenUpTo int64 // messages below this one were given up or answered
+	for seq := int64(0); ctx.Err() == nil; {
 		now := time.Since(r.base)
 		if now >= r.sendEnd {
 			return
 		}
-		var err error
-		if buf, err = r.send(c, buf, seq, now); err != nil {
-			return
-		}
-		timer.Reset(min(r.cfg.EchoTimeout, r.sendEnd-now+time.Millisecond))
-	wait:
-		for {
-			select {
-			case got := <-c.echo:
-				if got >= seq {
-					break wait
-				}
-			case <-timer.C:
-				if time.Since(r.base) < r.sendEnd {
-					r.timeouts.Add(1)
-				}
-				break wait
-			case <-ctx.Done():
+		answered := max(c.topEcho.Load()+1, givenUpTo)
+		if seq-answered < inflight {
+			var err error
+			if buf, err = r.send(c, buf, seq, now); err != nil {
 				return
 			}
+			seq++
+			continue
+		}
+		timer.Reset(min(r.cfg.EchoTimeout, r.sendEnd-now+time.Millisecond))
+		select {
+		case <-c.echo:
+		case <-timer.C:
+			if time.Since(r.base) < r.sendEnd {
+				r.timeouts.Add(1)
+				givenUpTo = max(c.topEcho.Load()+1, givenUpTo) + 1
+			}
+		case <-ctx.Done():
+			return
 		}
 	}
 }

@@ -29,8 +29,8 @@ func checkClean(t *testing.T, rep *Report, layer *layers.Memory) {
 	if rep.MessagesSent == 0 || rep.Delivered == 0 || rep.Latency.Count == 0 {
 		t.Fatalf("nothing measured: %+v", rep)
 	}
-	if rep.Duplicates != 0 || rep.Foreign != 0 || rep.WriteErrors != 0 || rep.ReadErrors != 0 {
-		t.Fatalf("duplicates %d, foreign %d, errors %d/%d (%s)", rep.Duplicates, rep.Foreign, rep.WriteErrors, rep.ReadErrors, rep.FirstError)
+	if rep.Duplicates != 0 || rep.Reordered != 0 || rep.Foreign != 0 || rep.WriteErrors != 0 || rep.ReadErrors != 0 {
+		t.Fatalf("duplicates %d, reordered %d, foreign %d, errors %d/%d (%s)", rep.Duplicates, rep.Reordered, rep.Foreign, rep.WriteErrors, rep.ReadErrors, rep.FirstError)
 	}
 	if rep.Expected != rep.MessagesSent*int64(rep.Clients/rep.Rooms) {
 		t.Fatalf("expected %d deliveries for %d messages in rooms of %d", rep.Expected, rep.MessagesSent, rep.Clients/rep.Rooms)
@@ -68,6 +68,25 @@ func TestClosedLoop(t *testing.T) {
 	}
 	if back.Delivered != rep.Delivered || back.Latency.P99 != rep.Latency.P99 || back.Mode != ClosedLoop {
 		t.Fatalf("report changed in JSON: %+v vs %+v", back, rep)
+	}
+}
+
+// TestClosedLoopInflight: 2 of 10 clients each keep 20 messages in flight through the real
+// chat application: nothing lost, duplicated or reordered.
+func TestClosedLoopInflight(t *testing.T) {
+	url, layer := startChatLayer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Config{
+		URLs: []string{url}, Clients: 10, Rooms: 1, Senders: 2, Inflight: 20, Mode: ClosedLoop,
+		Warmup: 200 * time.Millisecond, Duration: time.Second, Drain: 5 * time.Second, Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, rep, layer)
+	if rep.Inflight != 20 || rep.SendersPerRoom != 2 {
+		t.Fatalf("report %+v", rep)
 	}
 }
 

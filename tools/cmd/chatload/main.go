@@ -10,6 +10,8 @@
 //	go run ./tools/cmd/chatload -clients 100 -rooms 1                       # closed loop, in-memory layer
 //	go run ./tools/cmd/chatload -clients 1000 -rooms 10 -procs 2            # two processes on one Redis
 //	go run ./tools/cmd/chatload -mode open -rate 2000 -clients 100          # fixed 2,000 deliveries/s
+//	go run ./tools/cmd/chatload -clients 100 -senders 10 -inflight 50        # 10 senders, 50 in flight each
+//	go run ./tools/cmd/chatload -mode search -clients 100 -p99 100ms         # highest clean sustained rate
 //	go run ./tools/cmd/chatload -mode connect -k 5000 -c 50                 # handshakes per second
 //	go run ./tools/cmd/chatload -mode idle -clients 50000 -procs 3          # RSS per idle connection
 //	go run ./tools/cmd/chatload -url ws://127.0.0.1:8000,ws://127.0.0.1:8001 -clients 200
@@ -26,7 +28,18 @@
 // its own message before sending the next; in the open loop -rate is deliveries per second
 // over all rooms (messages per second = rate / members per room), scheduled from a ticker and
 // timed from the intended send time, so a stalled server cannot hide latency (no coordinated
-// omission).
+// omission). With -inflight N each closed-loop sender keeps N of its own messages unanswered
+// (a burst) instead of one.
+//
+// -mode search finds the highest open-loop rate the servers sustain with nothing lost, no echo
+// timeouts and p99 at most -p99: steps of -warmup + -duration each, doubling from -rate until
+// one fails, then bisecting to -precision, in at most -search-steps steps. It prints a table
+// row per step (rate, deliveries/s, p50/p99, loss, duplicates, reordered, foreign, echo
+// timeouts, server and Redis CPU, deliveries per server+Redis CPU second) and a final line.
+//
+// Every receiver counts loss, duplicates, reordering (per sender) and foreign or malformed
+// frames; the open loop counts as an echo timeout each own message a sender never hears back,
+// or hears back after -echo-timeout.
 package main
 
 import (
@@ -61,10 +74,11 @@ func main() {
 
 type options struct {
 	mode, urls, layer, redis, chatBin, origin, server string
-	procs, clients, rooms, senders, size              int
-	rate                                              float64
+	procs, clients, rooms, senders, size, inflight    int
+	rate, maxRate, precision                          float64
 	duration, warmup, drain, settle, timeout          time.Duration
-	echoTimeout                                       time.Duration
+	echoTimeout, p99, pause                           time.Duration
+	searchSteps                                       int
 	k, c, perProc, perSource, offset                  int
 	jsonOut, verbose, worker, keepLogs                bool
 	perServer                                         int
@@ -74,7 +88,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("chatload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.mode, "mode", "closed", "closed (closed loop), open (fixed rate), connect (handshakes/s) or idle (RSS per idle connection)")
+	fs.StringVar(&o.mode, "mode", "closed", "closed (closed loop), open (fixed rate), search (highest rate with 0 loss and p99 under -p99), connect (handshakes/s) or idle (RSS per idle connection)")
 	fs.StringVar(&o.urls, "url", "", "comma-separated base URLs of running servers (ws://127.0.0.1:8000,...); empty: start them")
 	fs.IntVar(&o.procs, "procs", 1, "chat server processes to start")
 	fs.StringVar(&o.layer, "layer", "", `layer of started servers: "memory", "redis" or a layer URL (default memory for one process, redis for more)`)
@@ -86,11 +100,17 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.rooms, "rooms", 1, "rooms the clients are spread over")
 	fs.IntVar(&o.senders, "senders", 0, "sending clients per room (0: all)")
 	fs.IntVar(&o.size, "size", 0, "pad each message string to this many bytes")
-	fs.Float64Var(&o.rate, "rate", 2000, "open loop: total deliveries per second (messages/s = rate / clients per room)")
+	fs.IntVar(&o.inflight, "inflight", 1, "closed loop: own messages each sender keeps in flight")
+	fs.Float64Var(&o.rate, "rate", 2000, "open loop: total deliveries per second (messages/s = rate / clients per room); search: the first rate tried")
+	fs.DurationVar(&o.p99, "p99", 100*time.Millisecond, "search: the p99 latency bound a step must stay under")
+	fs.Float64Var(&o.precision, "precision", 0.05, "search: stop once the lowest failing rate is within this fraction above the highest passing one")
+	fs.Float64Var(&o.maxRate, "max-rate", 0, "search: highest rate tried (0: no cap)")
+	fs.IntVar(&o.searchSteps, "search-steps", 16, "search: most steps")
+	fs.DurationVar(&o.pause, "pause", 2*time.Second, "search: pause between steps, for the servers to work off a backlog")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before measuring")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "longest wait for late deliveries after the last send")
-	fs.DurationVar(&o.echoTimeout, "echo-timeout", 5*time.Second, "closed loop: how long a sender waits for its own message before sending the next")
+	fs.DurationVar(&o.echoTimeout, "echo-timeout", 5*time.Second, "closed loop: how long a sender waits for its own message before giving it up and sending the next; open loop: an own message back later than this (or never) counts as an echo timeout")
 	fs.IntVar(&o.k, "k", 2000, "connect mode: handshakes")
 	fs.IntVar(&o.c, "c", 50, "connect mode: concurrent dialers")
 	fs.IntVar(&o.perProc, "per-proc", 15000, "idle mode: most connections per client process (more use worker processes)")
@@ -112,8 +132,14 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if o.perServer > 0 && !o.worker {
 		o.clients = o.perServer * o.procs
 	}
+	if o.inflight < 1 || (o.inflight > 1 && o.mode != loadtest.ClosedLoop) {
+		return nil, fmt.Errorf("-inflight %d: want 1 or more, and more than 1 only in the closed loop", o.inflight)
+	}
 	if o.timeout <= 0 {
 		o.timeout = o.warmup + o.duration + o.drain + 5*time.Minute
+		if o.mode == "search" { // each step also connects its clients afresh
+			o.timeout += time.Duration(o.searchSteps) * (o.warmup + o.duration + o.drain + o.pause + time.Minute)
+		}
 	}
 	return o, nil
 }
@@ -184,13 +210,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var rep *loadtest.Report
 		rep, err = loadtest.Run(ctx, loadtest.Config{
 			URLs: urls, Clients: o.clients, Rooms: o.rooms, Senders: o.senders, Mode: o.mode,
-			Rate: o.rate, Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size,
+			Rate: o.rate, Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size, Inflight: o.inflight,
 			EchoTimeout: o.echoTimeout, Dialer: dialer, ServerPIDs: serverPIDs, RedisPID: redisPID, Logger: logger,
 		})
 		if rep != nil {
 			rep.Layer = layerName
 			report = rep
 		}
+	case "search":
+		cfg := loadtest.SearchConfig{
+			Run: loadtest.Config{
+				URLs: urls, Clients: o.clients, Rooms: o.rooms, Senders: o.senders,
+				Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size,
+				EchoTimeout: o.echoTimeout, Dialer: dialer, ServerPIDs: serverPIDs, RedisPID: redisPID, Logger: logger,
+			},
+			Start: o.rate, MaxRate: o.maxRate, P99: o.p99, Precision: o.precision, MaxSteps: o.searchSteps,
+			Pause: o.pause, Layer: layerName,
+		}
+		if !o.jsonOut {
+			cfg.Progress = stdout // the table as it grows, then nothing more
+		}
+		var rep *loadtest.SearchReport
+		rep, err = loadtest.Search(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if !o.jsonOut {
+			return nil
+		}
+		report = rep
 	case "connect":
 		var rep *loadtest.ConnectReport
 		rep, err = loadtest.RunConnect(ctx, loadtest.ConnectConfig{
@@ -221,7 +269,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			report = rep
 		}
 	default:
-		return fmt.Errorf("unknown -mode %q (want closed, open, connect or idle)", o.mode)
+		return fmt.Errorf("unknown -mode %q (want closed, open, search, connect or idle)", o.mode)
 	}
 	if err != nil {
 		return err

@@ -90,6 +90,40 @@ func TestRedisTwoProcesses(t *testing.T) {
 	}
 }
 
+// TestSearchMode runs a three-step rate search (500, 1,000, 2,000 deliveries/s, capped
+// there) against examples/chat, as JSON and as the text table.
+func TestSearchMode(t *testing.T) {
+	args := []string{"-chat-bin", chatBin, "-mode", "search", "-clients", "10", "-rate", "500", "-max-rate", "2000",
+		"-search-steps", "3", "-duration", "300ms", "-warmup", "100ms", "-pause", "50ms", "-p99", "10s"}
+	var rep loadtest.SearchReport
+	runJSON(t, &rep, args...)
+	if len(rep.Steps) == 0 || len(rep.Steps) > 3 || rep.Steps[0].Rate != 500 || rep.P99BoundMs != 10000 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, st := range rep.Steps {
+		if st.Report == nil || st.Report.MessagesSent == 0 || st.Report.CPU == nil {
+			t.Fatalf("step %+v", st)
+		}
+	}
+	if (rep.MaxRate > 0) != (rep.Best != nil) {
+		t.Fatalf("max rate %v, best %+v", rep.MaxRate, rep.Best)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if err := run(ctx, args, &stdout, &stderr); err != nil {
+		t.Fatalf("chatload %v: %v\n%s", args, err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) < 4 || !strings.HasPrefix(lines[1], "step") || !strings.HasPrefix(lines[len(lines)-1], "max sustained rate:") {
+		t.Fatalf("text output:\n%s", stdout.String())
+	}
+	if !strings.Contains(lines[1], "deliv/cpu-s") || !strings.Contains(lines[1], "echo-to") || !strings.Contains(lines[1], "lost") {
+		t.Fatalf("columns %q", lines[1])
+	}
+}
+
 func TestConnectMode(t *testing.T) {
 	var rep loadtest.ConnectReport
 	runJSON(t, &rep, "-chat-bin", chatBin, "-mode", "connect", "-k", "100", "-c", "4")
@@ -115,6 +149,8 @@ func TestBadFlags(t *testing.T) {
 		{"-mode", "idle", "-url", "ws://127.0.0.1:1"},
 		{"-nope"},
 		{"extra"},
+		{"-mode", "open", "-inflight", "5", "-url", "ws://127.0.0.1:1"},
+		{"-inflight", "0", "-url", "ws://127.0.0.1:1"},
 	} {
 		if err := run(ctx, args, &stderr, &stderr); err == nil {
 			t.Errorf("%v accepted", args)
