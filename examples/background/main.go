@@ -22,14 +22,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gochannels/gochannels/channels"
@@ -42,15 +38,9 @@ import (
 )
 
 func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], logger, nil); errors.Is(err, flag.ErrHelp) {
-		return // -h: the usage is printed
-	} else if err != nil {
-		logger.Error("background", "error", err)
-		os.Exit(1)
-	}
+	ops.Main("background", func(ctx context.Context, args []string, logger *slog.Logger) error {
+		return run(ctx, args, logger, nil)
+	})
 }
 
 // started describes the running program to tests.

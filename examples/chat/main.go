@@ -15,14 +15,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/examples/chat/chat"
@@ -33,15 +29,9 @@ import (
 )
 
 func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], logger, nil); errors.Is(err, flag.ErrHelp) {
-		return // -h: the usage is printed
-	} else if err != nil {
-		logger.Error("chat", "error", err)
-		os.Exit(1)
-	}
+	ops.Main("chat", func(ctx context.Context, args []string, logger *slog.Logger) error {
+		return run(ctx, args, logger, nil)
+	})
 }
 
 // run serves until ctx is done, then drains and shuts down gracefully. ready, when not nil,
