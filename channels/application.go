@@ -59,7 +59,10 @@ func SendText(ctx context.Context, s Sender, text string) error {
 // Injector is implemented by a Receiver that also takes events from other sources: the channel
 // layer hands a consumer's channel messages to the same Receiver that carries its connection's
 // events, so that one goroutine handles both, one event at a time. Inject never blocks; it
-// returns ErrMailboxFull when there is no room and ErrClosed after the scope ended.
+// returns ErrClosed after the scope ended and, when there is no room, ErrMailboxFull (the
+// event is dropped), ErrEventOverflow (dropped, and the scope closed) or ErrDroppedOldest
+// (queued, older events dropped), as the queue's OverflowPolicy says. Any error means one
+// event was lost.
 type Injector interface {
 	Inject(msg Message) error
 }

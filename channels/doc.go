@@ -18,4 +18,18 @@
 // that watches a connection's traffic (a log line, metrics) does it with Observe, which
 // keeps the optional interfaces of the server's Receiver and Sender (Injector, Detacher,
 // TextSender) that wrapping them by hand would lose.
+//
+// # Delivery from the channel layer
+//
+// The channel layer pushes a consumer's messages into the same queue as its socket events
+// (Injector). On the server that queue is bounded by memory, not by count: the layer
+// messages waiting for one connection by Server.EventQueueBytes (1 MiB by default, as
+// estimated by MessageSize), its outgoing frames by Server.OutboundQueueBytes, so a
+// connection whose application keeps up loses nothing even in bursts of thousands of
+// messages. A connection past its event bound is closed with 1008 "event queue full" after
+// the events already queued, so no later message reaches it and its stream has no hole;
+// Server.EventOverflow (or consumer.WithOverflowPolicy per application) may drop the newest
+// or oldest messages instead. See OverflowPolicy, IsSlowClient and SlowCloseKind. This is
+// the Go side only: a Django sender (channels_redis) still gets ChannelFull from a full
+// Redis channel, and the Python side's capacity rules are unchanged.
 package channels

@@ -13,6 +13,14 @@ var (
 	// ErrMailboxFull is returned by Inject when the receiver's bounded queue has no room; the
 	// event is dropped.
 	ErrMailboxFull = errors.New("channels: mailbox full")
+	// ErrDroppedOldest is returned by Inject under OverflowDropOldest when the event was
+	// queued after older injected events were dropped to make room. errors.Is(err,
+	// ErrMailboxFull) holds for it: one event was lost to a full queue.
+	ErrDroppedOldest = fmt.Errorf("channels: older events dropped: %w", ErrMailboxFull)
+	// ErrEventOverflow is returned by Inject under OverflowClose when the event would take
+	// the queue past its byte bound: the event is dropped, the mailbox closed, and the
+	// server closes the connection with 1008 "event queue full".
+	ErrEventOverflow = errors.New("channels: event queue over its bound; scope closed")
 	// ErrDetached is returned by an application's Serve after it handed its scope's events to
 	// an EventHandler with Detacher.Detach: the scope goes on without the goroutine that
 	// called Serve, and ends when the handler reports done.
@@ -49,6 +57,7 @@ type CloseError struct {
 // Reasons of the closes the server decides itself.
 const (
 	reasonSlowClient  = "slow client"      // 1008: OutboundQueueBytes or WriteTimeout passed
+	reasonEventQueue  = "event queue full" // 1008: EventQueueBytes passed (OverflowClose)
 	reasonGoingAway   = "going away"       // 1001: Shutdown
 	reasonIdleTimeout = "idle timeout"     // 1001: IdleTimeout passed
 	reasonPongTimeout = "pong timeout"     // 1006: no pong within PongTimeout
@@ -56,10 +65,34 @@ const (
 	reasonShutDown    = "server shut down" // 1006: Shutdown's context ended first
 )
 
-// IsSlowClient reports whether a close with code and reason is the server closing a client
-// that did not read fast enough (1008 "slow client"; see Server.OutboundQueueBytes).
+// IsSlowClient reports whether a close with code and reason is the server closing a
+// connection that did not keep up: 1008 "slow client" (its outbound queue passed
+// Server.OutboundQueueBytes, or a write timed out) or 1008 "event queue full" (its queue of
+// channel-layer events passed Server.EventQueueBytes). SlowCloseKind tells them apart.
 func IsSlowClient(code int, reason string) bool {
-	return code == ClosePolicyViolation && reason == reasonSlowClient
+	return SlowCloseKind(code, reason) != ""
+}
+
+// Kinds of slow-client close, as SlowCloseKind reports them (and the reason label of the
+// ops metric gochannels_websocket_slow_client_closes_total).
+const (
+	SlowOutbound = "outbound" // 1008 "slow client": the frames queued for the client
+	SlowEvents   = "events"   // 1008 "event queue full": the events queued for the application
+)
+
+// SlowCloseKind returns SlowOutbound or SlowEvents for a slow-client close (see
+// IsSlowClient), and "" for any other close.
+func SlowCloseKind(code int, reason string) string {
+	if code != ClosePolicyViolation {
+		return ""
+	}
+	switch reason {
+	case reasonSlowClient:
+		return SlowOutbound
+	case reasonEventQueue:
+		return SlowEvents
+	}
+	return ""
 }
 
 // ClosedByServer reports whether a close with code and reason is one the server decides
@@ -69,7 +102,7 @@ func IsSlowClient(code int, reason string) bool {
 func ClosedByServer(code int, reason string) bool {
 	switch code {
 	case ClosePolicyViolation:
-		return reason == reasonSlowClient
+		return IsSlowClient(code, reason)
 	case CloseGoingAway:
 		return reason == reasonIdleTimeout || reason == reasonGoingAway
 	case CloseAbnormal:

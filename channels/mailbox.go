@@ -9,22 +9,101 @@ import (
 // DefaultMailboxCapacity is the capacity NewMailbox uses for a capacity <= 0: room for as many
 // layer messages as channels_redis lets wait on one channel (100), plus the socket's own
 // events. The buffer grows only as events arrive, so the capacity costs nothing while idle.
+//
+// A Mailbox whose injected events are bounded in bytes (LimitInjected; the server's, see
+// Server.EventQueueBytes) counts only the events put with Put against the capacity.
 const DefaultMailboxCapacity = 128
+
+// MaxInjectedEvents is a safety net on the number of injected events a Mailbox bounded in
+// bytes holds: with the default 1 MiB bound and the smallest estimate a message can have, it
+// is never reached; it only keeps a bound set to many megabytes of tiny messages from
+// growing the queue's ring without end. Past it, the overflow policy applies as for bytes.
+const MaxInjectedEvents = 1 << 16
+
+// OverflowPolicy is what a Mailbox bounded in bytes does with an injected event that would
+// take its injected events past the bound (see LimitInjected and Server.EventOverflow).
+type OverflowPolicy int
+
+const (
+	// OverflowClose closes the scope: the event is refused (ErrEventOverflow), the mailbox
+	// is closed so that no later event gets in, and its owner is told: the server closes
+	// the WebSocket with 1008 "event queue full" after the events already queued, so the
+	// application's stream has no hole, only an end. The default for WebSockets.
+	OverflowClose OverflowPolicy = iota
+	// OverflowDropNewest refuses the event (ErrMailboxFull) and keeps the queue: for
+	// streams where the latest value matters less than the order of what got through.
+	OverflowDropNewest
+	// OverflowDropOldest drops the oldest injected events still queued until the new one
+	// fits, and queues it; Inject returns ErrDroppedOldest: for tickers, where only the
+	// latest values matter.
+	OverflowDropOldest
+)
+
+// String returns the policy's name: close, drop-newest or drop-oldest.
+func (p OverflowPolicy) String() string {
+	switch p {
+	case OverflowClose:
+		return "close"
+	case OverflowDropNewest:
+		return "drop-newest"
+	case OverflowDropOldest:
+		return "drop-oldest"
+	}
+	return "unknown"
+}
+
+// InjectLimiter is implemented by a Receiver whose queue of injected events can be bounded
+// in bytes (the server's *Mailbox, and the Receivers Observe wraps it in). A consumer calls
+// it for the per-application setting (consumer.WithEventQueueBytes,
+// consumer.WithOverflowPolicy).
+type InjectLimiter interface {
+	// LimitInjected bounds the injected events waiting in the queue to maxBytes, as
+	// estimated by MessageSize (maxBytes <= 0 keeps the current byte bound, or the
+	// default), and sets what happens past the bound.
+	LimitInjected(maxBytes int, policy OverflowPolicy)
+}
+
+// mailboxSlot is one queued event; size is its estimated size for an injected event counted
+// against the byte bound, 0 for an event put with Put (or one not counted).
+type mailboxSlot struct {
+	msg  Message
+	size int
+}
 
 // Mailbox is a bounded, in-order queue of events with one or more producers and (usually) one
 // consumer: the per-scope event queue behind a Receiver. It holds no goroutine and allocates
 // its buffer only as events arrive, so an idle Mailbox costs a few dozen bytes.
 //
-// It implements Receiver and Injector.
+// A Mailbox made with NewMailbox bounds its events by count. With LimitInjected (the
+// server's mailboxes, see Server.EventQueueBytes) the injected events are bounded by their
+// estimated size in bytes (MessageSize) instead, and an overflow follows the
+// OverflowPolicy; events put with Put stay bounded by the count capacity.
+//
+// It implements Receiver, Injector and InjectLimiter.
 type Mailbox struct {
 	mu     sync.Mutex
-	buf    []Message // ring buffer; len(buf) grows up to capacity
-	head   int       // index of the oldest event
-	n      int       // events queued
+	buf    []mailboxSlot // ring buffer; len(buf) grows as needed
+	head   int           // index of the oldest event
+	n      int           // events queued
 	cap    int
 	closed bool
 	wake   chan struct{} // holds a token while events may be queued; nil until first wait
 	space  chan struct{} // holds a token when room may have appeared; nil until first PutWait
+
+	// Byte bound of injected events (LimitInjected); maxBytes 0 means count bound only.
+	maxBytes int
+	policy   OverflowPolicy
+	bytes    int    // estimated bytes of the injected events queued
+	injN     int    // injected events queued (counted against maxBytes)
+	dropped  uint64 // injected events dropped by an overflow policy
+	// overflow, when set by the hosting server, is called (outside the lock, once) after an
+	// overflow closed the mailbox under OverflowClose, with the bytes queued and the bound;
+	// overflowFinal is the final event queued then.
+	overflow      func(queued, limit int)
+	overflowFinal Message
+	// onDrop, when set, is called (outside the lock) after an overflow policy dropped an
+	// event, with the total dropped so far.
+	onDrop func(total uint64)
 
 	// Detached mode (see Detach): events go to handler on a goroutine that runs only while
 	// events are waiting.
@@ -51,23 +130,160 @@ func NewMailbox(capacity int) *Mailbox {
 	return &Mailbox{cap: capacity}
 }
 
-// Inject queues msg without blocking. It returns ErrMailboxFull when the mailbox holds its
-// capacity and ErrClosed after Close.
+// LimitInjected implements InjectLimiter: from now on the injected events waiting are
+// bounded by maxBytes of estimated size (and MaxInjectedEvents), with policy past the bound.
+// maxBytes <= 0 keeps the mailbox's byte bound, or sets DefaultEventQueueBytes when it had
+// none. Events already queued stay; those queued before the first call are not counted.
+func (m *Mailbox) LimitInjected(maxBytes int, policy OverflowPolicy) {
+	m.mu.Lock()
+	switch {
+	case maxBytes > 0:
+		m.maxBytes = maxBytes
+	case m.maxBytes <= 0:
+		m.maxBytes = DefaultEventQueueBytes
+	}
+	m.policy = policy
+	m.mu.Unlock()
+}
+
+// Dropped returns the number of injected events an overflow policy (drop-newest,
+// drop-oldest) dropped.
+func (m *Mailbox) Dropped() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dropped
+}
+
+// QueuedBytes returns the estimated bytes of the injected events waiting in the mailbox.
+func (m *Mailbox) QueuedBytes() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bytes
+}
+
+// Inject queues msg without blocking. It returns ErrClosed after Close. When there is no
+// room it returns ErrMailboxFull (the event is dropped) for a mailbox bounded by count or
+// under OverflowDropNewest; ErrEventOverflow (the event is dropped and the mailbox closed)
+// under OverflowClose; ErrDroppedOldest (the event is queued, older injected events were
+// dropped to make room) under OverflowDropOldest.
 func (m *Mailbox) Inject(msg Message) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return ErrClosed
 	}
-	if m.n == m.cap {
+	if m.maxBytes <= 0 {
+		if m.n == m.cap {
+			m.mu.Unlock()
+			return ErrMailboxFull
+		}
+		m.push(msg, 0)
+		start := m.kickLocked()
+		m.mu.Unlock()
+		m.wakeUp(start)
+		return nil
+	}
+	size := cachedSize(msg)
+	if m.fitsLocked(size) {
+		m.push(msg, size)
+		start := m.kickLocked()
+		m.mu.Unlock()
+		m.wakeUp(start)
+		return nil
+	}
+	return m.overflowLocked(msg, size)
+}
+
+// fitsLocked reports whether an injected event of size fits under the byte bound: the
+// queue may always take one injected event, so it holds at most the bound plus one event.
+func (m *Mailbox) fitsLocked(size int) bool {
+	return m.injN == 0 || (m.bytes+size <= m.maxBytes && m.injN < MaxInjectedEvents)
+}
+
+// overflowLocked applies the overflow policy to msg, which does not fit; it unlocks m.mu.
+func (m *Mailbox) overflowLocked(msg Message, size int) error {
+	switch m.policy {
+	case OverflowDropNewest:
+		m.dropped++
+		total, onDrop := m.dropped, m.onDrop
+		m.mu.Unlock()
+		if onDrop != nil {
+			onDrop(total)
+		}
+		return ErrMailboxFull
+	case OverflowDropOldest:
+		for !m.fitsLocked(size) && m.dropOldestInjectedLocked() {
+			m.dropped++
+		}
+		m.push(msg, size)
+		start := m.kickLocked()
+		total, onDrop := m.dropped, m.onDrop
+		m.mu.Unlock()
+		m.wakeUp(start)
+		if onDrop != nil {
+			onDrop(total)
+		}
+		return ErrDroppedOldest
+	}
+	queued, limit, overflow := m.bytes, m.maxBytes, m.overflow
+	start := m.closeLocked(m.overflowFinal)
+	m.overflow = nil
+	m.mu.Unlock()
+	m.wakeUp(start)
+	m.signal(&m.space)
+	if overflow != nil {
+		overflow(queued, limit)
+	}
+	return ErrEventOverflow
+}
+
+// dropOldestInjectedLocked removes the oldest injected event counted against the byte bound
+// and reports whether there was one. Events put with Put around it keep their order.
+func (m *Mailbox) dropOldestInjectedLocked() bool {
+	l := len(m.buf)
+	for i := 0; i < m.n; i++ {
+		idx := (m.head + i) % l
+		if m.buf[idx].size == 0 {
+			continue
+		}
+		m.bytes -= m.buf[idx].size
+		m.injN--
+		// Shift the events before it one place towards the tail, then advance head.
+		for j := i; j > 0; j-- {
+			m.buf[(m.head+j)%l] = m.buf[(m.head+j-1)%l]
+		}
+		m.buf[m.head] = mailboxSlot{}
+		m.head = (m.head + 1) % l
+		m.n--
+		return true
+	}
+	return false
+}
+
+// offer queues msg like Put without waiting: it returns ErrMailboxFull when Put would wait.
+func (m *Mailbox) offer(msg Message) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	if !m.roomLocked() {
 		m.mu.Unlock()
 		return ErrMailboxFull
 	}
-	m.push(msg)
+	m.push(msg, 0)
 	start := m.kickLocked()
 	m.mu.Unlock()
 	m.wakeUp(start)
 	return nil
+}
+
+// roomLocked reports whether Put may queue an event now.
+func (m *Mailbox) roomLocked() bool {
+	if m.maxBytes > 0 {
+		return m.n-m.injN < m.cap
+	}
+	return m.n < m.cap
 }
 
 // Put queues msg, waiting for room while the mailbox is full. It returns ctx.Err() if ctx is
@@ -80,8 +296,8 @@ func (m *Mailbox) Put(ctx context.Context, msg Message) error {
 			m.mu.Unlock()
 			return ErrClosed
 		}
-		if m.n < m.cap {
-			m.push(msg)
+		if m.roomLocked() {
+			m.push(msg, 0)
 			start := m.kickLocked()
 			m.mu.Unlock()
 			m.wakeUp(start)
@@ -110,17 +326,21 @@ func (m *Mailbox) Close(final Message) {
 		m.mu.Unlock()
 		return
 	}
-	m.closed = true
-	if final != nil {
-		if m.n == m.cap {
-			m.cap++
-		}
-		m.push(final)
-	}
-	start := m.kickLocked()
+	start := m.closeLocked(final)
 	m.mu.Unlock()
 	m.wakeUp(start)
 	m.signal(&m.space)
+}
+
+// closeLocked closes the mailbox, queueing final (if not nil) even when it is full, and
+// reports whether a drain goroutine must start (see kickLocked). The caller holds m.mu and
+// has checked that the mailbox is open.
+func (m *Mailbox) closeLocked(final Message) bool {
+	m.closed = true
+	if final != nil {
+		m.push(final, 0)
+	}
+	return m.kickLocked()
 }
 
 // kickLocked reports whether a drain goroutine must start for a detached mailbox, marking it
@@ -219,10 +439,7 @@ func (m *Mailbox) drain() {
 		m.mu.Lock()
 		switch {
 		case m.n > 0:
-			msg = m.buf[m.head]
-			m.buf[m.head] = nil
-			m.head = (m.head + 1) % len(m.buf)
-			m.n--
+			msg = m.popLocked()
 		case m.closed:
 			err = ErrClosed
 		case m.hctx.Err() != nil:
@@ -277,10 +494,7 @@ func (m *Mailbox) Receive(ctx context.Context) (Message, error) {
 	for {
 		m.mu.Lock()
 		if m.n > 0 {
-			msg := m.buf[m.head]
-			m.buf[m.head] = nil
-			m.head = (m.head + 1) % len(m.buf)
-			m.n--
+			msg := m.popLocked()
 			more := m.n > 0
 			m.mu.Unlock()
 			if more {
@@ -313,26 +527,42 @@ func (m *Mailbox) Len() int {
 	return m.n
 }
 
-// push appends msg; the caller holds m.mu and has checked there is room (m.n < m.cap, or the
-// capacity was just raised).
-func (m *Mailbox) push(msg Message) {
+// popLocked removes and returns the oldest event; the caller holds m.mu and m.n > 0.
+func (m *Mailbox) popLocked() Message {
+	sl := m.buf[m.head]
+	m.buf[m.head] = mailboxSlot{}
+	m.head = (m.head + 1) % len(m.buf)
+	m.n--
+	if sl.size > 0 {
+		m.bytes -= sl.size
+		m.injN--
+	}
+	return sl.msg
+}
+
+// push appends msg, of size counted against the byte bound (0 for none); the caller holds
+// m.mu and has checked there is room (or is queueing the final event of Close).
+func (m *Mailbox) push(msg Message, size int) {
 	if m.n == len(m.buf) {
-		// Grow the ring (doubling, bounded by capacity), unrolling it so head is 0.
-		size := 2 * len(m.buf)
-		if size < 2 {
-			size = 2
+		// Grow the ring (doubling; bounded by the count capacity when that is the only
+		// bound), unrolling it so head is 0.
+		grown := max(2*len(m.buf), 2)
+		if m.maxBytes <= 0 && grown > m.cap {
+			grown = m.cap
 		}
-		if size > m.cap {
-			size = m.cap
-		}
-		nb := make([]Message, size)
+		grown = max(grown, m.n+1)
+		nb := make([]mailboxSlot, grown)
 		for i := 0; i < m.n; i++ {
 			nb[i] = m.buf[(m.head+i)%len(m.buf)]
 		}
 		m.buf, m.head = nb, 0
 	}
-	m.buf[(m.head+m.n)%len(m.buf)] = msg
+	m.buf[(m.head+m.n)%len(m.buf)] = mailboxSlot{msg: msg, size: size}
 	m.n++
+	if size > 0 {
+		m.bytes += size
+		m.injN++
+	}
 }
 
 // signal leaves a token in *ch (if it exists) without blocking.

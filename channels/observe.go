@@ -50,7 +50,8 @@ type InjectObserver interface {
 // The Receiver and Sender that app gets report to the Observer and keep the optional
 // interfaces of those the server gave:
 //
-//   - Injector: the channel layer keeps delivering to the scope's own queue;
+//   - Injector: the channel layer keeps delivering to the scope's own queue (and
+//     InjectLimiter, forwarded when the server's Receiver is one);
 //   - Detacher: an application can still run without a goroutine while idle (a consumer made
 //     with consumer.WithoutIdleGoroutine), and Ended waits for the end of its events rather
 //     than the ErrDetached that Serve returns at once;
@@ -121,6 +122,12 @@ func (o *observation) receive(ctx context.Context) (Message, error) {
 	return o.obs.Received(msg), nil
 }
 
+func (o *observation) limitInjected(maxBytes int, policy OverflowPolicy) {
+	if l, ok := o.recv.(InjectLimiter); ok {
+		l.LimitInjected(maxBytes, policy)
+	}
+}
+
 func (o *observation) inject(msg Message) error {
 	err := o.inj.Inject(msg)
 	if o.injObs != nil {
@@ -157,6 +164,11 @@ func (r *observedInjector) Receive(ctx context.Context) (Message, error) {
 // Inject injects into the wrapped Receiver and reports the outcome.
 func (r *observedInjector) Inject(msg Message) error { return (*observation)(r).inject(msg) }
 
+// LimitInjected forwards to the wrapped Receiver when it is an InjectLimiter.
+func (r *observedInjector) LimitInjected(maxBytes int, policy OverflowPolicy) {
+	(*observation)(r).limitInjected(maxBytes, policy)
+}
+
 // observedDetacher is the wrapped Receiver of a Detacher.
 type observedDetacher observation
 
@@ -180,6 +192,11 @@ func (r *observedMailbox) Receive(ctx context.Context) (Message, error) {
 
 // Inject injects into the wrapped Receiver and reports the outcome.
 func (r *observedMailbox) Inject(msg Message) error { return (*observation)(r).inject(msg) }
+
+// LimitInjected forwards to the wrapped Receiver when it is an InjectLimiter.
+func (r *observedMailbox) LimitInjected(maxBytes int, policy OverflowPolicy) {
+	(*observation)(r).limitInjected(maxBytes, policy)
+}
 
 // Detach detaches the wrapped Receiver with a handler that reports the events and the end.
 func (r *observedMailbox) Detach(ctx context.Context, h EventHandler) error {

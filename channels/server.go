@@ -26,6 +26,7 @@ const (
 	DefaultPongTimeout        = 20 * time.Second
 	DefaultWriteTimeout       = 10 * time.Second
 	DefaultOutboundQueueBytes = 1 << 20
+	DefaultEventQueueBytes    = 1 << 20
 	DefaultReadTimeout        = 10 * time.Second
 	DefaultCloseTimeout       = 5 * time.Second
 	DefaultHTTPBodyChunk      = 64 << 10
@@ -61,8 +62,23 @@ const (
 // the server closed first, 1006 when the TCP connection dropped without a close frame.
 //
 // The Receiver an application gets is the connection's *Mailbox, so the channel layer can
-// Inject messages into the same queue (it implements Injector). Socket reads stop while the
-// mailbox is full (back-pressure); they never drop events.
+// Inject messages into the same queue (it implements Injector). Socket reads stop while
+// MailboxCapacity received messages wait (back-pressure); they never drop events.
+//
+// # Delivery from the channel layer
+//
+// A connection whose application keeps up loses nothing: the channel-layer events waiting
+// for it are bounded by memory, EventQueueBytes (1 MiB by default, as estimated by
+// MessageSize), not by a small count, so a burst of thousands of small group messages is
+// absorbed. When one connection's events would pass the bound, EventOverflow decides:
+// OverflowClose (the default) closes that connection with 1008 "event queue full" after the
+// events already queued, so its stream is never left open with a hole in it; the
+// application's websocket.disconnect carries that code, and the close is logged once.
+// OverflowDropNewest and OverflowDropOldest keep the connection and drop events instead
+// (counted, logged for the 1st, 2nd, 4th, 8th... drop), for streams such as tickers. A
+// consumer can choose its own bound and policy (consumer.WithEventQueueBytes,
+// consumer.WithOverflowPolicy). Other connections are unaffected. Together with
+// OutboundQueueBytes this bounds the memory one connection holds.
 //
 // # Close codes sent by the server
 //
@@ -80,6 +96,9 @@ const (
 //   - 1008 policy violation "slow client": the outbound queue passed OutboundQueueBytes, or
 //     one write took longer than WriteTimeout. The queue is dropped, Send returns a
 //     *CloseError with this code, and the connection is closed.
+//   - 1008 policy violation "event queue full": the channel-layer events waiting for the
+//     application passed EventQueueBytes under OverflowClose. The frames already queued are
+//     written first, then the close.
 //   - 1009 message too big: a frame over MaxFrameSize, a message over MaxMessageSize, or a
 //     compressed message that inflates past Compression.MaxInflatedSize (a deflate bomb).
 //   - 1011 internal error: the application returned a non-*CloseError error or panicked
@@ -162,9 +181,20 @@ type Server struct {
 	CloseTimeout time.Duration
 	// HTTPBodyChunk is the largest body part of one "http.request" event. Default 64 KiB.
 	HTTPBodyChunk int
-	// MailboxCapacity is the number of events a WebSocket's mailbox holds
-	// (DefaultMailboxCapacity when zero).
+	// MailboxCapacity is the number of received messages (websocket.receive) waiting for
+	// the application before the server stops reading the socket (DefaultMailboxCapacity
+	// when zero). Channel-layer events are bounded by EventQueueBytes instead.
 	MailboxCapacity int
+	// EventQueueBytes bounds the channel-layer events waiting for one WebSocket's
+	// application, by their estimated size (MessageSize); the queue may hold one event past
+	// it, and never more than MaxInjectedEvents. Default 1 MiB. Past it, EventOverflow
+	// applies.
+	EventQueueBytes int
+	// EventOverflow is what happens to a WebSocket whose events would pass EventQueueBytes:
+	// OverflowClose (the zero value) closes it with 1008 "event queue full";
+	// OverflowDropNewest and OverflowDropOldest drop events and keep it open. A consumer
+	// may choose otherwise for its own connections (consumer.WithOverflowPolicy).
+	EventOverflow OverflowPolicy
 	// DisablePoller makes every WebSocket use a reader goroutine instead of the epoll
 	// readiness poller.
 	DisablePoller bool
@@ -240,6 +270,12 @@ func (s *Server) outboundLimit() int {
 		return DefaultOutboundQueueBytes
 	}
 	return s.OutboundQueueBytes
+}
+func (s *Server) eventQueueBytes() int {
+	if s.EventQueueBytes <= 0 {
+		return DefaultEventQueueBytes
+	}
+	return s.EventQueueBytes
 }
 func (s *Server) bodyChunk() int {
 	if s.HTTPBodyChunk <= 0 {

@@ -127,10 +127,13 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		slotHeld: true,
 	}
 	c.mbox.finish = c.detachedDone
+	c.mbox.maxBytes, c.mbox.policy = s.eventQueueBytes(), s.EventOverflow
+	c.mbox.overflow, c.mbox.onDrop = c.eventOverflow, c.eventsDropped
+	c.mbox.overflowFinal = disconnectMsg(ClosePolicyViolation, reasonEventQueue, closedByServer)
 	c.rd.MaxFrame, c.rd.MaxMessage = s.maxFrame(), s.maxMessage()
 	c.ctx, c.stop = context.WithCancel(s.base)
 	c.mbox.hostCtx = c.ctx
-	_ = c.mbox.Inject(Message{"type": TypeWebsocketConnect})
+	_ = c.mbox.offer(Message{"type": TypeWebsocketConnect})
 	go c.runApp(scope)
 
 	// Every path below ends the handshake; this one is for a panic on the way.

@@ -167,7 +167,7 @@ func (c *wsConn) readFrame(br *bufio.Reader) bool {
 
 // deliver puts msg in the mailbox, waiting for room (back-pressure).
 func (c *wsConn) deliver(msg Message) bool {
-	err := c.mbox.Inject(msg)
+	err := c.mbox.offer(msg)
 	if errors.Is(err, ErrMailboxFull) {
 		c.readBlocked.Store(true)
 		err = c.mbox.Put(context.Background(), msg)

@@ -140,8 +140,9 @@ func (c *Consumer) start(ctx context.Context, o *options, scope *channels.Scope,
 	stopPump := func() {}
 	inj, ok := receive.(channels.Injector)
 	recv = receive
+	var mb *channels.Mailbox
 	if !ok {
-		mb := channels.NewMailbox(o.mailboxCap)
+		mb = channels.NewMailbox(o.mailboxCap)
 		pumpCtx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
@@ -160,9 +161,8 @@ func (c *Consumer) start(ctx context.Context, o *options, scope *channels.Scope,
 		stopPump = func() { cancel(); <-done }
 		inj, recv = mb, mb
 	}
-	channel, stopListen, err := layers.Listen(ctx, o.layer, "specific", func(m channels.Message) bool {
-		return inj.Inject(m) == nil
-	})
+	d := newLayerDelivery(ctx, c, o, inj, mb)
+	channel, stopListen, err := layers.Listen(ctx, o.layer, "specific", d.deliver)
 	if err != nil {
 		stopPump()
 		return nil, nil, fmt.Errorf("consumer: open a channel on the layer: %w", err)

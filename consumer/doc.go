@@ -45,6 +45,12 @@
 // which the layer injects into; any other Receiver is pumped into a mailbox of the
 // consumer's own. So hooks and handlers never run concurrently and need no locking.
 //
+// The layer messages waiting for one consumer are bounded by memory (the server's
+// EventQueueBytes, 1 MiB by default, or WithEventQueueBytes), so a consumer that keeps up
+// loses nothing in a burst. One that falls behind past the bound is closed with 1008 "event
+// queue full" after the messages already queued (its Disconnect hook gets 1008), unless
+// WithOverflowPolicy says to drop the newest or the oldest messages instead.
+//
 // # Groups
 //
 // Groups named by a Groups() []string method are joined before Connect (before Handle for

@@ -17,6 +17,9 @@ type options struct {
 	invalidJSON InvalidJSONPolicy
 	maxBody     int64
 	detach      bool
+	queueBytes  int
+	overflow    channels.OverflowPolicy
+	overflowSet bool
 }
 
 // DefaultMaxBodySize is the largest request body an HTTP consumer collects unless
@@ -48,11 +51,29 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithMailboxCapacity sets how many events may wait for a consumer when its Receiver is not
-// an Injector and the consumer makes its own queue (channels.DefaultMailboxCapacity by
-// default). Channel-layer messages that find the queue full are dropped, as the layer does
-// for a full channel.
+// WithMailboxCapacity sets how many of the scope's own events may wait for a consumer when
+// its Receiver is not an Injector and the consumer makes its own queue
+// (channels.DefaultMailboxCapacity by default). Channel-layer messages in that queue are
+// bounded by bytes, as on the server (see WithEventQueueBytes).
 func WithMailboxCapacity(n int) Option { return func(o *options) { o.mailboxCap = n } }
+
+// WithEventQueueBytes bounds the channel-layer messages waiting for one consumer instance
+// by their estimated size (channels.MessageSize), overriding the server's
+// channels.Server.EventQueueBytes for this application's connections; n <= 0 keeps the
+// server's bound (channels.DefaultEventQueueBytes, 1 MiB, for a queue the consumer makes
+// itself). Past it, the overflow policy applies (WithOverflowPolicy).
+func WithEventQueueBytes(n int) Option { return func(o *options) { o.queueBytes = n } }
+
+// WithOverflowPolicy sets what happens when a consumer instance's channel-layer messages
+// would pass its byte bound, overriding channels.Server.EventOverflow for this
+// application's connections: channels.OverflowClose (the server's default) closes the
+// WebSocket with 1008 "event queue full", so the client knows it missed messages and no
+// later message reaches it; channels.OverflowDropNewest and channels.OverflowDropOldest keep
+// it open and drop messages (counted by the layer and in ops metrics, logged for the 1st,
+// 2nd, 4th, 8th... drop), for streams such as tickers where only the latest values matter.
+func WithOverflowPolicy(p channels.OverflowPolicy) Option {
+	return func(o *options) { o.overflow, o.overflowSet = p, true }
+}
 
 // WithoutIdleGoroutine lets a WebSocket consumer (Websocket, JSONWebsocket) give up its
 // goroutine between events once it has handled its connect: when the Receiver it is served

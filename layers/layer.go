@@ -6,6 +6,19 @@
 // layer from a URL) and the in-memory layer. The Redis layers live in the redislayer
 // sub-package, which registers the "redis", "rediss", "redis+sentinel", "redis+cluster" and
 // pub/sub schemes with Open when it is imported.
+//
+// # Capacity and delivery
+//
+// A channel's capacity (DefaultCapacity, CapacityRule) bounds the messages waiting on the
+// layer for a channel that is read with Receive, as channels_redis does: Send to a full
+// channel fails with ErrChannelFull, and a Django sender (channels_redis) still sees
+// ChannelFull from a full Redis channel; the Python-side capacity rules are unchanged.
+// Messages to a consumer on a gochannels server are pushed instead (Listener) into that
+// connection's event queue, which the server bounds by bytes (channels.Server's
+// EventQueueBytes, 1 MiB by default) rather than by the channel's capacity: a connection
+// that keeps up loses nothing in a burst, and one that falls behind is closed with 1008
+// "event queue full", or drops by its overflow policy (channels.OverflowPolicy), and the
+// layer counts each message the queue refused as dropped.
 package layers
 
 import (

@@ -18,9 +18,10 @@
 //	gochannels_messages_sent_total{type}                websocket.send events the server took
 //	gochannels_bytes_received_total{type}               text/bytes of websocket.receive, http.request bodies
 //	gochannels_bytes_sent_total{type}                   text/bytes of websocket.send, http.response.body bodies
-//	gochannels_layer_messages_total{type,result}        channel-layer messages pushed into scopes: delivered, mailbox_full, closed
+//	gochannels_layer_messages_total{type,result}        channel-layer messages pushed into scopes: delivered, mailbox_full (dropped by a drop policy), overflow (closed the connection), closed
 //	gochannels_websocket_closes_total{code,side}        WebSocket closes by code and by who closed first
-//	gochannels_websocket_slow_client_closes_total       closes with 1008 "slow client"
+//	gochannels_websocket_slow_client_closes_total       closes with 1008 "slow client" or "event queue full"
+//	gochannels_websocket_slow_closes_total{reason}      the same by reason: outbound ("slow client"), events ("event queue full")
 //	gochannels_websocket_handshake_refusals_total       handshakes the application refused (close before accept)
 //	gochannels_application_failures_total{type,kind}    panic, error (returned), close_1011 (sent by the application)
 //	gochannels_http_responses_total{class}              1xx … 5xx, unknown

@@ -18,7 +18,7 @@ import (
 // the server and app, adds one small allocation per scope and a few atomic adds per message,
 // and keeps the optional interfaces of the server's Receiver and Sender, so consumers keep
 // their push delivery from the channel layer (each injected message is counted as
-// delivered, mailbox_full or closed) and may detach from their goroutine while idle (the
+// delivered, mailbox_full, overflow or closed) and may detach from their goroutine while idle (the
 // scope is counted as ended when it really ends).
 //
 // A panic in app is counted and goes on up unchanged, for the server to recover and log.
@@ -58,12 +58,12 @@ type tracker struct {
 	decided  bool   // the first close is known
 	code     int    // its code
 	side     string // who closed first
-	slow     bool
-	status   int // HTTP status sent
+	slow     string // channels.SlowCloseKind of the first close
+	status   int    // HTTP status sent
 }
 
 // decide records the first close of a WebSocket; later ones are ignored.
-func (t *tracker) decide(code int, side string, slow bool) {
+func (t *tracker) decide(code int, side string, slow string) {
 	t.mu.Lock()
 	if !t.decided {
 		t.decided, t.code, t.side, t.slow = true, code, side, slow
@@ -77,8 +77,14 @@ func (t *tracker) Injected(msg channels.Message, err error) {
 	switch {
 	case err == nil:
 		t.sc.layerOK.Inc()
+	case errors.Is(err, channels.ErrDroppedOldest):
+		// Queued, after an older message was dropped.
+		t.sc.layerOK.Inc()
+		t.sc.layerFull.Inc()
 	case errors.Is(err, channels.ErrMailboxFull):
 		t.sc.layerFull.Inc()
+	case errors.Is(err, channels.ErrEventOverflow):
+		t.sc.layerOverflow.Inc()
 	default:
 		t.sc.layerClosed.Inc()
 	}
@@ -115,7 +121,7 @@ func (t *tracker) Received(msg channels.Message) channels.Message {
 			m[ClosedByKey] = side
 			msg = m
 		}
-		t.decide(code, side, channels.IsSlowClient(code, reason))
+		t.decide(code, side, channels.SlowCloseKind(code, reason))
 	}
 	return msg
 }
@@ -183,10 +189,10 @@ func (t *tracker) sentFrame(n int, err error) {
 	}
 	var ce *channels.CloseError
 	if errors.As(err, &ce) {
-		if channels.IsSlowClient(ce.Code, ce.Reason) {
-			t.decide(ce.Code, SideServer, true)
+		if kind := channels.SlowCloseKind(ce.Code, ce.Reason); kind != "" {
+			t.decide(ce.Code, SideServer, kind)
 		} else {
-			t.decide(ce.Code, SideClient, false) // the peer's close
+			t.decide(ce.Code, SideClient, "") // the peer's close
 		}
 	}
 }
@@ -209,7 +215,7 @@ func (t *tracker) appClosed(msg channels.Message) {
 	if code == channels.CloseInternalError {
 		t.sc.failAppClose11.Inc()
 	}
-	t.decide(code, SideApplication, false)
+	t.decide(code, SideApplication, "")
 }
 
 // Ended counts the end of the scope (see channels.Observer).
@@ -268,8 +274,9 @@ func (t *tracker) Ended(err error, panicked bool) {
 				t.code, t.side = channels.CloseAbnormal, SideUnknown
 			}
 		}
-		if t.slow {
+		if t.slow != "" {
 			m.slow.Inc()
+			m.slowBy[t.slow].Inc()
 		}
 		m.closeCounter(t.code, t.side).Inc()
 	}

@@ -43,6 +43,7 @@ type Metrics struct {
 	closes      *prometheus.CounterVec
 	closeCache  sync.Map // closeKey (code label, side) → prometheus.Counter
 	slow        prometheus.Counter
+	slowBy      map[string]prometheus.Counter // by channels.SlowCloseKind; read-only
 	refused     prometheus.Counter
 	httpClasses [6]prometheus.Counter // index status/100 (1…5); 0 is "unknown"
 
@@ -55,6 +56,7 @@ type scopeCounters struct {
 	total                                prometheus.Counter
 	msgIn, msgOut, bytesIn, bytesOut     prometheus.Counter
 	layerOK, layerFull, layerClosed      prometheus.Counter
+	layerOverflow                        prometheus.Counter
 	failPanic, failError, failAppClose11 prometheus.Counter
 }
 
@@ -88,11 +90,16 @@ func NewMetrics(reg prometheus.Registerer, namespace string) *Metrics {
 	msgOut := counterVec("messages_sent_total", "WebSocket data messages the server took for sending (websocket.send), by scope type.", "type")
 	bytesIn := counterVec("bytes_received_total", "Payload bytes received: websocket.receive text/bytes and http.request bodies, by scope type.", "type")
 	bytesOut := counterVec("bytes_sent_total", "Payload bytes sent: websocket.send text/bytes and http.response.body bodies, by scope type.", "type")
-	layerMsgs := counterVec("layer_messages_total", "Channel-layer messages pushed into scopes' receivers, by scope type and result (delivered, mailbox_full, closed).", "type", "result")
+	layerMsgs := counterVec("layer_messages_total", "Channel-layer messages pushed into scopes' receivers, by scope type and result (delivered; mailbox_full: dropped by a full queue, the new message or, under drop-oldest, an older one; overflow: refused by a queue over its byte bound, which closed the connection; closed).", "type", "result")
 	fails := counterVec("application_failures_total", "Application failures by scope type and kind: panic, error (a returned error the server turns into 1011 or 500), close_1011 (the application closed with 1011, the consumers' failure policy).", "type", "kind")
 	m.closes = counterVec("websocket_closes_total", "WebSocket connections closed, by close code and by who closed first (application, client, server, unknown).", "code", "side")
 	m.slow = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "websocket_slow_client_closes_total",
-		Help: "WebSocket connections closed with 1008 \"slow client\" (outbound queue full or a write timed out)."})
+		Help: "WebSocket connections the server closed for not keeping up: 1008 \"slow client\" (outbound queue full or a write timed out) or 1008 \"event queue full\" (channel-layer events over the server's EventQueueBytes)."})
+	slowBy := counterVec("websocket_slow_closes_total", "WebSocket connections the server closed for not keeping up, by reason: outbound (1008 \"slow client\": the outbound queue passed OutboundQueueBytes or a write timed out), events (1008 \"event queue full\": the channel-layer events waiting passed EventQueueBytes).", "reason")
+	m.slowBy = map[string]prometheus.Counter{
+		channels.SlowOutbound: slowBy.WithLabelValues(channels.SlowOutbound),
+		channels.SlowEvents:   slowBy.WithLabelValues(channels.SlowEvents),
+	}
 	m.refused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "websocket_handshake_refusals_total",
 		Help: "WebSocket handshakes the application refused: it closed, returned or failed before accepting."})
 	httpResp := counterVec("http_responses_total", "HTTP responses by status class (1xx…5xx; unknown when the response bypassed the application's Sender, as FromHTTPHandler does on a real server, and the server was not wrapped with InstrumentHandler).", "class")
@@ -109,6 +116,7 @@ func NewMetrics(reg prometheus.Registerer, namespace string) *Metrics {
 			layerOK:        layerMsgs.WithLabelValues(typ, "delivered"),
 			layerFull:      layerMsgs.WithLabelValues(typ, "mailbox_full"),
 			layerClosed:    layerMsgs.WithLabelValues(typ, "closed"),
+			layerOverflow:  layerMsgs.WithLabelValues(typ, "overflow"),
 			failPanic:      fails.WithLabelValues(typ, "panic"),
 			failError:      fails.WithLabelValues(typ, "error"),
 			failAppClose11: fails.WithLabelValues(typ, "close_1011"),
@@ -122,7 +130,7 @@ func NewMetrics(reg prometheus.Registerer, namespace string) *Metrics {
 	m.other = mk("other")
 	m.layer = newLayerMetrics(namespace)
 
-	reg.MustRegister(open, total, msgIn, msgOut, bytesIn, bytesOut, layerMsgs, fails, m.closes, m.slow, m.refused, httpResp)
+	reg.MustRegister(open, total, msgIn, msgOut, bytesIn, bytesOut, layerMsgs, fails, m.closes, m.slow, slowBy, m.refused, httpResp)
 	m.layer.register(reg)
 	return m
 }

@@ -223,6 +223,7 @@ func TestServerWebsocket(t *testing.T) {
 		"gochannels_websocket_closes_total{code=1011,side=application}":    2,
 		"gochannels_websocket_closes_total{code=1008,side=server}":         1,
 		"gochannels_websocket_slow_client_closes_total":                    1,
+		"gochannels_websocket_slow_closes_total{reason=outbound}":          1,
 		"gochannels_application_failures_total{type=websocket,kind=error}": 1,
 		"gochannels_application_failures_total{type=websocket,kind=panic}": 1,
 		"gochannels_websocket_handshake_refusals_total":                    1,

@@ -16,8 +16,9 @@ import (
 
 // lossCounter matches the server counters (Prometheus text at /metrics, as examples/chat
 // serves it) that count a message or connection lost to a limit: layer drops, group targets
-// over capacity, full mailboxes and channels, slow-client closes, undecodable messages.
-var lossCounter = regexp.MustCompile(`(?i)(drop|over_capacity|full|slow_client|undecodable)`)
+// over capacity, full mailboxes and channels, event queues over their bound (overflow),
+// slow-client closes, undecodable messages.
+var lossCounter = regexp.MustCompile(`(?i)(drop|over_capacity|full|overflow|slow_client|slow_closes|undecodable)`)
 
 // scrapeLimits reads every server's /metrics and returns the loss counters by series name
 // ("name{labels}"), summed over the servers. Servers without /metrics contribute nothing;
