@@ -70,6 +70,9 @@ type PubSubStats struct {
 	Undecodable uint64
 	// Reconnects counts subscriber connections re-established after a failure.
 	Reconnects uint64
+	// SendRetries counts PUBLISH commands repeated because Redis could not be reached (see
+	// PubSubOptions.SendTimeout).
+	SendRetries uint64
 }
 
 // PubSubLayer is the Redis pub/sub channel layer, wire-compatible with channels_redis's
@@ -124,7 +127,7 @@ type PubSubLayer struct {
 	groups map[string]map[string]struct{} // group pub/sub channel → local member channels
 
 	st struct {
-		published, received, undecodable, reconnects atomic.Uint64
+		published, received, undecodable, reconnects, sendRetries atomic.Uint64
 	}
 	delivery local.Counter // deliveries to local channels, and their drops
 }
@@ -164,7 +167,7 @@ func NewPubSub(opts PubSubOptions) (*PubSubLayer, error) {
 		})
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	l.outage = outage{bound: opts.SendTimeout, stop: l.ctx, unsent: true}
+	l.outage = outage{bound: opts.SendTimeout, stop: l.ctx, unsent: true, retries: &l.st.sendRetries}
 	for _, sh := range l.shards {
 		l.wg.Add(1)
 		go sh.run(l.ctx)
@@ -181,6 +184,7 @@ func (l *PubSubLayer) Stats() PubSubStats {
 		Dropped:     l.delivery.Dropped.Load(),
 		Undecodable: l.st.undecodable.Load(),
 		Reconnects:  l.st.reconnects.Load(),
+		SendRetries: l.st.sendRetries.Load(),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,6 +28,8 @@ type outage struct {
 	// unsent retries only failures that show the command never reached a server, for
 	// commands that cannot be repeated safely (PUBLISH).
 	unsent bool
+	// retries counts the attempts repeated because Redis could not be reached.
+	retries *atomic.Uint64
 }
 
 // do runs call until it succeeds, fails for a reason a retry cannot cure (a script error, a
@@ -72,6 +75,7 @@ func (o outage) do(ctx context.Context, call func(ctx context.Context) error) er
 		case <-t.C:
 		}
 		wait = min(2*wait, maxBackoff)
+		o.retries.Add(1)
 		if err = call(ctx); err == nil || !transient(ctx, err) {
 			return err
 		}
