@@ -67,7 +67,10 @@
 // Send, GroupSend, GroupAdd and GroupDiscard ride out a short outage (a restart, a
 // failover): a call that cannot reach Redis waits and retries (backoff 20 ms doubling to
 // 200 ms) for up to Options.SendTimeout (URL parameter send_timeout, default 5 s) and within
-// its context, then returns an error wrapping layers.ErrUnavailable and the last failure.
+// its context, then returns an error wrapping layers.ErrUnavailable and the last failure. The
+// bound counts from the start of the outage, not of each call: once Redis has been away for
+// longer, calls fail after one attempt, so that a backlog of sends does not wait the bound
+// once per message.
 // Errors that a retry would repeat (layers.ErrChannelFull, a script error) return at once.
 // A caller's calls are sequential, so one sender's messages stay in order: a later send
 // starts only when the retried one has returned. A retry runs the same command again,

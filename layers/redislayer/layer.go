@@ -33,7 +33,7 @@ type Layer struct {
 	localCap int
 	snapMin  int // snapshotMin; tests lower it
 	snaps    snapCache
-	outage   outage // retries of the calls that meet a Redis outage
+	outage   *outage // retries of the calls that meet a Redis outage
 	log      *slog.Logger
 	clientID string // 32 hex: this process's part of its channel names
 
@@ -206,7 +206,7 @@ func New(opts Options) (*Layer, error) {
 		l.hbTTL = -1 // the registry cannot share a slot with every group: no pruning in cluster mode
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	l.outage = outage{bound: opts.SendTimeout, stop: l.ctx, retries: &l.st.sendRetries}
+	l.outage = &outage{bound: opts.SendTimeout, stop: l.ctx, retries: &l.st.sendRetries}
 	return l, nil
 }
 

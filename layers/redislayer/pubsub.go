@@ -115,7 +115,7 @@ type PubSubLayer struct {
 	localCap int
 	log      *slog.Logger
 	shards   []*psShard
-	outage   outage
+	outage   *outage
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -167,7 +167,7 @@ func NewPubSub(opts PubSubOptions) (*PubSubLayer, error) {
 		})
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	l.outage = outage{bound: opts.SendTimeout, stop: l.ctx, unsent: true, retries: &l.st.sendRetries}
+	l.outage = &outage{bound: opts.SendTimeout, stop: l.ctx, unsent: true, retries: &l.st.sendRetries}
 	for _, sh := range l.shards {
 		l.wg.Add(1)
 		go sh.run(l.ctx)

@@ -19,9 +19,13 @@ import (
 // layers.ErrUnavailable.
 const DefaultSendTimeout = 5 * time.Second
 
-// outage retries the Redis calls of one layer operation through a short outage. The zero
+// outage retries the Redis calls of a layer's operations through a short outage. The zero
 // bound means DefaultSendTimeout; a negative one means no retry (the first failure is
 // returned at once, still wrapping layers.ErrUnavailable when Redis could not be reached).
+//
+// The bound runs from the start of the outage, not from each call: a call made when Redis
+// has been unreachable for longer fails after one attempt, so that a consumer with a queue of
+// messages does not wait the bound once per message through a long outage.
 type outage struct {
 	bound time.Duration
 	stop  context.Context // the layer's own context: Close ends the waits
@@ -30,6 +34,33 @@ type outage struct {
 	unsent bool
 	// retries counts the attempts repeated because Redis could not be reached.
 	retries *atomic.Uint64
+	// down is when the current outage was first seen (Unix ns; 0 while Redis answers), and
+	// last when a call last failed: an outage whose last failure is older than outageGap is
+	// over as far as the bound is concerned (no call may have succeeded to clear it).
+	down, last atomic.Int64
+}
+
+// outageGap is how long after its last failed call an outage counts as a new one: longer
+// than any retry backoff, so that callers retrying through one outage share its start.
+const outageGap = time.Second
+
+// since records a failure at now and returns when the current outage started.
+func (o *outage) since(now time.Time) time.Time {
+	n := now.UnixNano()
+	if prev := o.last.Swap(n); prev == 0 || n-prev > int64(outageGap) {
+		o.down.Store(n)
+	} else {
+		o.down.CompareAndSwap(0, n)
+	}
+	return time.Unix(0, o.down.Load())
+}
+
+// up records a call that reached Redis.
+func (o *outage) up() {
+	if o.down.Load() != 0 {
+		o.down.Store(0)
+		o.last.Store(0)
+	}
 }
 
 // do runs call until it succeeds, fails for a reason a retry cannot cure (a script error, a
@@ -42,9 +73,13 @@ type outage struct {
 // broke (its reply lost) runs again. The layer's writes are: each one re-adds the same stored
 // member (the same random prefix and bytes, so the sorted set holds it once), and group
 // membership and TTL refreshes are idempotent.
-func (o outage) do(ctx context.Context, call func(ctx context.Context) error) error {
+func (o *outage) do(ctx context.Context, call func(ctx context.Context) error) error {
 	err := call(ctx)
-	if err == nil || !transient(ctx, err) {
+	if err == nil {
+		o.up()
+		return nil
+	}
+	if !transient(ctx, err) {
 		return err
 	}
 	if o.unsent && !neverSent(err) {
@@ -57,7 +92,7 @@ func (o outage) do(ctx context.Context, call func(ctx context.Context) error) er
 	if bound < 0 {
 		return fmt.Errorf("%w: %w", layers.ErrUnavailable, err)
 	}
-	start := time.Now()
+	start := o.since(time.Now())
 	wait := minBackoff
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -76,9 +111,18 @@ func (o outage) do(ctx context.Context, call func(ctx context.Context) error) er
 		}
 		wait = min(2*wait, maxBackoff)
 		o.retries.Add(1)
-		if err = call(ctx); err == nil || !transient(ctx, err) {
+		if err = call(ctx); err == nil {
+			o.up()
+			return nil
+		}
+		if ctx.Err() != nil {
+			// The caller's context ended during a retry: Redis was still unreachable.
+			return fmt.Errorf("%w (%w): %w", layers.ErrUnavailable, context.Cause(ctx), err)
+		}
+		if !transient(ctx, err) {
 			return err
 		}
+		o.since(time.Now())
 		if o.unsent && !neverSent(err) {
 			return fmt.Errorf("%w (not retried: the command may have run): %w", layers.ErrUnavailable, err)
 		}
