@@ -28,11 +28,17 @@ func TestHandshakeDuringOutage(t *testing.T) {
 			if se := ws.StatusError(0); !errors.As(err, &se) || int(se) != http.StatusServiceUnavailable {
 				t.Fatalf("handshake during the outage: %v, want HTTP 503", err)
 			}
+			if st := readyz(t, addr); st != http.StatusServiceUnavailable {
+				t.Errorf("/readyz during the outage: %d, want 503", st)
+			}
 			srv.Restart()
 			for {
 				conn, _, _, err := d.Dial(ctx, url)
 				if err == nil {
 					_ = conn.Close()
+					if st := readyz(t, addr); st != http.StatusOK {
+						t.Errorf("/readyz after the restart: %d, want 200", st)
+					}
 					return
 				}
 				if se := ws.StatusError(0); errors.As(err, &se) && int(se) == http.StatusForbidden {
@@ -45,4 +51,15 @@ func TestHandshakeDuringOutage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readyz returns the status of the server's readiness check.
+func readyz(t *testing.T, addr string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatalf("/readyz: %v", err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
