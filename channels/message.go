@@ -77,7 +77,7 @@ const (
 
 	// TypeWebsocketConnect opens a WebSocket scope; no keys. The application answers with
 	// TypeWebsocketAccept or TypeWebsocketClose (a close before accept refuses the handshake
-	// with HTTP 403).
+	// with HTTP 403, or with 503 and Retry-After when its code is 1013, try again later).
 	TypeWebsocketConnect = "websocket.connect"
 	// TypeWebsocketReceive carries one complete data message: "text" (string) or "bytes"
 	// ([]byte).

@@ -53,7 +53,9 @@ const (
 // The application receives "websocket.connect" and must answer "websocket.accept" (with an
 // optional "subprotocol", which must be one the client offered, and optional "headers" for
 // the 101 response) or "websocket.close" (before accept this refuses the handshake with HTTP
-// 403). The 101 response is written only on accept. Then every data message arrives as
+// 403; with code 1013, CloseTryAgainLater, it refuses with 503 Service Unavailable and
+// Retry-After instead, for a refusal that is the server's trouble, not the client's: a
+// channel layer that is down). The 101 response is written only on accept. Then every data message arrives as
 // "websocket.receive" with "text" (string) or "bytes" ([]byte), fragmented messages
 // reassembled; "websocket.send" with "text" or "bytes" writes one frame; "websocket.close"
 // with "code" (default 1000) and "reason" closes the connection. The last event is always

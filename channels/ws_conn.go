@@ -144,22 +144,26 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	select {
 	case d = <-c.decision:
 	case <-deadline.C:
-		c.refuse(http.StatusServiceUnavailable, "websocket handshake timed out waiting for the application")
+		c.refuse(http.StatusServiceUnavailable, "websocket handshake timed out waiting for the application", false)
 		http.Error(w, "websocket handshake timed out", http.StatusServiceUnavailable)
 		return
 	case <-r.Context().Done():
-		c.refuse(0, "client went away during the handshake")
+		c.refuse(0, "client went away during the handshake", false)
 		return
 	case <-s.quit:
-		c.refuse(http.StatusServiceUnavailable, "server shutting down")
+		c.refuse(http.StatusServiceUnavailable, "server shutting down", false)
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	if !d.accept {
-		c.refuse(d.status, "handshake refused")
+		c.refuse(d.status, "handshake refused", true)
 		msg := "websocket connection refused"
-		if d.status == http.StatusInternalServerError {
+		switch d.status {
+		case http.StatusInternalServerError:
 			msg = "internal server error"
+		case http.StatusServiceUnavailable:
+			msg = "service unavailable, try again later"
+			w.Header().Set("Retry-After", retryAfter)
 		}
 		http.Error(w, msg, d.status)
 		return
@@ -167,7 +171,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	c.negotiateDeflate(r, &d)
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		c.refuse(0, "hijack failed")
+		c.refuse(0, "hijack failed", false)
 		s.logger().Error("channels: websocket hijack failed", "path", c.path, "err", err)
 		http.Error(w, "websocket upgrade failed", http.StatusInternalServerError)
 		return
@@ -177,8 +181,23 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 
 var errHandshakeAborted = fmt.Errorf("channels: websocket handshake aborted: %w", ErrClosed)
 
-// refuse ends a handshake that will not be upgraded; the application gets a disconnect.
-func (c *wsConn) refuse(status int, why string) {
+// retryAfter is the Retry-After (seconds) of a handshake refused with 503 because the
+// application closed with 1013 (try again later).
+const retryAfter = "2"
+
+// refusalStatus is the HTTP status of a handshake the application refuses with a close of
+// code: 503 for 1013 (try again later: the application cannot serve it now, through no
+// fault of the client), 403 for any other code, as Django Channels does.
+func refusalStatus(code int) int {
+	if code == CloseTryAgainLater {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusForbidden
+}
+
+// refuse ends a handshake that will not be upgraded; the application gets a disconnect
+// (1000 from the server when byApp, the application refusing with a close; else 1006).
+func (c *wsConn) refuse(status int, why string, byApp bool) {
 	c.mu.Lock()
 	c.state = stateClosed
 	slot := c.slotHeld
@@ -189,7 +208,7 @@ func (c *wsConn) refuse(status int, why string) {
 	}
 	c.handshakeDone(fmt.Errorf("channels: websocket %s: %w", why, ErrClosed))
 	code, by := CloseAbnormal, closedByClient
-	if status == http.StatusForbidden {
+	if byApp && status != http.StatusInternalServerError {
 		code, by = CloseNormal, closedByServer
 	}
 	c.mbox.Close(disconnectMsg(code, "", by))
@@ -212,7 +231,7 @@ func (c *wsConn) upgrade(netConn net.Conn, br *bufio.Reader, d wsDecision) {
 	_ = netConn.SetDeadline(time.Time{})
 	if err != nil {
 		netConn.Close()
-		c.refuse(0, "writing the 101 response failed")
+		c.refuse(0, "writing the 101 response failed", false)
 		return
 	}
 	now := time.Now().UnixNano()
@@ -300,6 +319,7 @@ func (c *wsConn) appReturned(err error) {
 	case err == nil:
 	case errors.As(err, &ce):
 		code, reason = ce.Code, ce.Reason
+		status = refusalStatus(code)
 	default:
 		if !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
 			s.logger().Error("channels: websocket application failed", "path", c.path, "err", err)
@@ -391,7 +411,7 @@ func (c *wsConn) sendClose(msg Message) error {
 	st := c.state
 	c.mu.Unlock()
 	if st == stateHandshake {
-		c.answer(wsDecision{status: http.StatusForbidden})
+		c.answer(wsDecision{status: refusalStatus(code)})
 		return nil
 	}
 	if st != stateOpen {

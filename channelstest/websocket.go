@@ -21,7 +21,7 @@ type ConnectResult struct {
 	// Headers are the headers it added to the handshake response.
 	Headers [][2]string
 	// Code and Reason are those of the close that refused the connection (a server answers
-	// it with HTTP 403).
+	// it with HTTP 403, or 503 with Retry-After for 1013, try again later).
 	Code   int
 	Reason string
 }

@@ -57,4 +57,26 @@
 // HTTP, before the first event for a generic consumer). They, and every group joined with
 // GroupAdd, are left after Disconnect, however the scope ends: disconnect event, closed
 // receiver, or canceled context.
+//
+// # When the channel layer is down
+//
+// A Redis layer rides out a short outage by itself: Send and GroupSend wait and retry, in
+// order, for a few seconds (the layer's send_timeout), and only then fail with an error
+// wrapping layers.ErrUnavailable. A handshake that cannot open the consumer's channel or join
+// its Groups then is refused with HTTP 503 and Retry-After (the close code 1013, try again
+// later), never 403, and logged as a warning; a hook or handler that returns such an error
+// closes its WebSocket with 1013 rather than 1011.
+//
+// One message that cannot be delivered need not cost the client its connection. A handler
+// that gets layers.ErrUnavailable from GroupSend can tell the client and go on:
+//
+//	func (c *ChatConsumer) ReceiveJSON(ctx context.Context, v any) error {
+//		err := c.GroupSend(ctx, c.room, channels.Message{"type": "chat.message", "text": v})
+//		if errors.Is(err, layers.ErrUnavailable) {
+//			return c.SendJSON(ctx, map[string]string{"error": "UNAVAILABLE"}) // the socket stays open
+//		}
+//		return err
+//	}
+//
+// The layer gave up on that message; the client may send it again later.
 package consumer

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/layers"
 )
 
 // WebsocketConsumer is the base of a WebSocket consumer. Embed it in a struct and build the
@@ -125,7 +126,12 @@ func (w *WebsocketConsumer) Closed() bool { return w.closed }
 // Failure policy: a hook or handler that fails or panics, and a channel-layer message with no
 // handler (as Django raises), is logged and closes the connection with 1011 (internal
 // error); a Connect that fails refuses the handshake (HTTP 403). Connect returning ErrDeny
-// refuses quietly; returning a *channels.CloseError closes with its code. Groups are joined
+// refuses quietly; returning a *channels.CloseError closes with its code. An error wrapping
+// layers.ErrUnavailable (the channel layer is down: its channel cannot be opened, its Groups
+// cannot be joined, or a hook or handler returns such an error) is not the client's fault: it
+// is logged as a warning and closes with 1013, try again later, which before accept refuses
+// the handshake with HTTP 503 and Retry-After instead of 403. A handler that would rather keep
+// the connection answers the client itself (see the package documentation). Groups are joined
 // before Connect and left after Disconnect, however the connection ends. Serve returns nil
 // once the disconnect has been handled, and ctx.Err() when ctx ends first.
 //
@@ -160,6 +166,12 @@ func (a *websocketApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, r
 	c := &w.Consumer
 	recv, stop, err := c.start(ctx, a.o, scope, receive, send)
 	if err != nil {
+		if errors.Is(err, layers.ErrUnavailable) {
+			// Refused with 503 and Retry-After (see channels.CloseTryAgainLater), not 500.
+			c.Logger().Warn("consumer: connection refused: the channel layer is unavailable",
+				"consumer", a.ti.name, "path", scope.Path, "error", err)
+			return &channels.CloseError{Code: channels.CloseTryAgainLater, Reason: reasonUnavailable}
+		}
 		return fmt.Errorf("consumer %s: %w", a.ti.name, err)
 	}
 	r := &wsRun[T, P]{a: a, ctx: ctx, p: p, w: w, stop: stop}
@@ -255,6 +267,12 @@ func (r *wsRun[T, P]) handle(msg channels.Message, err error) (bool, error) {
 
 func (a *websocketApp[T, P]) connect(ctx context.Context, p P, w *WebsocketConsumer) {
 	if err := joinGroups(ctx, a.ti, p, &w.Consumer); err != nil {
+		if errors.Is(err, layers.ErrUnavailable) {
+			w.Logger().Warn("consumer: connection refused: cannot join its groups, the channel layer is unavailable",
+				"consumer", a.ti.name, "path", w.scope.Path, "error", err)
+			_ = w.CloseReason(ctx, channels.CloseTryAgainLater, reasonUnavailable)
+			return
+		}
 		a.fail(ctx, w, "Groups", channels.TypeWebsocketConnect, err)
 		return
 	}
@@ -279,6 +297,10 @@ func (a *websocketApp[T, P]) connect(ctx context.Context, p P, w *WebsocketConsu
 		a.fail(ctx, w, "Connect", channels.TypeWebsocketConnect, err)
 	}
 }
+
+// reasonUnavailable is the close reason of a connection refused or closed because the
+// channel layer is unavailable (with 1013, try again later).
+const reasonUnavailable = "channel layer unavailable"
 
 // receive hands one frame to the Receive hook, or for a JSON consumer to ReceiveJSON.
 func (a *websocketApp[T, P]) receive(ctx context.Context, p P, w *WebsocketConsumer, msg channels.Message) error {
@@ -325,5 +347,10 @@ func (a *websocketApp[T, P]) fail(ctx context.Context, w *WebsocketConsumer, wha
 		return
 	}
 	w.logFailure(a.ti.name, what, typ, err)
+	if errors.Is(err, layers.ErrUnavailable) {
+		// Not the application's fault: 1013, try again later (before accept: HTTP 503).
+		_ = w.CloseReason(ctx, channels.CloseTryAgainLater, reasonUnavailable)
+		return
+	}
 	_ = w.Close(ctx, channels.CloseInternalError)
 }

@@ -79,4 +79,11 @@ var (
 	ErrInvalidMessage = errors.New("layers: invalid message")
 	// ErrLayerClosed is returned (wrapped) by calls on a closed layer.
 	ErrLayerClosed = errors.New("layers: layer closed")
+	// ErrUnavailable is returned (wrapped, together with the failure that caused it) when the
+	// layer's backing service cannot be reached: a Redis layer retries Send, GroupSend,
+	// GroupAdd and GroupDiscard through a short outage and returns it once its bound (or the
+	// caller's context) has passed. The call may be retried later. A consumer that gets it
+	// from GroupSend can answer its client with an error instead of closing the connection
+	// (see package consumer); a handshake refused because of it gets HTTP 503, not 403.
+	ErrUnavailable = errors.New("layers: layer unavailable")
 )

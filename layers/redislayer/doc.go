@@ -64,7 +64,23 @@
 //
 // # Failures
 //
-// Calls honour their context's deadline and return errors while Redis is away; the receive
+// Send, GroupSend, GroupAdd and GroupDiscard ride out a short outage (a restart, a
+// failover): a call that cannot reach Redis waits and retries (backoff 20 ms doubling to
+// 200 ms) for up to Options.SendTimeout (URL parameter send_timeout, default 5 s) and within
+// its context, then returns an error wrapping layers.ErrUnavailable and the last failure. The
+// bound counts from the start of the outage, not of each call: once Redis has been away for
+// longer, calls fail after one attempt, so that a backlog of sends does not wait the bound
+// once per message.
+// Errors that a retry would repeat (layers.ErrChannelFull, a script error) return at once.
+// A caller's calls are sequential, so one sender's messages stay in order: a later send
+// starts only when the retried one has returned. A retry runs the same command again,
+// including when Redis ran it and only its reply was lost: every write re-adds the very
+// stored member of the first attempt (same random prefix, same bytes), which a sorted set
+// holds once, so no key gets the message twice. The one case left is a message read by its
+// receiver between the lost reply and the retry, which the retry stores again; it needs the
+// server to survive the broken connection, with the reader faster than a 20 ms backoff.
+//
+// Other calls honour their context's deadline and return errors while Redis is away; the receive
 // loops retry with capped exponential backoff (at most 200 ms apart), so traffic resumes by
 // itself shortly after Redis returns. As soon as a receive loop or the heartbeat reaches Redis
 // again after a failure, or a new connection finds a server with another run_id than before

@@ -21,10 +21,13 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	}
 	key := l.groupKey(group)
 	c := l.shards[shardIndex(group, len(l.shards))].client
-	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, key, redis.Z{Score: float64(time.Now().UnixNano()) / 1e9, Member: channel})
-		p.Expire(ctx, key, time.Duration(l.gexpiry)*time.Second)
-		return nil
+	err := l.outage.do(ctx, func(ctx context.Context) error {
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.ZAdd(ctx, key, redis.Z{Score: float64(time.Now().UnixNano()) / 1e9, Member: channel})
+			p.Expire(ctx, key, time.Duration(l.gexpiry)*time.Second)
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return l.redisErr(fmt.Sprintf("group add %q to %q", channel, group), err)
@@ -48,7 +51,9 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 		return fmt.Errorf("redislayer: group discard: %w", err)
 	}
 	c := l.shards[shardIndex(group, len(l.shards))].client
-	if err := c.ZRem(ctx, l.groupKey(group), channel).Err(); err != nil {
+	if err := l.outage.do(ctx, func(ctx context.Context) error {
+		return c.ZRem(ctx, l.groupKey(group), channel).Err()
+	}); err != nil {
 		return l.redisErr(fmt.Sprintf("group discard %q from %q", channel, group), err)
 	}
 	l.mu.Lock()

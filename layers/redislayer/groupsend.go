@@ -83,9 +83,16 @@ func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.M
 		sc = l.shards[0].pipe
 	}
 	defer l.gsInflight.Add(-1)
-	res, err := groupSendScript.Run(ctx, sc,
-		[]string{l.groupKey(group), l.registryKey(), l.snapshotKey("members", group), l.snapshotKey("targets", group)},
-		args...).Slice()
+	keys := []string{l.groupKey(group), l.registryKey(), l.snapshotKey("members", group), l.snapshotKey("targets", group)}
+	var res []any
+	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
+		res, err = groupSendScript.Run(ctx, sc, keys, args...).Slice()
+		// A retry goes straight to Redis: a call that failed in the shared pipeline has left
+		// it, and this caller's next send waits for this one to return, so nothing of this
+		// caller's can overtake it there.
+		sc = l.shards[0].client
+		return err
+	})
 	if err != nil {
 		return l.redisErr(fmt.Sprintf("group send to %q", group), err)
 	}
@@ -159,7 +166,11 @@ func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.M
 		hb = l.hbTTL.Seconds()
 	}
 	now := time.Now()
-	res, err := membersScript.Run(ctx, l.shards[gidx].client, keys, now.Unix()-l.gexpiry, hb).Slice()
+	var res []any
+	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
+		res, err = membersScript.Run(ctx, l.shards[gidx].client, keys, now.Unix()-l.gexpiry, hb).Slice()
+		return err
+	})
 	if err != nil {
 		return l.redisErr(fmt.Sprintf("group send to %q: read members", group), err)
 	}
@@ -233,12 +244,18 @@ func (l *Layer) deliver(ctx context.Context, c redis.UniversalClient, targets []
 			return 0, 0, fmt.Errorf("encode: %w", err)
 		}
 	}
+	// The members are encoded once: a retry writes the same bytes, which a key that already
+	// took them before the connection broke holds only once.
 	if l.cluster {
-		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, t := range targets {
-				sendScript.Eval(ctx, p, []string{t.key}, members[i], score, l.expiry, t.cap, trim)
-			}
-			return nil
+		var cmds []redis.Cmder
+		err := l.outage.do(ctx, func(ctx context.Context) (err error) {
+			cmds, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, t := range targets {
+					sendScript.Eval(ctx, p, []string{t.key}, members[i], score, l.expiry, t.cap, trim)
+				}
+				return nil
+			})
+			return err
 		})
 		for _, cmd := range cmds {
 			if n, e := cmd.(*redis.Cmd).Int(); e == nil {
@@ -261,7 +278,11 @@ func (l *Layer) deliver(ctx context.Context, c redis.UniversalClient, targets []
 		args = append(args, t.cap)
 	}
 	args = append(args, score, l.expiry, trim)
-	n, err := deliverScript.Run(ctx, c, keys, args...).Int64()
+	var n int64
+	err = l.outage.do(ctx, func(ctx context.Context) (err error) {
+		n, err = deliverScript.Run(ctx, c, keys, args...).Int64()
+		return err
+	})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -33,6 +33,7 @@ type Layer struct {
 	localCap int
 	snapMin  int // snapshotMin; tests lower it
 	snaps    snapCache
+	outage   *outage // retries of the calls that meet a Redis outage
 	log      *slog.Logger
 	clientID string // 32 hex: this process's part of its channel names
 
@@ -55,7 +56,7 @@ type Layer struct {
 
 	st struct {
 		sent, groupWrites, groupOver, received, undecodable, pruned, recvErrs atomic.Uint64
-		snapshotHits                                                          atomic.Uint64
+		snapshotHits, sendRetries                                             atomic.Uint64
 	}
 	delivery local.Counter // deliveries to local channels, and their drops
 }
@@ -205,6 +206,7 @@ func New(opts Options) (*Layer, error) {
 		l.hbTTL = -1 // the registry cannot share a slot with every group: no pruning in cluster mode
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.outage = &outage{bound: opts.SendTimeout, stop: l.ctx, retries: &l.st.sendRetries}
 	return l, nil
 }
 

@@ -47,6 +47,8 @@ func open(_ context.Context, u *url.URL) (layers.Layer, error) {
 // (layers.ParseCapacities; may repeat), symmetric_encryption_key=K (repeat for rotation; the
 // first encrypts; symmetric_encryption_keys is a synonym), heartbeat_timeout=60 (seconds or a
 // duration; "off" disables pruning of stopped Go processes), local_capacity=N,
+// send_timeout=5 (seconds or a duration: how long calls retry through a Redis outage before
+// failing with layers.ErrUnavailable; "off" or 0 fails at once, see Options.SendTimeout),
 // sentinel_password=P, tls_ca=/path/ca.pem (PEM certificates to trust instead of the system
 // roots, for a private CA; with redis+sentinel:// and redis+cluster:// it also turns TLS on).
 func ParseURL(raw string) (Options, error) {
@@ -80,6 +82,12 @@ func ParseURL(raw string) (Options, error) {
 				opts.GroupExpiry = d
 			default:
 				opts.HeartbeatTimeout = d
+			}
+		case "send_timeout":
+			if last == "off" || last == "0" {
+				opts.SendTimeout = -1
+			} else if opts.SendTimeout, err = parseSeconds(last); err != nil {
+				return opts, fmt.Errorf("redislayer: %s=%q: %w", key, last, err)
 			}
 		case "capacity", "local_capacity", "inbox_capacity":
 			n, err := strconv.Atoi(last)
@@ -117,7 +125,7 @@ func ParseURL(raw string) (Options, error) {
 				return opts, err
 			}
 		default:
-			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, inbox_capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, tls_ca)", key)
+			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, inbox_capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, send_timeout, tls_ca)", key)
 		}
 	}
 	if u.Host == "" {

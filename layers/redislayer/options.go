@@ -95,6 +95,13 @@ type Options struct {
 	// heartbeat; the group members of a Go process silent for longer are pruned by group
 	// operations. Default DefaultHeartbeatTimeout; negative disables heartbeats and pruning.
 	HeartbeatTimeout time.Duration
+	// SendTimeout bounds how long Send, GroupSend, GroupAdd and GroupDiscard wait and retry
+	// while Redis cannot be reached (a restart, a failover), within the caller's context,
+	// before they return an error wrapping layers.ErrUnavailable (default
+	// DefaultSendTimeout; negative: no retry). It counts from the start of the outage: once
+	// Redis has been away for longer, calls fail after one attempt. See the package
+	// documentation, "Failures".
+	SendTimeout time.Duration
 	// Logger receives errors of the background loops and dropped messages (default
 	// slog.Default()).
 	Logger *slog.Logger

@@ -21,8 +21,9 @@ import (
 )
 
 // ErrNotConnected is returned (wrapped) by PubSubLayer calls that need the subscriber
-// connection of a shard while it is down (Redis away, reconnecting).
-var ErrNotConnected = errors.New("redislayer: pub/sub subscriber not connected")
+// connection of a shard while it is down (Redis away, reconnecting). It wraps
+// layers.ErrUnavailable: a handshake that cannot subscribe is refused with HTTP 503.
+var ErrNotConnected = fmt.Errorf("redislayer: pub/sub subscriber not connected: %w", layers.ErrUnavailable)
 
 const (
 	subscribeTimeout = 5 * time.Second // bound on waiting for a SUBSCRIBE confirmation
@@ -43,6 +44,11 @@ type PubSubOptions struct {
 	// LocalCapacity bounds the messages buffered for each channel read with Receive (default
 	// 100). Messages beyond it are dropped and counted in PubSubStats.
 	LocalCapacity int
+	// SendTimeout bounds how long Send and GroupSend wait and retry while Redis cannot be
+	// reached, within the caller's context, before they return an error wrapping
+	// layers.ErrUnavailable (default DefaultSendTimeout; negative: no retry). Only a PUBLISH
+	// that certainly did not reach Redis is retried (see PubSubLayer).
+	SendTimeout time.Duration
 	// Logger receives reconnects, errors of the subscriber loops and dropped messages
 	// (default slog.Default()).
 	Logger *slog.Logger
@@ -64,6 +70,9 @@ type PubSubStats struct {
 	Undecodable uint64
 	// Reconnects counts subscriber connections re-established after a failure.
 	Reconnects uint64
+	// SendRetries counts PUBLISH commands repeated because Redis could not be reached (see
+	// PubSubOptions.SendTimeout).
+	SendRetries uint64
 }
 
 // PubSubLayer is the Redis pub/sub channel layer, wire-compatible with channels_redis's
@@ -79,7 +88,7 @@ type PubSubStats struct {
 // breaks, the layer reconnects with capped exponential backoff (20 ms to 200 ms) and
 // subscribes again to every channel and group it had, so traffic resumes by itself. While
 // the connection is down, calls that need a new subscription fail at once with
-// ErrNotConnected; only right after NewPubSub, before the first attempt to connect has
+// ErrNotConnected (which wraps layers.ErrUnavailable); only right after NewPubSub, before the first attempt to connect has
 // ended, do they wait for it (at most 5 s, and their context).
 //
 // Receive on a name this process did not create with NewChannel (a "normal" channel such as
@@ -89,6 +98,15 @@ type PubSubStats struct {
 // subscribed are not seen. The subscription ends when a Receive on it is cancelled and no
 // other Receive waits on it.
 //
+// Send and GroupSend ride out a short outage: a PUBLISH that met an unreachable Redis is
+// retried (backoff 20 ms to 200 ms) for up to SendTimeout and within the caller's context,
+// then fails with an error wrapping layers.ErrUnavailable. Only failures that show the
+// command never reached a server (a refused or failed dial, no free connection, a server still
+// loading) are retried: a PUBLISH whose connection broke after it was written may have been
+// delivered, and publishing it again would deliver it twice, so it fails at once with
+// layers.ErrUnavailable instead. (go-redis's own command retries, MaxRetries, still apply
+// beneath this.) Messages published while subscribers are disconnected are lost either way.
+//
 // GroupAdd only takes channels of this process (as channels_redis, which raises otherwise):
 // membership is this process's subscription, not a record in Redis. It does not interoperate
 // with the sorted-set Layer.
@@ -97,6 +115,7 @@ type PubSubLayer struct {
 	localCap int
 	log      *slog.Logger
 	shards   []*psShard
+	outage   *outage
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -108,7 +127,7 @@ type PubSubLayer struct {
 	groups map[string]map[string]struct{} // group pub/sub channel → local member channels
 
 	st struct {
-		published, received, undecodable, reconnects atomic.Uint64
+		published, received, undecodable, reconnects, sendRetries atomic.Uint64
 	}
 	delivery local.Counter // deliveries to local channels, and their drops
 }
@@ -148,6 +167,7 @@ func NewPubSub(opts PubSubOptions) (*PubSubLayer, error) {
 		})
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.outage = &outage{bound: opts.SendTimeout, stop: l.ctx, unsent: true, retries: &l.st.sendRetries}
 	for _, sh := range l.shards {
 		l.wg.Add(1)
 		go sh.run(l.ctx)
@@ -164,6 +184,7 @@ func (l *PubSubLayer) Stats() PubSubStats {
 		Dropped:     l.delivery.Dropped.Load(),
 		Undecodable: l.st.undecodable.Load(),
 		Reconnects:  l.st.reconnects.Load(),
+		SendRetries: l.st.sendRetries.Load(),
 	}
 }
 
@@ -184,7 +205,10 @@ func (l *PubSubLayer) publish(ctx context.Context, op, name string, msg channels
 	if err := encodeMessage(&buf, msg, nil); err != nil {
 		return fmt.Errorf("redislayer: pub/sub %s: %w", op, err)
 	}
-	if err := l.shardOf(name).pub.Publish(ctx, name, buf.Bytes()).Err(); err != nil {
+	pub := l.shardOf(name).pub
+	if err := l.outage.do(ctx, func(ctx context.Context) error {
+		return pub.Publish(ctx, name, buf.Bytes()).Err()
+	}); err != nil {
 		if l.closed.Load() {
 			return l.closedErr(op)
 		}

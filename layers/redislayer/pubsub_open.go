@@ -31,7 +31,8 @@ func openPubSub(_ context.Context, u *url.URL) (layers.Layer, error) {
 //	                                                      URL, else it shares the first one's
 //	                                                      password and TLS
 //
-// Parameters: prefix=asgi, local_capacity=100. The sorted-set layer's expiry, group_expiry,
+// Parameters: prefix=asgi, local_capacity=100, send_timeout=5 (seconds or a duration: how
+// long Send and GroupSend retry through a Redis outage; "off" or 0 fails at once). The sorted-set layer's expiry, group_expiry,
 // capacity and encryption parameters have no meaning for pub/sub and are refused.
 func ParsePubSubURL(raw string) (PubSubOptions, error) {
 	var opts PubSubOptions
@@ -69,11 +70,17 @@ func ParsePubSubURL(raw string) (PubSubOptions, error) {
 			opts.LocalCapacity = n
 		case "host":
 			hosts = append(hosts, vals...)
+		case "send_timeout":
+			if last == "off" || last == "0" {
+				opts.SendTimeout = -1
+			} else if opts.SendTimeout, err = parseSeconds(last); err != nil {
+				return opts, fmt.Errorf("redislayer: %s=%q: %w", key, last, err)
+			}
 		case "expiry", "group_expiry", "capacity", "channel_capacity", "symmetric_encryption_key",
 			"symmetric_encryption_keys", "heartbeat_timeout":
 			return opts, fmt.Errorf("redislayer: parameter %q does not apply to the pub/sub layer (it keeps no messages in Redis)", key)
 		default:
-			return opts, fmt.Errorf("redislayer: unknown parameter %q (the pub/sub layer knows prefix, local_capacity, host)", key)
+			return opts, fmt.Errorf("redislayer: unknown parameter %q (the pub/sub layer knows prefix, local_capacity, host, send_timeout)", key)
 		}
 	}
 	db, err := urlDB(u)

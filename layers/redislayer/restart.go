@@ -20,9 +20,13 @@ type restartWatch struct {
 	addr    string // for logs, password redacted
 	log     *slog.Logger
 	changed func() // called, outside the lock, when the run_id changes
+	// written returns how many messages the layer has stored so far (sends and group
+	// writes), to tell how many went to a server that has since been replaced.
+	written func() uint64
 
 	mu    sync.Mutex
 	runID string // of the server last connected to; "" until known
+	since uint64 // written() when that server was first seen
 	off   bool   // the server refuses INFO (renamed or not permitted): not asked again
 }
 
@@ -62,12 +66,23 @@ func (w *restartWatch) check(ctx context.Context, cn *redis.Conn) {
 	if id == "" || sentinel {
 		return // go-redis also runs the hook on its connections to the Sentinels
 	}
+	var now uint64
+	if w.written != nil {
+		now = w.written()
+	}
 	w.mu.Lock()
-	prev := w.runID
-	w.runID = id
+	prev, since := w.runID, w.since
+	if prev != id {
+		w.runID, w.since = id, now
+	}
 	w.mu.Unlock()
 	if prev != "" && prev != id {
-		w.log.Info("Redis server restarted or failed over (new run_id); rejoining groups", "addr", w.addr)
+		// A restarted server without persistence (or a replica that had not caught up) lost
+		// the messages it held: at most those this process handed to the old server that
+		// their receivers had not taken yet. Which ones cannot be told from here; the count of
+		// all it was handed bounds them.
+		w.log.Warn("Redis server restarted or failed over (new run_id): messages waiting in it that were not received yet are lost; rejoining groups",
+			"addr", w.addr, "messages_handed_to_previous_server", now-since)
 		w.changed()
 	}
 }
@@ -93,5 +108,5 @@ func (l *Layer) restartWatch(addr string) *restartWatch {
 		case l.recovered <- struct{}{}:
 		default:
 		}
-	}}
+	}, written: func() uint64 { return l.st.sent.Load() + l.st.groupWrites.Load() }}
 }

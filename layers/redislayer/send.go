@@ -34,7 +34,12 @@ func (l *Layer) Send(ctx context.Context, channel string, msg channels.Message) 
 	}
 	now := time.Now()
 	capacity := l.capacity(channel, specific)
-	added, err := sendScript.Run(ctx, l.shards[idx].client, []string{key}, m, score(now), l.expiry, capacity, now.Unix()-l.expiry).Int()
+	sc, trim := score(now), now.Unix()-l.expiry
+	var added int
+	err = l.outage.do(ctx, func(ctx context.Context) (err error) {
+		added, err = sendScript.Run(ctx, l.shards[idx].client, []string{key}, m, sc, l.expiry, capacity, trim).Int()
+		return err
+	})
 	if err != nil {
 		return l.redisErr("send to "+strconv.Quote(channel), err)
 	}

@@ -28,6 +28,9 @@ type Stats struct {
 	// GroupSnapshotHits counts group sends that reused the stored snapshot of their group's
 	// members instead of reading and re-encoding every member (see GroupSend).
 	GroupSnapshotHits uint64
+	// SendRetries counts Redis calls of Send, GroupSend, GroupAdd and GroupDiscard repeated
+	// because Redis could not be reached (see Options.SendTimeout).
+	SendRetries uint64
 }
 
 // Stats returns the layer's counters.
@@ -43,5 +46,6 @@ func (l *Layer) Stats() Stats {
 		Pruned:            l.st.pruned.Load(),
 		ReceiveErrors:     l.st.recvErrs.Load(),
 		GroupSnapshotHits: l.st.snapshotHits.Load(),
+		SendRetries:       l.st.sendRetries.Load(),
 	}
 }

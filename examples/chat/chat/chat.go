@@ -82,9 +82,10 @@ func (c *Consumer) ReceiveJSON(ctx context.Context, content json.RawMessage) err
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	// The layer failed (Redis away, say): the consumer's policy would close the socket with
-	// 1011. A chat room outlives a layer outage better if the client is told and stays
-	// connected; the layer reconnects by itself.
+	// The layer failed (Redis away for longer than its send_timeout, say: an error wrapping
+	// layers.ErrUnavailable): the consumer's policy would close the socket with 1013. A chat
+	// room outlives a layer outage better if the client is told and stays connected; the
+	// layer reconnects by itself.
 	c.Logger().Warn("chat: message not delivered", "group", c.group, "error", err)
 	return c.SendJSON(ctx, map[string]any{"error": ErrorUndelivered, "message": m})
 }

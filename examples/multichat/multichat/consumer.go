@@ -15,6 +15,7 @@ import (
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/consumer"
+	"github.com/gochannels/gochannels/layers"
 )
 
 // Protocol limits.
@@ -44,6 +45,10 @@ const (
 	ErrCodeMessageEmpty     = "MESSAGE_EMPTY"
 	ErrCodeRateLimited      = "RATE_LIMITED"
 	ErrCodeBadCommand       = "BAD_COMMAND"
+	// ErrCodeUnavailable answers a command the channel layer could not carry out (Redis
+	// away for longer than the layer's send_timeout): nothing was sent, the socket stays
+	// open, and the client may try again.
+	ErrCodeUnavailable = "UNAVAILABLE"
 )
 
 // Layer message types the chat consumer handles.
@@ -123,6 +128,19 @@ func (c *ChatConsumer) ReceiveJSON(ctx context.Context, content json.RawMessage)
 	if !c.bucket.take(time.Now()) {
 		return c.sendError(ctx, ErrCodeRateLimited, "", fmt.Sprintf("slow down: at most %d commands a second", RatePerSecond))
 	}
+	err := c.run(ctx, cmd)
+	if errors.Is(err, layers.ErrUnavailable) {
+		// One command the layer could not carry out need not cost the client its socket
+		// (the consumer's policy would close it): it is told, and may send again.
+		c.Logger().Warn("multichat: command not carried out: the channel layer is unavailable",
+			"command", cmd.Command, "user", c.user.Name, "error", err)
+		return c.sendError(ctx, ErrCodeUnavailable, string(cmd.Room), "the server is busy: try again in a moment")
+	}
+	return err
+}
+
+// run carries out one command.
+func (c *ChatConsumer) run(ctx context.Context, cmd command) error {
 	switch cmd.Command {
 	case "join":
 		return c.join(ctx, cmd.Room)

@@ -133,6 +133,8 @@
 
   // --- actions ---
 
+  var unsent = ''; // the last message sent, put back in the box if the server was busy
+
   function send(obj) {
     if (ws && ws.readyState === WebSocket.OPEN) {
       ws.send(JSON.stringify(obj));
@@ -158,7 +160,7 @@
     var text = textEl.value;
     if (!text.trim() || !current) return;
     if (text.length > MAX_LEN) { toast('A message has at most ' + MAX_LEN + ' characters.'); return; }
-    if (send({command: 'send', room: current, message: text})) textEl.value = '';
+    if (send({command: 'send', room: current, message: text})) { unsent = text; textEl.value = ''; }
   });
 
   leaveBtn.addEventListener('click', function () {
@@ -176,13 +178,15 @@
     MESSAGE_TOO_LONG: 'That message is too long.',
     MESSAGE_EMPTY: 'That message is empty.',
     RATE_LIMITED: 'Slow down a little.',
-    BAD_COMMAND: 'The server did not understand that.'
+    BAD_COMMAND: 'The server did not understand that.',
+    UNAVAILABLE: 'The server is busy; try again in a moment.'
   };
 
   // --- protocol ---
 
   function handle(d) {
     if (d.error !== undefined) {
+      if (d.error === 'UNAVAILABLE' && !textEl.value) textEl.value = unsent; // keep the typed text
       toast(d.message || errorText[d.error] || String(d.error));
       return;
     }
@@ -240,7 +244,9 @@
     var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     var sock = new WebSocket(proto + '//' + location.host + '/chat/stream/');
     ws = sock;
+    var opened = false;
     sock.onopen = function () {
+      opened = true;
       backoff = 500;
       setStatus('online', 'online');
       loadRooms();
@@ -253,12 +259,18 @@
       try { d = JSON.parse(e.data); } catch (err) { return; }
       handle(d);
     };
-    sock.onclose = function () {
+    sock.onclose = function (e) {
       if (ws !== sock) return;
       ws = null;
       var wait = Math.min(backoff, 15000) * (0.8 + Math.random() * 0.4);
       backoff = Math.min(backoff * 2, 15000);
-      setStatus('offline', 'offline — retrying in ' + Math.ceil(wait / 1000) + 's');
+      // 1013 (try again later), or a refused handshake (503 while the server's channel layer
+      // is down; a browser does not show the status): the server is busy, not gone.
+      if (e.code === 1013 || !opened) {
+        setStatus('offline', 'reconnecting — server busy');
+      } else {
+        setStatus('offline', 'offline — retrying in ' + Math.ceil(wait / 1000) + 's');
+      }
       loadRooms(); // reloads the page if the session ended
       retryTimer = setTimeout(connect, wait);
     };

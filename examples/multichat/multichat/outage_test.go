@@ -1,0 +1,95 @@
+package multichat
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/gochannels/gochannels/internal/redistest"
+)
+
+// TestRedisOutage: while Redis is down, a message gets {"error": "UNAVAILABLE"} and its
+// socket stays open, and a new socket is refused with 503 (never 403: the user is logged
+// in); once Redis is back, new sockets are accepted and the open ones chat across processes
+// again.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	dbPath := filepath.Join(t.TempDir(), "multichat.db")
+	layerURL := redisLayerURL(srv) + "&send_timeout=0.3"
+	p1 := startProcess(t, layerURL, dbPath)
+	p2 := startProcess(t, layerURL, dbPath)
+	alice, bob := newBrowserish(t, p1.base), newBrowserish(t, p2.base)
+	alice.signup("alice")
+	bob.signup("bob")
+	wa, err := alice.dial("http://127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, err := bob.dial("http://localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wa.send(map[string]any{"command": "join", "room": "1"})
+	wa.expect("alice's join", isJoin("1"))
+	wb.send(map[string]any{"command": "join", "room": "1"})
+	wb.expect("bob's join", isJoin("1"))
+
+	srv.Kill()
+	wa.send(map[string]any{"command": "send", "room": "1", "message": "during the outage"})
+	wa.expect("the UNAVAILABLE error", isError(ErrCodeUnavailable))
+	if _, err := alice.dial("http://127.0.0.1"); err == nil {
+		t.Error("a socket was accepted while Redis was down")
+	} else if se := ws.StatusError(0); !errors.As(err, &se) || int(se) != http.StatusServiceUnavailable {
+		t.Errorf("a socket during the outage: %v, want HTTP 503", err)
+	}
+
+	srv.Restart()
+	for {
+		_, err := alice.dial("http://127.0.0.1")
+		if err == nil {
+			break
+		}
+		if se := ws.StatusError(0); errors.As(err, &se) && int(se) == http.StatusForbidden {
+			t.Fatalf("a socket after the restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The socket that lived through the outage reaches the other process again once the
+	// layers have put their channels back into the room's group.
+	deadline := time.Now().Add(testTimeout)
+	for !heard(t, wa, wb, "after the outage") {
+		if time.Now().After(deadline) {
+			t.Fatal("alice's messages did not reach bob after the restart")
+		}
+	}
+}
+
+// heard sends text from one client and reports whether the other got it within a short
+// wait; error events (UNAVAILABLE while the layer reconnects) are skipped.
+func heard(t *testing.T, from, to *wsClient, text string) bool {
+	t.Helper()
+	from.send(map[string]any{"command": "send", "room": "1", "message": text})
+	_ = to.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	defer func() { _ = to.conn.SetReadDeadline(time.Time{}) }()
+	for {
+		data, err := wsutil.ReadServerText(to.conn)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("bob's socket: %v", err)
+		}
+		var ev map[string]any
+		if json.Unmarshal(data, &ev) == nil && ev["message"] == text && ev["error"] == nil {
+			return true
+		}
+	}
+}
