@@ -65,7 +65,7 @@ func handshakeStatus(t *testing.T, ctx context.Context, url string) *http.Respon
 // during the outage is refused with 503 and Retry-After (never 403) and logged; once Redis is
 // back, handshakes succeed and the open socket works again.
 func TestLayerOutage(t *testing.T) {
-	rs := redistest.Start(t)
+	rs := redistest.StartPrivate(t)
 	ctx := testCtx(t)
 	l, err := redislayer.New(redislayer.Options{Hosts: []string{rs.URL()}, Prefix: rs.Prefix(), SendTimeout: 200 * time.Millisecond})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 func TestHandshakeDuringOutage(t *testing.T) {
 	for _, scheme := range []string{"redis", "redis+pubsub"} {
 		t.Run(scheme, func(t *testing.T) {
-			srv := redistest.Start(t)
+			srv := redistest.StartPrivate(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			addr := startChat(t, layerURL(srv, scheme)+"&send_timeout=0.3")

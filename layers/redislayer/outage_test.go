@@ -12,23 +12,11 @@ import (
 	"github.com/gochannels/gochannels/layers"
 )
 
-// waitFor polls cond until it holds, failing the test when ctx ends first.
-func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("gave up waiting for %s", what)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
 // TestGroupSendRidesOutRestart: group sends made while Redis is down wait for it, and once
 // it is back every message arrives, once and in the sender's order. The server keeps its
 // data across the restart (as one with persistence would), so the group survives it.
 func TestGroupSendRidesOutRestart(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sender := newLayer(t, []*redistest.Server{srv}, func(o *Options) { o.SendTimeout = time.Minute })
@@ -58,7 +46,7 @@ func TestGroupSendRidesOutRestart(t *testing.T) {
 		}
 		done <- nil
 	}()
-	waitUntil(t, ctx, "a group send to retry", func() bool { return sender.Stats().SendRetries > 0 })
+	waitUntil(t, "a group send to retry", func() bool { return sender.Stats().SendRetries > 0 })
 	srv.Restart()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -83,7 +71,7 @@ func TestGroupSendRidesOutRestart(t *testing.T) {
 // TestSendUnavailablePastBound: past SendTimeout, calls that cannot reach Redis return an
 // error wrapping layers.ErrUnavailable; a full channel still returns ErrChannelFull at once.
 func TestSendUnavailablePastBound(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx := testCtx(t)
 	l := newLayer(t, []*redistest.Server{srv}, func(o *Options) {
 		o.SendTimeout = 200 * time.Millisecond
@@ -114,7 +102,7 @@ func TestSendUnavailablePastBound(t *testing.T) {
 		t.Error("GroupSend with a cancelled context succeeded")
 	}
 	srv.Restart()
-	waitUntil(t, ctx, "sends to work again", func() bool {
+	waitUntil(t, "sends to work again", func() bool {
 		return l.GroupSend(ctx, "room", channels.Message{"type": "a"}) == nil
 	})
 }
@@ -122,7 +110,7 @@ func TestSendUnavailablePastBound(t *testing.T) {
 // TestPubSubSendUnavailablePastBound: the pub/sub layer's sends also end with
 // layers.ErrUnavailable past the bound, and the subscriber's errors wrap it too.
 func TestPubSubSendUnavailablePastBound(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx := testCtx(t)
 	l, err := NewPubSub(PubSubOptions{Hosts: []string{srv.URL()}, Prefix: srv.Prefix(), SendTimeout: 200 * time.Millisecond})
 	if err != nil {
@@ -140,14 +128,14 @@ func TestPubSubSendUnavailablePastBound(t *testing.T) {
 		t.Error("ErrNotConnected does not wrap layers.ErrUnavailable")
 	}
 	srv.Restart()
-	waitUntil(t, ctx, "publishing to work again", func() bool {
+	waitUntil(t, "publishing to work again", func() bool {
 		return l.GroupSend(ctx, "room", channels.Message{"type": "a"}) == nil
 	})
 }
 
 // TestPubSubSendRidesOutRestart: a publish made while Redis is down waits for it.
 func TestPubSubSendRidesOutRestart(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	ctx := testCtx(t)
 	l, err := NewPubSub(PubSubOptions{Hosts: []string{srv.URL()}, Prefix: srv.Prefix(), SendTimeout: time.Minute})
 	if err != nil {
@@ -160,7 +148,7 @@ func TestPubSubSendRidesOutRestart(t *testing.T) {
 	srv.Kill()
 	done := make(chan error, 1)
 	go func() { done <- l.Send(ctx, "c", channels.Message{"type": "a"}) }()
-	waitUntil(t, ctx, "a publish to retry", func() bool { return l.Stats().SendRetries > 0 })
+	waitUntil(t, "a publish to retry", func() bool { return l.Stats().SendRetries > 0 })
 	srv.Restart()
 	if err := <-done; err != nil {
 		t.Fatalf("publish during the restart: %v", err)

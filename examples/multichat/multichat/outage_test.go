@@ -20,7 +20,7 @@ import (
 // in); once Redis is back, new sockets are accepted and the open ones chat across processes
 // again.
 func TestRedisOutage(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartPrivate(t)
 	dbPath := filepath.Join(t.TempDir(), "multichat.db")
 	layerURL := redisLayerURL(srv) + "&send_timeout=0.3"
 	p1 := startProcess(t, layerURL, dbPath)
