@@ -96,14 +96,10 @@ type Mailbox struct {
 	bytes    int    // estimated bytes of the injected events queued
 	injN     int    // injected events queued (counted against maxBytes)
 	dropped  uint64 // injected events dropped by an overflow policy
-	// overflow, when set by the hosting server, is called (outside the lock, once) after an
-	// overflow closed the mailbox under OverflowClose, with the bytes queued and the bound;
-	// overflowFinal is the final event queued then.
-	overflow      func(queued, limit int)
-	overflowFinal Message
-	// onDrop, when set, is called (outside the lock) after an overflow policy dropped an
-	// event, with the total dropped so far.
-	onDrop func(total uint64)
+	// host, when set by the hosting server, is told of overflows (see overflowHost). One
+	// interface field rather than callbacks and a prepared final event, so that it costs an
+	// idle connection nothing beyond the field.
+	host overflowHost
 
 	// Detached mode (see Detach): events go to handler on a goroutine that runs only while
 	// events are waiting.
@@ -200,15 +196,28 @@ func (m *Mailbox) fitsLocked(size int) bool {
 	return m.injN == 0 || (m.bytes+size <= m.maxBytes && m.injN < MaxInjectedEvents)
 }
 
+// overflowHost is what a hosting server's connection is told of its Mailbox's overflows.
+type overflowHost interface {
+	// overflowFinal returns the final event queued when an overflow closes the mailbox
+	// under OverflowClose; it is called with the mailbox locked.
+	overflowFinal() Message
+	// eventOverflow is called outside the lock after an overflow closed the mailbox, with
+	// the bytes queued then and the bound. The mailbox is closed, so it is called once.
+	eventOverflow(queued, limit int)
+	// eventsDropped is called outside the lock after a drop policy dropped an event, with
+	// the total dropped so far.
+	eventsDropped(total uint64)
+}
+
 // overflowLocked applies the overflow policy to msg, which does not fit; it unlocks m.mu.
 func (m *Mailbox) overflowLocked(msg Message, size int) error {
 	switch m.policy {
 	case OverflowDropNewest:
 		m.dropped++
-		total, onDrop := m.dropped, m.onDrop
+		total, host := m.dropped, m.host
 		m.mu.Unlock()
-		if onDrop != nil {
-			onDrop(total)
+		if host != nil {
+			host.eventsDropped(total)
 		}
 		return ErrMailboxFull
 	case OverflowDropOldest:
@@ -217,22 +226,25 @@ func (m *Mailbox) overflowLocked(msg Message, size int) error {
 		}
 		m.push(msg, size)
 		start := m.kickLocked()
-		total, onDrop := m.dropped, m.onDrop
+		total, host := m.dropped, m.host
 		m.mu.Unlock()
 		m.wakeUp(start)
-		if onDrop != nil {
-			onDrop(total)
+		if host != nil {
+			host.eventsDropped(total)
 		}
 		return ErrDroppedOldest
 	}
-	queued, limit, overflow := m.bytes, m.maxBytes, m.overflow
-	start := m.closeLocked(m.overflowFinal)
-	m.overflow = nil
+	queued, limit, host := m.bytes, m.maxBytes, m.host
+	var final Message
+	if host != nil {
+		final = host.overflowFinal()
+	}
+	start := m.closeLocked(final)
 	m.mu.Unlock()
 	m.wakeUp(start)
 	m.signal(&m.space)
-	if overflow != nil {
-		overflow(queued, limit)
+	if host != nil {
+		host.eventOverflow(queued, limit)
 	}
 	return ErrEventOverflow
 }

@@ -64,14 +64,8 @@ func TestMailboxCloseOnOverflow(t *testing.T) {
 	const bound = 10 << 10
 	m := NewMailbox(0)
 	m.LimitInjected(bound, OverflowClose)
-	m.overflowFinal = Message{"type": "final"}
-	calls := 0
-	m.overflow = func(queued, limit int) {
-		calls++
-		if limit != bound || queued > bound {
-			t.Errorf("overflow(%d, %d)", queued, limit)
-		}
-	}
+	host := &testOverflowHost{t: t, bound: bound}
+	m.host = host
 	maxSize := MessageSize(sized(0, 500))
 	var queued int
 	for i := 0; ; i++ {
@@ -108,8 +102,8 @@ func TestMailboxCloseOnOverflow(t *testing.T) {
 	if _, err := m.Receive(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after the final event: %v", err)
 	}
-	if calls != 1 {
-		t.Fatalf("overflow called %d times", calls)
+	if host.calls != 1 {
+		t.Fatalf("overflow called %d times", host.calls)
 	}
 }
 
@@ -230,3 +224,21 @@ func BenchmarkMessageSize(b *testing.B) {
 		}
 	})
 }
+
+// testOverflowHost stands for the server's connection in the overflow tests.
+type testOverflowHost struct {
+	t     *testing.T
+	bound int
+	calls int
+}
+
+func (h *testOverflowHost) overflowFinal() Message { return Message{"type": "final"} }
+
+func (h *testOverflowHost) eventOverflow(queued, limit int) {
+	h.calls++
+	if limit != h.bound || queued > h.bound {
+		h.t.Errorf("overflow(%d, %d)", queued, limit)
+	}
+}
+
+func (h *testOverflowHost) eventsDropped(uint64) {}

@@ -128,8 +128,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mbox.finish = c.detachedDone
 	c.mbox.maxBytes, c.mbox.policy = s.eventQueueBytes(), s.EventOverflow
-	c.mbox.overflow, c.mbox.onDrop = c.eventOverflow, c.eventsDropped
-	c.mbox.overflowFinal = disconnectMsg(ClosePolicyViolation, reasonEventQueue, closedByServer)
+	c.mbox.host = c
 	c.rd.MaxFrame, c.rd.MaxMessage = s.maxFrame(), s.maxMessage()
 	c.ctx, c.stop = context.WithCancel(s.base)
 	c.mbox.hostCtx = c.ctx

@@ -1,5 +1,11 @@
 package channels
 
+// overflowFinal is the websocket.disconnect event the application gets after the events
+// that fit, when its event queue overflowed under OverflowClose.
+func (c *wsConn) overflowFinal() Message {
+	return disconnectMsg(ClosePolicyViolation, reasonEventQueue, closedByServer)
+}
+
 // eventOverflow closes the connection after its channel-layer events passed
 // EventQueueBytes under OverflowClose (the mailbox is already closed, with the disconnect
 // event queued after the events that fit). The frames already queued are written first.
