@@ -15,9 +15,11 @@ import (
 // send: one round trip on the Redis layers (a stream per group), a ring per group in memory.
 
 // Message keys that carry a message's position, set by the layer on every message sent to a
-// group with history (members receive them with the message; Python members see them as two
-// more keys of the event). A message sent to a group without history has neither.
+// group with history: the group's name, the offset and the epoch (members receive them with
+// the message; Python members see them as three more keys of the event). A message sent to a
+// group without history has none of them.
 const (
+	GroupKey  = "__group__"
 	OffsetKey = "__offset__"
 	EpochKey  = "__epoch__"
 )
@@ -48,7 +50,7 @@ type HistoryRule struct {
 // HistoryPage is what History returns.
 type HistoryPage struct {
 	// Messages are the kept messages after the asked position, oldest first, each with its
-	// OffsetKey and EpochKey.
+	// GroupKey, OffsetKey and EpochKey.
 	Messages []map[string]any
 	// Top is the position of the last message sent to the group (Offset 0 when none was
 	// sent in this epoch).
