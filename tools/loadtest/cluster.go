@@ -170,17 +170,24 @@ func (c *Cluster) startRedis(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, err := c.start("redis", bin, nil, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", c.dir, "--daemonize", "no", "--maxclients", "10000")
-	if err != nil {
-		return "", err
-	}
-	c.redis = p
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := p.waitAccepting(ctx, addr, 15*time.Second, pingRedis); err != nil {
+	if err := c.startRedisOn(ctx, bin, "redis", addr); err != nil {
 		return "", err
 	}
 	return "redis://" + addr + "/0", nil
+}
+
+// startRedisOn starts redis-server (bin) on addr, logging to <name>.log, and waits until it
+// answers PING; it becomes the cluster's redis.
+func (c *Cluster) startRedisOn(ctx context.Context, bin, name, addr string) error {
+	_, port, _ := net.SplitHostPort(addr)
+	p, err := c.start(name, bin, nil, "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", c.dir, "--daemonize", "no", "--maxclients", "10000")
+	if err != nil {
+		return err
+	}
+	c.redis = p
+	return p.waitAccepting(ctx, addr, 15*time.Second, pingRedis)
 }
 
 // startDjango starts the i-th Django reference server (daphne) on port.

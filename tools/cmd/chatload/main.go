@@ -12,6 +12,7 @@
 //	go run ./tools/cmd/chatload -mode open -rate 2000 -clients 100          # fixed 2,000 deliveries/s
 //	go run ./tools/cmd/chatload -clients 100 -senders 10 -inflight 50        # 10 senders, 50 in flight each
 //	go run ./tools/cmd/chatload -mode search -clients 100 -p99 100ms         # highest clean sustained rate
+//	go run ./tools/cmd/chatload -mode outage -rate 2000 -clients 100         # Redis killed, restarted 1.5 s later
 //	go run ./tools/cmd/chatload -mode connect -k 5000 -c 50                 # handshakes per second
 //	go run ./tools/cmd/chatload -mode idle -clients 50000 -procs 3          # RSS per idle connection
 //	go run ./tools/cmd/chatload -url ws://127.0.0.1:8000,ws://127.0.0.1:8001 -clients 200
@@ -36,6 +37,17 @@
 // one fails, then bisecting to -precision, in at most -search-steps steps. It prints a table
 // row per step (rate, deliveries/s, p50/p99, loss, duplicates, reordered, foreign, echo
 // timeouts, server and Redis CPU, deliveries per server+Redis CPU second) and a final line.
+//
+// -mode outage starts -procs chat servers (default 2) on a private redis-server, drives the
+// open loop at -rate (default 2,000 deliveries/s), SIGKILLs redis-server -outage-at into the
+// measured duration (default a third of it), restarts it on the same port -outage-gap later
+// (default 1.5s) and keeps sending until the duration ends. Clients whose socket closes
+// reconnect. It reports, for the whole measured window and for the parts before, during and
+// after the outage, over both processes and for each: messages sent and unsent, deliveries
+// expected, received and lost (split into lost with the sender told by an error frame, lost
+// while the receiver had no socket, and lost silently), duplicates, reordering, error frames,
+// write errors, sockets closed by code, reconnects, refused reconnects by HTTP status, p50 and
+// p99; then each process's loss counters from /metrics.
 //
 // Every receiver counts loss, duplicates, reordering (per sender) and foreign or malformed
 // frames; the open loop counts as an echo timeout each own message a sender never hears back,
@@ -78,6 +90,7 @@ type options struct {
 	rate, maxRate, precision                          float64
 	duration, warmup, drain, settle, timeout          time.Duration
 	echoTimeout, p99, pause                           time.Duration
+	outageAt, outageGap                               time.Duration
 	searchSteps                                       int
 	k, c, perProc, perSource, offset                  int
 	jsonOut, verbose, worker, keepLogs                bool
@@ -88,7 +101,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("chatload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.mode, "mode", "closed", "closed (closed loop), open (fixed rate), search (highest rate with 0 loss and p99 under -p99), connect (handshakes/s) or idle (RSS per idle connection)")
+	fs.StringVar(&o.mode, "mode", "closed", "closed (closed loop), open (fixed rate), search (highest rate with 0 loss and p99 under -p99), outage (open loop through a Redis restart), connect (handshakes/s) or idle (RSS per idle connection)")
 	fs.StringVar(&o.urls, "url", "", "comma-separated base URLs of running servers (ws://127.0.0.1:8000,...); empty: start them")
 	fs.IntVar(&o.procs, "procs", 1, "chat server processes to start")
 	fs.StringVar(&o.layer, "layer", "", `layer of started servers: "memory", "redis" or a layer URL (default memory for one process, redis for more)`)
@@ -111,6 +124,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before measuring")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "longest wait for late deliveries after the last send")
 	fs.DurationVar(&o.echoTimeout, "echo-timeout", 5*time.Second, "closed loop: how long a sender waits for its own message before giving it up and sending the next; open loop: an own message back later than this (or never) counts as an echo timeout")
+	fs.DurationVar(&o.outageAt, "outage-at", 0, "outage mode: when, into the measured duration, redis-server is killed (default a third of -duration)")
+	fs.DurationVar(&o.outageGap, "outage-gap", 1500*time.Millisecond, "outage mode: how long redis-server stays down before it is restarted on the same port")
 	fs.IntVar(&o.k, "k", 2000, "connect mode: handshakes")
 	fs.IntVar(&o.c, "c", 50, "connect mode: concurrent dialers")
 	fs.IntVar(&o.perProc, "per-proc", 15000, "idle mode: most connections per client process (more use worker processes)")
@@ -128,6 +143,19 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.mode == "outage" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["procs"] {
+			o.procs = 2 // the shape of the figure: two processes on one Redis
+		}
+		if o.urls != "" || o.redis != "" || o.server != loadtest.ServerGo || (o.layer != "" && o.layer != "redis") {
+			return nil, errors.New("outage mode starts its own chat servers on a private redis-server: leave out -url, -redis, -server and -layer")
+		}
+		if o.outageGap <= 0 || o.outageAt < 0 {
+			return nil, fmt.Errorf("-outage-gap %v, -outage-at %v: want a positive gap and a kill time not negative", o.outageGap, o.outageAt)
+		}
 	}
 	if o.perServer > 0 && !o.worker {
 		o.clients = o.perServer * o.procs
@@ -172,6 +200,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("idle mode: %d connections over %d server process(es) need about %d open files each, over the limit of %d (the hard limit; raising it needs CAP_SYS_RESOURCE): use -procs %d or more",
 				o.clients, o.procs, per, limit, (o.clients+int(limit)-201)/(int(limit)-200))
 		}
+	}
+	if o.mode == "outage" {
+		rep, err := loadtest.RunOutage(ctx, loadtest.OutageConfig{
+			Procs: o.procs, ChatBinary: o.chatBin, Clients: o.clients, Rooms: o.rooms, Senders: o.senders,
+			Rate: o.rate, Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size,
+			KillAfter: o.outageAt, Gap: o.outageGap, Dialer: dialer, Logger: logger, KeepLogs: o.keepLogs,
+		})
+		if err != nil {
+			return err
+		}
+		return writeReport(stdout, o.jsonOut, rep)
 	}
 	var cluster *loadtest.Cluster
 	var serverPIDs []int
@@ -269,17 +308,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			report = rep
 		}
 	default:
-		return fmt.Errorf("unknown -mode %q (want closed, open, search, connect or idle)", o.mode)
+		return fmt.Errorf("unknown -mode %q (want closed, open, search, outage, connect or idle)", o.mode)
 	}
 	if err != nil {
 		return err
 	}
-	if o.jsonOut {
-		enc := json.NewEncoder(stdout)
+	return writeReport(stdout, o.jsonOut, report)
+}
+
+// writeReport writes a report as indented JSON or as text.
+func writeReport(w io.Writer, jsonOut bool, report interface{ WriteText(io.Writer) error }) error {
+	if jsonOut {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(report)
 	}
-	return report.WriteText(stdout)
+	return report.WriteText(w)
 }
 
 func splitURLs(s string) []string {
