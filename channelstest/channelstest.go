@@ -3,7 +3,11 @@
 // server's part for one scope: it hands the application events through a *channels.Mailbox
 // (so that consumers' channel-layer messages reach them as on the server), records the events
 // the application sends, and follows the server's rules (connect, then accept or close; the
-// disconnect event last, exactly once).
+// disconnect event last, exactly once). Its queue follows the server's policy: the scope's
+// own events are bounded by count (channels.DefaultMailboxCapacity), channel-layer messages
+// by their estimated size (channels.DefaultEventQueueBytes), and a WebSocket whose messages
+// would pass that bound is closed with 1008 "event queue full" (channels.OverflowClose; see
+// WebsocketCommunicator.Inject), so a test sees what production does.
 //
 // Every communicator runs the application in one goroutine; end it with Disconnect, Wait or
 // CloseInput so that nothing is left running (the tests of this package check with goleak).
@@ -38,6 +42,7 @@ type runner struct {
 	app   channels.Application
 	scope *channels.Scope
 	in    *channels.Mailbox
+	recv  channels.Receiver // what the application receives from: in, or a policy in front of it
 	out   outbox
 
 	ctx    context.Context
@@ -53,12 +58,20 @@ type runner struct {
 	after func(channels.Message)
 }
 
+// newRunner prepares app on scope with the server's queue: the scope's own events bounded by
+// count (channels.DefaultMailboxCapacity, as Server.MailboxCapacity), injected channel-layer
+// messages by bytes (channels.DefaultEventQueueBytes, as Server.EventQueueBytes). Past the
+// byte bound an injected message is refused (channels.ErrMailboxFull), unless the
+// communicator puts a policy of its own in front (see wsQueue).
 func newRunner(app channels.Application, scope *channels.Scope) *runner {
 	ctx, cancel := context.WithCancel(context.Background())
+	in := channels.NewMailbox(channels.DefaultMailboxCapacity)
+	in.LimitInjected(channels.DefaultEventQueueBytes, channels.OverflowDropNewest)
 	return &runner{
 		app:    app,
 		scope:  scope,
-		in:     channels.NewMailbox(channels.DefaultMailboxCapacity),
+		in:     in,
+		recv:   in,
 		ctx:    ctx,
 		cancel: cancel,
 		done:   make(chan struct{}),
@@ -76,7 +89,7 @@ func (r *runner) start() {
 					r.err = fmt.Errorf("channelstest: the application panicked: %v\n%s", v, debug.Stack())
 				}
 			}()
-			r.err = r.app.Serve(r.ctx, r.scope, r.in, channels.SendFunc(r.send))
+			r.err = r.app.Serve(r.ctx, r.scope, r.recv, channels.SendFunc(r.send))
 		}()
 	})
 }
@@ -305,7 +318,10 @@ func NewApplicationCommunicator(app channels.Application, scope *channels.Scope)
 }
 
 // Receiver returns the mailbox the application receives from, e.g. to Inject events that do
-// not wait for room.
+// not wait for room. Injected events are bounded by their estimated size
+// (channels.DefaultEventQueueBytes, as a server bounds a WebSocket's); past the bound Inject
+// refuses with channels.ErrMailboxFull (a channel scope has no connection to close), unless
+// the application set another bound or policy (channels.InjectLimiter).
 func (a *ApplicationCommunicator) Receiver() *channels.Mailbox { return a.r.in }
 
 // SendInput hands the application an event, waiting while its queue is full.

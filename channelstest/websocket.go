@@ -31,6 +31,7 @@ type ConnectResult struct {
 // when the application closes the connection, Wait).
 type WebsocketCommunicator struct {
 	r *runner
+	q *wsQueue // the application's Receiver: r.in with the server's overflow policy
 
 	mu       sync.Mutex
 	state    wsState
@@ -52,6 +53,8 @@ func NewWebsocketCommunicator(app channels.Application, path string, opts ...Opt
 	w := &WebsocketCommunicator{r: newRunner(app, newScope(channels.ScopeWebsocket, "ws", "GET", path, opts))}
 	w.r.check = w.check
 	w.r.after = w.after
+	w.q = newWSQueue(w, w.r.in)
+	w.r.recv = w.q
 	return w
 }
 
@@ -322,5 +325,7 @@ func (w *WebsocketCommunicator) Wait(ctx context.Context) error {
 	return w.r.wait(ctx)
 }
 
-// Receiver returns the mailbox the application receives from.
+// Receiver returns the mailbox the application receives from. Its Inject refuses a message
+// past the byte bound (channels.ErrMailboxFull); the communicator's Inject applies the
+// server's policy instead (a close with 1008 by default).
 func (w *WebsocketCommunicator) Receiver() *channels.Mailbox { return w.r.in }
