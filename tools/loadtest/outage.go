@@ -285,11 +285,15 @@ func (o *outageRun) run(ctx context.Context) (*OutageReport, error) {
 		SendersPerRoom: min(cfg.Senders, cfg.Clients/cfg.Rooms), TargetRate: cfg.Rate,
 		WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(),
 		ConnectSeconds: round3(connectTime.Seconds()), DrainSeconds: round3(drained.Seconds()),
-		GapSeconds:       cfg.Gap.Seconds(),
-		KillSeconds:      round3((time.Duration(o.killed.Load()) - o.measure).Seconds()),
-		RestartedSeconds: round3((time.Duration(o.restarted.Load()) - o.measure).Seconds()),
+		GapSeconds: cfg.Gap.Seconds(),
 	}
-	rep.DownSeconds = round3(rep.RestartedSeconds - rep.KillSeconds)
+	if k := time.Duration(o.killed.Load()); k > 0 { // 0: interrupted before the kill
+		rep.KillSeconds = round3((k - o.measure).Seconds())
+		if b := time.Duration(o.restarted.Load()); b > 0 {
+			rep.RestartedSeconds = round3((b - o.measure).Seconds())
+			rep.DownSeconds = round3((b - k).Seconds())
+		}
+	}
 	for i, u := range o.cl.URLs {
 		after, ok := scrapeLimits(ctx, []string{u})
 		if ok {

@@ -35,7 +35,7 @@ type OutageReport struct {
 	DrainSeconds    float64  `json:"drain_s"`
 	// GapSeconds is the configured pause between the kill and the restart; KillSeconds when
 	// redis-server was killed, RestartedSeconds when the new one answered PING, DownSeconds
-	// the difference (at least the gap).
+	// the difference (at least the gap); all 0 when the run was interrupted first.
 	GapSeconds       float64 `json:"gap_s"`
 	KillSeconds      float64 `json:"killed_at_s"`
 	RestartedSeconds float64 `json:"restarted_at_s"`
@@ -247,7 +247,7 @@ const outageColumns = "window  proc      sent  unsent   expected   received     
 // WriteText writes the run's timeline, a table of the rows and the servers' loss counters.
 func (r *OutageReport) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "redis outage, open loop at %.0f deliveries/s: %d clients in %d rooms (%d senders each) on %d processes, layer %s\n",
+	fmt.Fprintf(&b, "redis outage, open loop at %.0f deliveries/s: %d clients in %d room(s) (%d senders each) on %d processes, layer %s\n",
 		r.TargetRate, r.Clients, r.Rooms, r.SendersPerRoom, r.Procs, r.Layer)
 	if r.Interrupted {
 		b.WriteString("INTERRUPTED: the figures cover the part that ran\n")

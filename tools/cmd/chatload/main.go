@@ -13,6 +13,7 @@
 //	go run ./tools/cmd/chatload -clients 100 -senders 10 -inflight 50        # 10 senders, 50 in flight each
 //	go run ./tools/cmd/chatload -mode search -clients 100 -p99 100ms         # highest clean sustained rate
 //	go run ./tools/cmd/chatload -mode outage -rate 2000 -clients 100         # Redis killed, restarted 1.5 s later
+//	go run ./tools/cmd/chatload -mode open -rate 2000 -clients 100 -repeat 5  # five runs: median, min–max
 //	go run ./tools/cmd/chatload -mode connect -k 5000 -c 50                 # handshakes per second
 //	go run ./tools/cmd/chatload -mode idle -clients 50000 -procs 3          # RSS per idle connection
 //	go run ./tools/cmd/chatload -url ws://127.0.0.1:8000,ws://127.0.0.1:8001 -clients 200
@@ -37,6 +38,10 @@
 // one fails, then bisecting to -precision, in at most -search-steps steps. It prints a table
 // row per step (rate, deliveries/s, p50/p99, loss, duplicates, reordered, foreign, echo
 // timeouts, server and Redis CPU, deliveries per server+Redis CPU second) and a final line.
+//
+// -repeat N runs the same shape N times (closed, open and outage modes; on the same servers,
+// except in outage mode, which starts its own each time), -pause apart, and reports each
+// figure's median, min–max and every run's value, so that a published figure shows its spread.
 //
 // -mode outage starts -procs chat servers (default 2) on a private redis-server, drives the
 // open loop at -rate (default 2,000 deliveries/s), SIGKILLs redis-server -outage-at into the
@@ -91,7 +96,7 @@ type options struct {
 	duration, warmup, drain, settle, timeout          time.Duration
 	echoTimeout, p99, pause                           time.Duration
 	outageAt, outageGap                               time.Duration
-	searchSteps                                       int
+	searchSteps, repeat                               int
 	k, c, perProc, perSource, offset                  int
 	jsonOut, verbose, worker, keepLogs                bool
 	perServer                                         int
@@ -119,7 +124,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.precision, "precision", 0.05, "search: stop once the lowest failing rate is within this fraction above the highest passing one")
 	fs.Float64Var(&o.maxRate, "max-rate", 0, "search: highest rate tried (0: no cap)")
 	fs.IntVar(&o.searchSteps, "search-steps", 16, "search: most steps")
-	fs.DurationVar(&o.pause, "pause", 2*time.Second, "search: pause between steps, for the servers to work off a backlog")
+	fs.DurationVar(&o.pause, "pause", 2*time.Second, "search, -repeat: pause between steps or runs, for the servers to work off a backlog")
+	fs.IntVar(&o.repeat, "repeat", 1, "closed, open and outage modes: run the same shape this many times and report each figure's median and min–max")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before measuring")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "longest wait for late deliveries after the last send")
@@ -163,8 +169,14 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if o.inflight < 1 || (o.inflight > 1 && o.mode != loadtest.ClosedLoop) {
 		return nil, fmt.Errorf("-inflight %d: want 1 or more, and more than 1 only in the closed loop", o.inflight)
 	}
+	if o.repeat < 1 || (o.repeat > 1 && o.mode != loadtest.ClosedLoop && o.mode != loadtest.OpenLoop && o.mode != "outage") {
+		return nil, fmt.Errorf("-repeat %d: want 1 or more, and more than 1 only in the closed, open and outage modes", o.repeat)
+	}
 	if o.timeout <= 0 {
 		o.timeout = o.warmup + o.duration + o.drain + 5*time.Minute
+		if o.repeat > 1 { // each run also connects afresh (and, in outage mode, starts its servers)
+			o.timeout += time.Duration(o.repeat-1) * (o.warmup + o.duration + o.drain + o.pause + time.Minute)
+		}
 		if o.mode == "search" { // each step also connects its clients afresh
 			o.timeout += time.Duration(o.searchSteps) * (o.warmup + o.duration + o.drain + o.pause + time.Minute)
 		}
@@ -202,15 +214,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.mode == "outage" {
-		rep, err := loadtest.RunOutage(ctx, loadtest.OutageConfig{
-			Procs: o.procs, ChatBinary: o.chatBin, Clients: o.clients, Rooms: o.rooms, Senders: o.senders,
-			Rate: o.rate, Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size,
-			KillAfter: o.outageAt, Gap: o.outageGap, Dialer: dialer, Logger: logger, KeepLogs: o.keepLogs,
-		})
+		once := func(ctx context.Context, _ int) (loadtest.Figured, error) {
+			return loadtest.RunOutage(ctx, loadtest.OutageConfig{
+				Procs: o.procs, ChatBinary: o.chatBin, Clients: o.clients, Rooms: o.rooms, Senders: o.senders,
+				Rate: o.rate, Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size,
+				KillAfter: o.outageAt, Gap: o.outageGap, Dialer: dialer, Logger: logger, KeepLogs: o.keepLogs,
+			})
+		}
+		report, err := repeated(ctx, o, logger, once)
 		if err != nil {
 			return err
 		}
-		return writeReport(stdout, o.jsonOut, rep)
+		return writeReport(stdout, o.jsonOut, report)
 	}
 	var cluster *loadtest.Cluster
 	var serverPIDs []int
@@ -246,16 +261,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var report interface{ WriteText(io.Writer) error }
 	switch o.mode {
 	case loadtest.ClosedLoop, loadtest.OpenLoop:
-		var rep *loadtest.Report
-		rep, err = loadtest.Run(ctx, loadtest.Config{
-			URLs: urls, Clients: o.clients, Rooms: o.rooms, Senders: o.senders, Mode: o.mode,
-			Rate: o.rate, Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size, Inflight: o.inflight,
-			EchoTimeout: o.echoTimeout, Dialer: dialer, ServerPIDs: serverPIDs, RedisPID: redisPID, Logger: logger,
-		})
-		if rep != nil {
+		once := func(ctx context.Context, _ int) (loadtest.Figured, error) {
+			rep, err := loadtest.Run(ctx, loadtest.Config{
+				URLs: urls, Clients: o.clients, Rooms: o.rooms, Senders: o.senders, Mode: o.mode,
+				Rate: o.rate, Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size, Inflight: o.inflight,
+				EchoTimeout: o.echoTimeout, Dialer: dialer, ServerPIDs: serverPIDs, RedisPID: redisPID, Logger: logger,
+			})
+			if err != nil {
+				return nil, err
+			}
 			rep.Layer = layerName
-			report = rep
+			return rep, nil
 		}
+		report, err = repeated(ctx, o, logger, once)
 	case "search":
 		cfg := loadtest.SearchConfig{
 			Run: loadtest.Config{
@@ -314,6 +332,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return writeReport(stdout, o.jsonOut, report)
+}
+
+// repeated runs once -repeat times: one run's report, or the spread of several.
+func repeated(ctx context.Context, o *options, logger *slog.Logger, once func(context.Context, int) (loadtest.Figured, error)) (interface{ WriteText(io.Writer) error }, error) {
+	if o.repeat <= 1 {
+		return once(ctx, 0)
+	}
+	return loadtest.Repeat(ctx, o.repeat, o.pause, func(ctx context.Context, i int) (loadtest.Figured, error) {
+		logger.Info("chatload: run", "n", i+1, "of", o.repeat)
+		return once(ctx, i)
+	})
 }
 
 // writeReport writes a report as indented JSON or as text.
