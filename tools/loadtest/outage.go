@@ -175,14 +175,16 @@ type outageRun struct {
 	// For the drain: deliveries expected of the messages written so far, and received.
 	expectedTotal, receivedTotal atomic.Int64
 
-	stop     context.CancelFunc // ends reconnect attempts
-	closing  atomic.Bool
-	errOnce  sync.Once
-	firstErr atomic.Value // string
+	stop      context.CancelFunc // ends reconnect attempts
+	ready     chan struct{}      // closed once start, measure and sendEnd are set (or the run ends)
+	readyOnce sync.Once
+	closing   atomic.Bool
+	errOnce   sync.Once
+	firstErr  atomic.Value // string
 }
 
 func newOutageRun(cfg OutageConfig, cl *Cluster) *outageRun {
-	o := &outageRun{cfg: cfg, log: cfg.Logger, cl: cl}
+	o := &outageRun{cfg: cfg, log: cfg.Logger, cl: cl, ready: make(chan struct{})}
 	o.rooms = make([]*outageRoom, cfg.Rooms)
 	for i := range o.rooms {
 		o.rooms[i] = &outageRoom{}
@@ -260,6 +262,7 @@ func (o *outageRun) run(ctx context.Context) (*OutageReport, error) {
 	o.start = o.now()
 	o.measure = o.start + cfg.Warmup
 	o.sendEnd = o.measure + cfg.Duration
+	o.readyOnce.Do(func() { close(o.ready) })
 	chaos := make(chan error, 1)
 	go func() { chaos <- o.chaos(ctx) }()
 	var senders sync.WaitGroup
@@ -356,6 +359,7 @@ func (c *outageClient) drop(conn *Conn) {
 // shutdown closes every socket (a normal close) and keeps new ones from being stored.
 func (o *outageRun) shutdown() {
 	o.closing.Store(true)
+	o.readyOnce.Do(func() { close(o.ready) })
 	if o.stop != nil {
 		o.stop()
 	}
@@ -380,6 +384,7 @@ func (o *outageRun) session(ctx context.Context, c *outageClient, conn *Conn) {
 			return
 		}
 		downAt := o.now()
+		<-o.ready // the run's times are set (a socket may close while the others connect)
 		for {
 			if sleepCtx(ctx, o.cfg.Reconnect) != nil || o.now() >= o.sendEnd {
 				c.down = append(c.down, [2]time.Duration{downAt, o.now()})
@@ -584,8 +589,9 @@ func (o *outageRun) sender(c *outageClient, q <-chan time.Duration) {
 			o.expectedTotal.Add(-members)
 			c.unsent = append(c.unsent, intended)
 			c.writeErr = append(c.writeErr, o.now())
+			// The socket is broken: its reader sees it too (and the close code the server sent,
+			// which closing it here could discard), and the session reconnects.
 			o.noteErr(fmt.Errorf("client %d: %w", c.id, err))
-			_ = conn.Close() // the session notices, and reconnects
 			continue
 		}
 		c.intended = append(c.intended, intended)

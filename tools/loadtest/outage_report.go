@@ -68,7 +68,9 @@ type OutageRow struct {
 	Received int64 `json:"received"`
 	Lost     int64 `json:"lost"`
 	// LostErrorFrame were lost with their sender told by an error frame; LostDisconnected
-	// were due while their receiver had no socket; LostSilent are the rest: nobody was told.
+	// were due while their receiver had no socket; LostSilent are the rest: no error frame
+	// and the receiver connected (a sender whose socket closed just after the write may have
+	// seen the close, but was not told which messages were lost).
 	LostErrorFrame   int64 `json:"lost_sender_told"`
 	LostDisconnected int64 `json:"lost_receiver_disconnected"`
 	LostSilent       int64 `json:"lost_silently"`
@@ -254,7 +256,7 @@ func (r *OutageReport) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "timeline:      connect %.2fs, warm-up %.1fs, measured %.1fs; redis-server killed at %.2fs, restarted after a %.2fs gap, answering at %.2fs (down %.2fs); drain %.2fs\n",
 		r.ConnectSeconds, r.WarmupSeconds, r.DurationSeconds, r.KillSeconds, r.GapSeconds, r.RestartedSeconds, r.DownSeconds, r.DrainSeconds)
-	b.WriteString("lost = told (sender got an error frame) + recv-down (receiver had no socket) + silent (nobody told)\n")
+	b.WriteString("lost = told (its sender got an error frame) + recv-down (its receiver had no socket) + silent (neither: no error frame, receiver connected)\n")
 	b.WriteString(outageColumns)
 	for _, row := range r.Rows {
 		b.WriteString(row.text())
