@@ -218,3 +218,28 @@ func (r *OutageReport) Figures() []Figure {
 	}
 	return f
 }
+
+// Figures implements Figured: the highest sustained rate and the lowest failing one, then the
+// figures of the best step (all 0 when no step passed), so that repeated searches show how
+// much the headline moves between runs.
+func (r *SearchReport) Figures() []Figure {
+	f := []Figure{
+		{"max sustained deliveries/s", r.MaxRate},
+		{"lowest failing deliveries/s", r.FailedAbove},
+		{"steps", float64(len(r.Steps))},
+	}
+	var best Report
+	if r.Best != nil && r.Best.Report != nil {
+		best = *r.Best.Report
+	}
+	var perCPU float64
+	if best.CPU != nil {
+		perCPU = best.CPU.DeliveriesPerServerCPUSec
+	}
+	return append(f,
+		Figure{"best: deliveries/s", best.DeliveriesPerSec},
+		Figure{"best: p50 ms", best.Latency.P50},
+		Figure{"best: p99 ms", best.Latency.P99},
+		Figure{"best: deliveries per server+redis cpu-s", perCPU},
+	)
+}

@@ -39,9 +39,10 @@
 // row per step (rate, deliveries/s, p50/p99, loss, duplicates, reordered, foreign, echo
 // timeouts, server and Redis CPU, deliveries per server+Redis CPU second) and a final line.
 //
-// -repeat N runs the same shape N times (closed, open and outage modes; on the same servers,
-// except in outage mode, which starts its own each time), -pause apart, and reports each
-// figure's median, min–max and every run's value, so that a published figure shows its spread.
+// -repeat N runs the same shape N times (closed, open, search and outage modes; on the same
+// servers, except in outage mode, which starts its own each time), -pause apart, and reports
+// each figure's median, min–max and every run's value, so that a published figure shows its
+// spread (a repeated search: the highest sustained rate and the figures at it).
 //
 // -mode outage starts -procs chat servers (default 2) on a private redis-server, drives the
 // open loop at -rate (default 2,000 deliveries/s), SIGKILLs redis-server -outage-at into the
@@ -125,7 +126,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.maxRate, "max-rate", 0, "search: highest rate tried (0: no cap)")
 	fs.IntVar(&o.searchSteps, "search-steps", 16, "search: most steps")
 	fs.DurationVar(&o.pause, "pause", 2*time.Second, "search, -repeat: pause between steps or runs, for the servers to work off a backlog")
-	fs.IntVar(&o.repeat, "repeat", 1, "closed, open and outage modes: run the same shape this many times and report each figure's median and min–max")
+	fs.IntVar(&o.repeat, "repeat", 1, "closed, open, search and outage modes: run the same shape this many times and report each figure's median and min–max")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before measuring")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "longest wait for late deliveries after the last send")
@@ -169,8 +170,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if o.inflight < 1 || (o.inflight > 1 && o.mode != loadtest.ClosedLoop) {
 		return nil, fmt.Errorf("-inflight %d: want 1 or more, and more than 1 only in the closed loop", o.inflight)
 	}
-	if o.repeat < 1 || (o.repeat > 1 && o.mode != loadtest.ClosedLoop && o.mode != loadtest.OpenLoop && o.mode != "outage") {
-		return nil, fmt.Errorf("-repeat %d: want 1 or more, and more than 1 only in the closed, open and outage modes", o.repeat)
+	if o.repeat < 1 || (o.repeat > 1 && (o.mode == "connect" || o.mode == "idle")) {
+		return nil, fmt.Errorf("-repeat %d: want 1 or more, and more than 1 only in the closed, open, search and outage modes", o.repeat)
 	}
 	if o.timeout <= 0 {
 		o.timeout = o.warmup + o.duration + o.drain + 5*time.Minute
@@ -178,7 +179,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 			o.timeout += time.Duration(o.repeat-1) * (o.warmup + o.duration + o.drain + o.pause + time.Minute)
 		}
 		if o.mode == "search" { // each step also connects its clients afresh
-			o.timeout += time.Duration(o.searchSteps) * (o.warmup + o.duration + o.drain + o.pause + time.Minute)
+			o.timeout += time.Duration(o.repeat*o.searchSteps) * (o.warmup + o.duration + o.drain + o.pause + time.Minute)
 		}
 	}
 	return o, nil
@@ -215,11 +216,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.mode == "outage" {
 		once := func(ctx context.Context, _ int) (loadtest.Figured, error) {
-			return loadtest.RunOutage(ctx, loadtest.OutageConfig{
+			return figured(loadtest.RunOutage(ctx, loadtest.OutageConfig{
 				Procs: o.procs, ChatBinary: o.chatBin, Clients: o.clients, Rooms: o.rooms, Senders: o.senders,
 				Rate: o.rate, Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size,
 				KillAfter: o.outageAt, Gap: o.outageGap, Dialer: dialer, Logger: logger, KeepLogs: o.keepLogs,
-			})
+			}))
 		}
 		report, err := repeated(ctx, o, logger, once)
 		if err != nil {
@@ -287,6 +288,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if !o.jsonOut {
 			cfg.Progress = stdout // the table as it grows, then nothing more
 		}
+		if o.repeat > 1 { // every run's table as it grows, then the spread
+			report, err = repeated(ctx, o, logger, func(ctx context.Context, _ int) (loadtest.Figured, error) {
+				return figured(loadtest.Search(ctx, cfg))
+			})
+			break
+		}
 		var rep *loadtest.SearchReport
 		rep, err = loadtest.Search(ctx, cfg)
 		if err != nil {
@@ -343,6 +350,15 @@ func repeated(ctx context.Context, o *options, logger *slog.Logger, once func(co
 		logger.Info("chatload: run", "n", i+1, "of", o.repeat)
 		return once(ctx, i)
 	})
+}
+
+// figured returns a run's report as a loadtest.Figured, nil on error (not a nil pointer in an
+// interface).
+func figured[R loadtest.Figured](r R, err error) (loadtest.Figured, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // writeReport writes a report as indented JSON or as text.

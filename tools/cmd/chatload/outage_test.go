@@ -49,29 +49,3 @@ func TestOutageFlags(t *testing.T) {
 		}
 	}
 }
-
-// TestRepeat: -repeat 2 runs the open loop twice on the same server and reports each
-// figure's median, min–max and both values.
-func TestRepeat(t *testing.T) {
-	var rep loadtest.RepeatReport
-	runJSON(t, &rep, "-chat-bin", chatBin, "-clients", "5", "-mode", "open", "-rate", "500",
-		"-duration", "300ms", "-warmup", "50ms", "-pause", "10ms", "-repeat", "2")
-	if rep.Runs != 2 || len(rep.Reports) != 2 || len(rep.Spreads) == 0 {
-		t.Fatalf("report %+v", rep)
-	}
-	for _, s := range rep.Spreads {
-		if len(s.Values) != 2 || s.Min > s.Median || s.Median > s.Max {
-			t.Fatalf("spread %+v", s)
-		}
-	}
-	var stderr bytes.Buffer
-	for _, args := range [][]string{
-		{"-repeat", "0", "-url", "ws://127.0.0.1:1"},
-		{"-repeat", "2", "-mode", "search", "-url", "ws://127.0.0.1:1"},
-		{"-repeat", "2", "-mode", "connect", "-url", "ws://127.0.0.1:1"},
-	} {
-		if err := run(context.Background(), args, &stderr, &stderr); err == nil || !strings.Contains(err.Error(), "-repeat") {
-			t.Errorf("%v: %v", args, err)
-		}
-	}
-}
