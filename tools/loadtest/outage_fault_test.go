@@ -20,9 +20,11 @@ import (
 // the faults an outage makes, counting each: every errEvery-th message is answered with an
 // error frame to its sender only (reaching nobody), every closeEvery-th (up to maxCloses)
 // reaches the room and then its sender's socket is closed with 1011, and the handshake after
-// each such close is refused with 503.
+// each such close is refused with 503. Every dupEvery-th reaches the room twice, and after
+// every foreignEvery-th the room gets a frame from a sender that does not exist and a
+// malformed one.
 type outageFaultServer struct {
-	errEvery, closeEvery, maxCloses int
+	errEvery, closeEvery, maxCloses, dupEvery, foreignEvery int
 
 	ln net.Listener
 	wg sync.WaitGroup
@@ -30,6 +32,7 @@ type outageFaultServer struct {
 	mu                            sync.Mutex
 	rooms                         map[string]map[*outageFaultConn]bool
 	n, errFrames, closes, refused int
+	dups, foreign                 int // deliveries of duplicate copies, foreign frames sent
 	refuseNext                    int
 	done                          bool
 }
@@ -143,6 +146,15 @@ func (s *outageFaultServer) message(c *outageFaultConn, msg []byte, op ws.OpCode
 	}
 	for m := range s.rooms[c.room] {
 		m.write(msg)
+		if s.n%s.dupEvery == 0 {
+			m.write(msg)
+			s.dups++
+		}
+		if s.n%s.foreignEvery == 0 {
+			m.write([]byte(`{"message":"999999:1:1"}`))
+			m.write([]byte(`{"nope":1}`))
+			s.foreign += 2
+		}
 	}
 	if s.n%s.closeEvery == 0 && s.closes < s.maxCloses {
 		s.closes++
@@ -160,14 +172,15 @@ func (s *outageFaultServer) message(c *outageFaultConn, msg []byte, op ws.OpCode
 // TestOutageReportsFaults runs the outage mode against outageFaultServer (standing in for two
 // chat processes) with a real redis-server killed and restarted, and checks that the report
 // shows exactly the faults the server made: its error frames, the deliveries they cost as
-// "sender told", its 1011 closes; reconnects and 503 refusals at most as many as it made.
+// "sender told", its 1011 closes, duplicates and foreign frames; reconnects and 503 refusals
+// at most as many as it made.
 func TestOutageReportsFaults(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		redistest.SkipOrFail(t, "redis-server not found: install redis-server")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv := &outageFaultServer{errEvery: 7, closeEvery: 10, maxCloses: 3}
+	srv := &outageFaultServer{errEvery: 7, closeEvery: 10, maxCloses: 3, dupEvery: 11, foreignEvery: 13}
 	url := startOutageFaultServer(t, srv)
 	cl := &Cluster{log: quiet, dir: t.TempDir()}
 	defer cl.Close()
@@ -188,7 +201,7 @@ func TestOutageReportsFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.mu.Lock()
-	errFrames, closes, refused := srv.errFrames, srv.closes, srv.refused
+	errFrames, closes, refused, dups, foreign := srv.errFrames, srv.closes, srv.refused, srv.dups, srv.foreign
 	srv.mu.Unlock()
 
 	var text strings.Builder
@@ -208,8 +221,8 @@ func TestOutageReportsFaults(t *testing.T) {
 	if all.Reconnects > int64(closes) || all.Refused["503"] > int64(refused) || len(all.Refused) > 1 {
 		t.Errorf("report: %d reconnects, refusals %v; the server closed %d and refused %d", all.Reconnects, all.Refused, closes, refused)
 	}
-	if all.Duplicates != 0 || all.Reordered != 0 || all.Foreign != 0 {
-		t.Errorf("report: %d duplicates, %d reordered, %d foreign; the server made none", all.Duplicates, all.Reordered, all.Foreign)
+	if dups == 0 || foreign == 0 || all.Duplicates != int64(dups) || all.Foreign != int64(foreign) || all.Reordered != 0 {
+		t.Errorf("report: %d duplicates, %d foreign, %d reordered; the server made %d, %d and none", all.Duplicates, all.Foreign, all.Reordered, dups, foreign)
 	}
 	for _, r := range rep.Rows {
 		if r.Received+r.Lost != r.Expected || r.LostErrorFrame+r.LostDisconnected+r.LostSilent != r.Lost {
