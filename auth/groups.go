@@ -89,6 +89,9 @@ func nameChars(s string) bool {
 // WithUserGroups for any context. On a password change or a ban, call
 // CloseUser(ctx, id, CloseRevoked, "password changed"): the sockets close at once, and the
 // SessionHasher check refuses the old sessions on their next handshake.
+//
+// Django consumers that join these groups too receive "gochannels.close" as any other
+// message: give them a gochannels_close handler (one that closes, say).
 type UserGroups struct {
 	layer  layers.Layer
 	logger *slog.Logger

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -250,7 +251,16 @@ func TestCloseUserFromDjango(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	py.Must(map[string]any{"op": "group_send", "group": SessionGroup(s.ID()), "msg": interop.Typed(map[string]any{"type": "gochannels.close", "code": 4001})})
+	out, err := exec.Command(redistest.PythonPath, "-c", `import hashlib, sys
+print("session." + hashlib.sha256(b"gochannels.session-group:" + sys.argv[1].encode()).hexdigest()[:32])`, s.ID()).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := strings.TrimSpace(string(out))
+	if group != SessionGroup(s.ID()) {
+		t.Fatalf("Python names the session group %q, Go %q", group, SessionGroup(s.ID()))
+	}
+	py.Must(map[string]any{"op": "group_send", "group": group, "msg": interop.Typed(map[string]any{"type": "gochannels.close", "code": 4001})})
 	expectClose(t, a0, 4001, "")
 }
 

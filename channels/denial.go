@@ -57,10 +57,14 @@ func (d *Denial) status() int {
 	return d.Status
 }
 
-// headerPairs returns the headers to send, in a stable order (by name, then value order).
+// headerPairs returns the headers to send, in a stable order (by name, then value order),
+// without Content-Length and hop-by-hop headers.
 func (d *Denial) headerPairs() [][2]string {
 	var hs [][2]string
 	for name, vs := range d.Header {
+		if hopByHop(name) {
+			continue
+		}
 		for _, v := range vs {
 			hs = append(hs, [2]string{name, v})
 		}
