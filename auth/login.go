@@ -54,7 +54,9 @@ func Login(ctx context.Context, s *sessions.Session, user User) error {
 // When ctx carries a UserGroups (UserGroups.Handler, WithUserGroups; LogoutScope finds the
 // one of UserGroups.Middleware), the sockets of the session that was logged in are closed
 // on every server with CloseLoggedOut ("logged out"); if that fails the session is still
-// flushed, and the error says the sockets stay open.
+// flushed, and the error says the sockets stay open. The group is that of the session's
+// current ID: a socket opened before a later Login rotated the ID is in the old ID's group
+// (UserGroups.CloseUser reaches every socket of the user).
 func Logout(ctx context.Context, s *sessions.Session) error {
 	if s == nil {
 		return nil

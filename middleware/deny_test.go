@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/channelstest"
+	"github.com/gochannels/gochannels/internal/logbuf"
 )
 
 // rawRequest sends a GET to addr (a WebSocket handshake when upgrade is set) with an Origin
@@ -93,5 +95,24 @@ func TestCSRFDenialRealServer(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 403 || resp.Header.Get("X-Refused") != "csrf" || !strings.HasPrefix(string(body), "form expired") {
 		t.Fatalf("%s %v %q", resp.Status, resp.Header, body)
+	}
+}
+
+// TestAccessLogDenial: a handshake refused with the application's own response is logged
+// with its status.
+func TestAccessLogDenial(t *testing.T) {
+	var buf logbuf.Buffer
+	app := AccessLog(DenyWith(&channels.Denial{Status: 401}), slog.New(slog.NewJSONHandler(&buf, nil)))
+	c := channelstest.NewWebsocketCommunicator(app, "/ws/")
+	res, err := c.Connect(t.Context())
+	if err != nil || res.Status != 401 {
+		t.Fatalf("connect: %+v %v", res, err)
+	}
+	if err := c.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	lines := logLines(t, &buf)
+	if len(lines) != 1 || lines[0]["status"] != 401.0 || lines[0]["closed_by"] != "application" {
+		t.Fatalf("log %v", lines)
 	}
 }
