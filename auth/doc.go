@@ -8,5 +8,25 @@
 // Cookies → Sessions → Auth chain) and Handler (for net/http) make the user available through
 // UserFrom and UserFromRequest; an anonymous client gets Anonymous. Login and Logout work on a
 // *sessions.Session from either side; RequireUser and RequireUserHandler refuse anonymous
-// clients with 403.
+// clients with 403 (RequireUserWith with a response of your own, see channels.Denial).
+//
+// # Reaching a user or a session anywhere
+//
+// UserGroups, opt-in, puts every authenticated WebSocket in its user's group ("user.<id>",
+// UserGroup) and its session's group ("session.<hash>", SessionGroup; the session ID, a
+// secret, never appears) on the channel layer. Any process sharing the layer (another
+// server, a worker, a Django process through channels_redis) then reaches all of a user's
+// sockets with one group send (UserGroups.SendUser), and closes them with one message of the
+// reserved type "gochannels.close" (channels.TypeClose), which the server carries out for
+// every application:
+//
+//	{"type": "gochannels.close", "code": 4003, "reason": "password changed"}
+//
+// (UserGroups.CloseUser, CloseSession). Logout closes the session's sockets on every server
+// with CloseLoggedOut (4001) once the UserGroups is known to it (UserGroups.Handler on the
+// net/http side, UserGroups.Middleware for LogoutScope). On a password change or a ban call
+// CloseUser with CloseRevoked (4003).
+//
+//	app := auth.Stack(groups.Middleware(auth.RequireUser(chat)), m, users) // sockets
+//	site := groups.Handler(auth.Handler(mux, m, users))                     // login, logout
 package auth

@@ -50,11 +50,25 @@ func Login(ctx context.Context, s *sessions.Session, user User) error {
 
 // Logout empties the session and gives it a new ID (Django's flush); it still has to be saved,
 // as after Login. A nil session is a no-op.
+//
+// When ctx carries a UserGroups (UserGroups.Handler, WithUserGroups; LogoutScope finds the
+// one of UserGroups.Middleware), the sockets of the session that was logged in are closed
+// on every server with CloseLoggedOut ("logged out"); if that fails the session is still
+// flushed, and the error says the sockets stay open. The group is that of the session's
+// current ID: a socket opened before a later Login rotated the ID is in the old ID's group
+// (UserGroups.CloseUser reaches every socket of the user).
 func Logout(ctx context.Context, s *sessions.Session) error {
 	if s == nil {
 		return nil
 	}
+	id := s.ID()
+	_, loggedIn := s.Get(SessionKey)
 	s.Flush()
+	if g := userGroupsFrom(ctx); g != nil && loggedIn {
+		if err := g.CloseSession(ctx, id, CloseLoggedOut, "logged out"); err != nil {
+			return fmt.Errorf("auth: logout: the session's sockets stay open: %w", err)
+		}
+	}
 	return nil
 }
 

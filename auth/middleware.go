@@ -69,6 +69,9 @@ func LogoutScope(ctx context.Context, scope *channels.Scope) error {
 	if s == nil {
 		return nil
 	}
+	if g := groupsOfScope(scope); g != nil && userGroupsFrom(ctx) == nil {
+		ctx = WithUserGroups(ctx, g)
+	}
 	if err := Logout(ctx, s); err != nil {
 		return err
 	}
@@ -77,11 +80,22 @@ func LogoutScope(ctx context.Context, scope *channels.Scope) error {
 
 // RequireUser returns middleware that refuses scopes whose user (UserFrom) is not
 // authenticated with middleware.Deny: a WebSocket handshake gets HTTP 403 before any accept,
-// an HTTP request a 403 response. Put it inside Middleware (or Stack).
+// an HTTP request a 403 response. Put it inside Middleware (or Stack). RequireUserWith
+// refuses with a response of your own.
 func RequireUser(app channels.Application) channels.Application {
+	return RequireUserWith(app, nil)
+}
+
+// RequireUserWith is RequireUser with denied serving the refused scopes instead of
+// middleware.Deny: middleware.DenyWith(&channels.Denial{Status: 401, ...}) answers an
+// anonymous handshake with that status, headers and body. A nil denied is middleware.Deny.
+func RequireUserWith(app, denied channels.Application) channels.Application {
+	if denied == nil {
+		denied = channels.ApplicationFunc(middleware.Deny)
+	}
 	return channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		if !UserFrom(scope).IsAuthenticated() {
-			return middleware.Deny(ctx, scope, receive, send)
+			return denied.Serve(ctx, scope, receive, send)
 		}
 		return app.Serve(ctx, scope, receive, send)
 	})

@@ -32,4 +32,14 @@
 // or oldest messages instead. See OverflowPolicy, IsSlowClient and SlowCloseKind. This is
 // the Go side only: a Django sender (channels_redis) still gets ChannelFull from a full
 // Redis channel, and the Python side's capacity rules are unchanged.
+//
+// One message type is reserved: TypeClose ("gochannels.close", with "code" and "reason"),
+// sent to a connection's channel or a group it is in, closes that connection from any
+// process, Django included; the server carries it out for every application.
+//
+// # Refusing a handshake
+//
+// A "websocket.close" before accept refuses with HTTP 403 (503 for 1013). For a status,
+// headers and body of the application's own, it sends "websocket.http.response.start" and
+// "websocket.http.response.body" (ASGI's denial response) or returns a *Denial.
 package channels

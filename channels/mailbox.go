@@ -466,6 +466,9 @@ func (m *Mailbox) drain() {
 		m.mu.Unlock()
 		if msg != nil {
 			m.signal(&m.space)
+			if interceptClose(m.host, msg) {
+				continue // carried out by the server (see TypeClose)
+			}
 		}
 		done, p, stack, result := callHandler(h, msg, err)
 		if done || err != nil {
@@ -513,6 +516,9 @@ func (m *Mailbox) Receive(ctx context.Context) (Message, error) {
 				m.signal(&m.wake) // let another waiting receiver (if any) proceed
 			}
 			m.signal(&m.space)
+			if interceptClose(m.host, msg) {
+				continue // carried out by the server (see TypeClose)
+			}
 			return msg, nil
 		}
 		if m.closed {

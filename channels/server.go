@@ -55,7 +55,9 @@ const (
 // the 101 response) or "websocket.close" (before accept this refuses the handshake with HTTP
 // 403; with code 1013, CloseTryAgainLater, it refuses with 503 Service Unavailable and
 // Retry-After instead, for a refusal that is the server's trouble, not the client's: a
-// channel layer that is down). The 101 response is written only on accept. Then every data message arrives as
+// channel layer that is down), or with its own status, headers and body: the events
+// "websocket.http.response.start" and "websocket.http.response.body", or a returned *Denial
+// (see Denial). The 101 response is written only on accept. Then every data message arrives as
 // "websocket.receive" with "text" (string) or "bytes" ([]byte), fragmented messages
 // reassembled; "websocket.send" with "text" or "bytes" writes one frame; "websocket.close"
 // with "code" (default 1000) and "reason" closes the connection. The last event is always
@@ -107,6 +109,8 @@ const (
 //     (logged; other connections are unaffected).
 //   - the application's code: the application sent websocket.close, or returned a
 //     *CloseError.
+//   - the message's code: a TypeClose ("gochannels.close") channel-layer message reached
+//     the connection, from any process (see TypeClose).
 //
 // After a protocol error (1002, 1007, 1009) the server sends its close frame, half-closes
 // the TCP connection at once (so the client sees the end without waiting for a closing

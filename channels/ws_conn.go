@@ -32,7 +32,9 @@ type wsDecision struct {
 	accept      bool
 	subprotocol string
 	headers     [][2]string
-	status      int // HTTP status of a refusal
+	status      int    // HTTP status of a refusal
+	body        []byte // body of a refusal the application wrote itself (custom)
+	custom      bool   // a refusal with the application's own response (see Denial)
 }
 
 // wsConn is one WebSocket connection. It is the Sender given to the application.
@@ -66,6 +68,7 @@ type wsConn struct {
 	appErr      error // what the application returned; set on its goroutine
 	appCode     int
 	appReason   string
+	denial      *pendingDenial // a refusal started with websocket.http.response.start
 	slotHeld    bool
 	busyHeld    bool
 	dflOn       bool // permessage-deflate was negotiated (set before the upgrade)
@@ -156,6 +159,10 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	}
 	if !d.accept {
 		c.refuse(d.status, "handshake refused", true)
+		if d.custom {
+			writeDenial(w, d.status, d.headers, d.body)
+			return
+		}
 		msg := "websocket connection refused"
 		switch d.status {
 		case http.StatusInternalServerError:
@@ -314,22 +321,33 @@ func (c *wsConn) appReturned(err error) {
 	code, reason := CloseNormal, ""
 	status := http.StatusForbidden
 	var ce *CloseError
+	var den *Denial
+	decision, pending := c.takeDenial()
 	switch {
 	case err == nil:
 	case errors.As(err, &ce):
 		code, reason = ce.Code, ce.Reason
 		status = refusalStatus(code)
+	case errors.As(err, &den):
+		code = ClosePolicyViolation
+		if !pending {
+			decision, pending = denialDecision(den), true
+		}
 	default:
 		if !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
 			s.logger().Error("channels: websocket application failed", "path", c.path, "err", err)
 		}
 		code, reason, status = CloseInternalError, "internal error", http.StatusInternalServerError
+		pending = false // a failure mid-refusal is answered with 500
 	}
 	if !wsproto.ValidCloseCode(code) {
 		code = CloseInternalError
 	}
 	// Refuse the handshake if it is still pending.
-	c.answer(wsDecision{status: status})
+	if !pending {
+		decision = wsDecision{status: status}
+	}
+	c.answer(decision)
 	c.mu.Lock()
 	c.appDone = true
 	c.appCode, c.appReason = code, reason
@@ -362,6 +380,10 @@ func (c *wsConn) Send(ctx context.Context, msg Message) error {
 		return c.waitUpgrade(ctx)
 	case TypeWebsocketClose:
 		return c.sendClose(msg)
+	case TypeWebsocketHTTPResponseStart:
+		return c.denialStart(msg)
+	case TypeWebsocketHTTPResponseBody:
+		return c.denialBody(msg)
 	}
 	return unknownEvent(msg)
 }

@@ -24,6 +24,12 @@ type ConnectResult struct {
 	// it with HTTP 403, or 503 with Retry-After for 1013, try again later).
 	Code   int
 	Reason string
+	// Status, Header and Body are the HTTP response of a refusal the application wrote
+	// itself (websocket.http.response.start and .body, see channels.Denial); Status is 0
+	// otherwise.
+	Status int
+	Header [][2]string
+	Body   []byte
 }
 
 // WebsocketCommunicator plays a WebSocket client and the server for one application, in
@@ -112,6 +118,10 @@ func (w *WebsocketCommunicator) check(msg channels.Message) error {
 		if r := msg.String("reason"); len(r) > 123 {
 			return fmt.Errorf("channelstest: %s: reason of %d bytes, at most 123 allowed", typ, len(r))
 		}
+	case channels.TypeWebsocketHTTPResponseStart, channels.TypeWebsocketHTTPResponseBody:
+		if w.state != wsConnecting {
+			return fmt.Errorf("channelstest: %s when the connection is not waiting for an answer to its handshake", typ)
+		}
 	default:
 		return fmt.Errorf("channelstest: a WebSocket application cannot send an event of type %q", typ)
 	}
@@ -149,6 +159,12 @@ func (w *WebsocketCommunicator) after(msg channels.Message) {
 		}
 		w.state = wsClosed
 		w.r.in.Close(channels.Message{"type": channels.TypeWebsocketDisconnect, "code": code, "reason": "", "closed_by": "server"})
+	case channels.TypeWebsocketHTTPResponseBody:
+		if !msg.Bool("more_body") {
+			// The refusal is complete: as a server does, the disconnect follows.
+			w.state = wsClosed
+			w.r.in.Close(channels.Message{"type": channels.TypeWebsocketDisconnect, "code": channels.CloseNormal, "reason": "", "closed_by": "server"})
+		}
 	}
 }
 
@@ -184,6 +200,8 @@ func (w *WebsocketCommunicator) Connect(ctx context.Context) (ConnectResult, err
 			code = channels.CloseNormal
 		}
 		return ConnectResult{Code: code, Reason: msg.String("reason")}, nil
+	case channels.TypeWebsocketHTTPResponseStart:
+		return w.denial(ctx, msg)
 	}
 	return ConnectResult{}, fmt.Errorf("channelstest: the application answered the handshake with %v", msg)
 }
@@ -329,3 +347,28 @@ func (w *WebsocketCommunicator) Wait(ctx context.Context) error {
 // past the byte bound (channels.ErrMailboxFull); the communicator's Inject applies the
 // server's policy instead (a close with 1008 by default).
 func (w *WebsocketCommunicator) Receiver() *channels.Mailbox { return w.r.in }
+
+// denial collects the refusal the application writes itself, start event msg first.
+func (w *WebsocketCommunicator) denial(ctx context.Context, msg channels.Message) (ConnectResult, error) {
+	res := ConnectResult{Code: channels.CloseNormal}
+	res.Status, _ = msg.Int("status")
+	res.Header, _ = msg["headers"].([][2]string)
+	for {
+		part, err := w.r.receiveOutput(ctx)
+		if err != nil {
+			return res, fmt.Errorf("channelstest: the refusal's body did not arrive: %w", err)
+		}
+		if part.Type() != channels.TypeWebsocketHTTPResponseBody {
+			return res, fmt.Errorf("channelstest: the application sent %v in the middle of its refusal", part)
+		}
+		switch b := part["body"].(type) {
+		case []byte:
+			res.Body = append(res.Body, b...)
+		case string:
+			res.Body = append(res.Body, b...)
+		}
+		if !part.Bool("more_body") {
+			return res, nil
+		}
+	}
+}

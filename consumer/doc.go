@@ -58,6 +58,15 @@
 // GroupAdd, are left after Disconnect, however the scope ends: disconnect event, closed
 // receiver, or canceled context.
 //
+// # Refusing and closing
+//
+// Connect refuses a WebSocket by returning ErrDeny (HTTP 403), a *channels.CloseError, or a
+// *channels.Denial for a response of the application's own (status, headers, body; see
+// WebsocketConsumer.Deny). A channels.TypeClose message ("gochannels.close", with "code" and
+// "reason") sent to the consumer's channel or to a group it is in closes the connection from
+// any process; the server (or the consumer base, on a Receiver of its own) carries it out,
+// and no handler is needed.
+//
 // # When the channel layer is down
 //
 // A Redis layer rides out a short outage by itself: Send and GroupSend wait and retry, in

@@ -11,6 +11,7 @@ var (
 	ErrStop = errors.New("consumer: stop")
 	// ErrDeny refuses a WebSocket connection when Connect returns it (or an error wrapping
 	// it): the handshake is answered with HTTP 403 and nothing is logged above debug level.
+	// Return a *channels.Denial instead for a status, headers and body of your own.
 	ErrDeny = errors.New("consumer: connection denied")
 	// ErrNoLayer is returned (wrapped) by the layer shortcuts (Send, GroupAdd, GroupDiscard,
 	// GroupSend) of a consumer built without WithLayer.

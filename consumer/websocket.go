@@ -126,7 +126,10 @@ func (w *WebsocketConsumer) Closed() bool { return w.closed }
 // Failure policy: a hook or handler that fails or panics, and a channel-layer message with no
 // handler (as Django raises), is logged and closes the connection with 1011 (internal
 // error); a Connect that fails refuses the handshake (HTTP 403). Connect returning ErrDeny
-// refuses quietly; returning a *channels.CloseError closes with its code. An error wrapping
+// refuses quietly; returning a *channels.CloseError closes with its code; returning a
+// *channels.Denial refuses with its status, headers and body (see Deny). A channels.TypeClose
+// message ("gochannels.close") closes the connection with its code, whatever the consumer's
+// handlers. An error wrapping
 // layers.ErrUnavailable (the channel layer is down: its channel cannot be opened, its Groups
 // cannot be joined, or a hook or handler returns such an error) is not the client's fault: it
 // is logged as a warning and closes with 1013, try again later, which before accept refuses
@@ -258,6 +261,10 @@ func (r *wsRun[T, P]) handle(msg channels.Message, err error) (bool, error) {
 			w.Logger().Debug("consumer: message dropped: the connection is closing", "consumer", a.ti.name, "type", typ)
 			return false, nil
 		}
+		if typ == channels.TypeClose {
+			w.closeFromLayer(ctx, msg)
+			return false, nil
+		}
 		if err := a.ti.dispatch(p, ctx, msg); err != nil {
 			a.fail(ctx, w, "handler", typ, err)
 		}
@@ -281,6 +288,7 @@ func (a *websocketApp[T, P]) connect(ctx context.Context, p P, w *WebsocketConsu
 		err = protect(func() error { return a.ti.connect(p, ctx) })
 	}
 	var ce *channels.CloseError
+	var den *channels.Denial
 	switch {
 	case err == nil:
 		if !w.accepted && !w.closed {
@@ -293,6 +301,9 @@ func (a *websocketApp[T, P]) connect(ctx context.Context, p P, w *WebsocketConsu
 		_ = w.Close(ctx, channels.CloseNormal)
 	case errors.As(err, &ce):
 		_ = w.CloseReason(ctx, ce.Code, ce.Reason)
+	case errors.As(err, &den):
+		w.Logger().Debug("consumer: connection denied", "consumer", a.ti.name, "path", w.scope.Path, "status", den.Status)
+		w.denyOrClose(ctx, den)
 	default:
 		a.fail(ctx, w, "Connect", channels.TypeWebsocketConnect, err)
 	}
@@ -338,6 +349,11 @@ func (a *websocketApp[T, P]) fail(ctx context.Context, w *WebsocketConsumer, wha
 	var ce *channels.CloseError
 	if errors.As(err, &ce) {
 		_ = w.CloseReason(ctx, ce.Code, ce.Reason)
+		return
+	}
+	var den *channels.Denial
+	if errors.As(err, &den) {
+		w.denyOrClose(ctx, den)
 		return
 	}
 	if errors.Is(err, channels.ErrClosed) {

@@ -98,6 +98,10 @@ func (a *accessEntry) Sent(msg channels.Message, err error) {
 		}
 	case channels.TypeWebsocketAccept:
 		a.accepted = a.accepted || err == nil
+	case channels.TypeWebsocketHTTPResponseStart:
+		if err == nil && !a.accepted {
+			a.status, _ = msg.Int("status") // a refusal with the application's own response
+		}
 	case channels.TypeWebsocketClose:
 		if err == nil && !a.accepted && !a.decided {
 			a.refused = true
@@ -163,7 +167,11 @@ func (a *accessEntry) Ended(err error, panicked bool) {
 		}
 		attrs = append(attrs, slog.String("method", a.method), slog.Int("status", status))
 	} else if !a.accepted && (a.refused || !a.decided) {
-		attrs = append(attrs, slog.Int("status", 403), slog.String("closed_by", "application"))
+		status := 403
+		if a.status != 0 {
+			status = a.status
+		}
+		attrs = append(attrs, slog.Int("status", status), slog.String("closed_by", "application"))
 		if failed {
 			level = slog.LevelWarn
 		}

@@ -49,7 +49,8 @@ type CSRFOptions struct {
 	// Exempt, when set, skips the check for the requests it returns true for.
 	Exempt func(r *http.Request) bool
 	// Failure answers a refused request; CSRFFailureReason(r) tells why. The default
-	// answers 403 with the reason as plain text.
+	// answers 403 with the reason as plain text. A *channels.Denial is an http.Handler, for
+	// a fixed status, headers and body of your own (the same value DenyWith uses for scopes).
 	Failure http.Handler
 }
 

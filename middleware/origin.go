@@ -45,6 +45,14 @@ var DefaultAllowedHosts = []string{".localhost", "127.0.0.1", "[::1]"}
 // ordinary same-origin navigations; one that carries an Origin must match. Channel scopes
 // (background workers) have no origin and always pass.
 func OriginValidator(app channels.Application, allowed ...string) channels.Application {
+	return OriginValidatorWith(app, nil, allowed...)
+}
+
+// OriginValidatorWith is OriginValidator with denied answering the refused scopes instead of
+// Deny: DenyWith(&channels.Denial{...}) gives a refused handshake a status, headers and body
+// of your own. A nil denied is Deny.
+func OriginValidatorWith(app, denied channels.Application, allowed ...string) channels.Application {
+	denied = denier(denied)
 	v := newOriginMatcher(allowed)
 	return channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		if scope.Type == channels.ScopeChannel {
@@ -66,7 +74,7 @@ func OriginValidator(app channels.Application, allowed ...string) channels.Appli
 			origin = "(none)"
 		}
 		slog.InfoContext(ctx, "origin refused", "origin", origin, "scope", scope.Type, "path", scope.Path, "client", scope.Client)
-		return Deny(ctx, scope, receive, send)
+		return denied.Serve(ctx, scope, receive, send)
 	})
 }
 
@@ -74,10 +82,16 @@ func OriginValidator(app channels.Application, allowed ...string) channels.Appli
 // uses settings.ALLOWED_HOSTS: pass the same host list the site is served under. With no hosts
 // it allows DefaultAllowedHosts (the local machine) only.
 func AllowedHostsOriginValidator(app channels.Application, allowedHosts ...string) channels.Application {
+	return AllowedHostsOriginValidatorWith(app, nil, allowedHosts...)
+}
+
+// AllowedHostsOriginValidatorWith is AllowedHostsOriginValidator with denied answering the
+// refused scopes instead of Deny (see OriginValidatorWith).
+func AllowedHostsOriginValidatorWith(app, denied channels.Application, allowedHosts ...string) channels.Application {
 	if len(allowedHosts) == 0 {
 		allowedHosts = DefaultAllowedHosts
 	}
-	return OriginValidator(app, allowedHosts...)
+	return OriginValidatorWith(app, denied, allowedHosts...)
 }
 
 // IsSameDomain reports whether host matches pattern as in Django's is_same_domain: a pattern

@@ -64,6 +64,7 @@ type App struct {
 	store    *Store
 	layer    layers.Layer
 	sessions *sessions.Manager
+	groups   *auth.UserGroups // every socket in its user's and session's groups
 	logger   *slog.Logger
 	app      channels.Application
 
@@ -117,6 +118,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		store:      store,
 		layer:      cfg.Layer,
 		sessions:   sessions.NewManager(cs, sessions.Options{Secure: cfg.SecureCookies, SameSite: http.SameSiteLaxMode}),
+		groups:     auth.NewUserGroups(cfg.Layer, logger),
 		logger:     logger,
 		stopWorker: func() {},
 	}
@@ -210,10 +212,11 @@ func (a *App) LoadUser(ctx context.Context, id string) (auth.User, error) {
 	return u, nil
 }
 
-// socketApp is the chat consumer with the App in its scope, without the session and origin
-// middleware (tests set the user in the scope themselves).
+// socketApp is the chat consumer with the App in its scope, its socket in the user's (and
+// session's) groups (auth.UserGroups), without the session and origin middleware (tests set
+// the user in the scope themselves).
 func (a *App) socketApp() channels.Application {
-	return a.withApp(consumer.JSONWebsocket[ChatConsumer](consumer.WithLayer(a.layer), consumer.WithLogger(a.logger)))
+	return a.groups.Middleware(a.withApp(consumer.JSONWebsocket[ChatConsumer](consumer.WithLayer(a.layer), consumer.WithLogger(a.logger))))
 }
 
 func (a *App) buildApplication() channels.Application {
@@ -221,7 +224,8 @@ func (a *App) buildApplication() channels.Application {
 	ws.Logger = a.logger
 	csrfOpts := middleware.CSRFOptions{Secure: a.cfg.SecureCookies}
 	return router.ProtocolType{
-		channels.ScopeHTTP: channels.FromHTTPHandler(auth.Handler(middleware.CSRF(a.pages(), csrfOpts), a.sessions, a)),
+		// groups.Handler: logging out closes the session's sockets on every server (4001).
+		channels.ScopeHTTP: channels.FromHTTPHandler(a.groups.Handler(auth.Handler(middleware.CSRF(a.pages(), csrfOpts), a.sessions, a))),
 		// Origin first, then cookies → session → user, then anonymous sockets refused (403)
 		// before the consumer ever sees them.
 		channels.ScopeWebsocket: middleware.AllowedHostsOriginValidator(

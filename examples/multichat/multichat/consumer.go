@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gochannels/gochannels/auth"
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/consumer"
 	"github.com/gochannels/gochannels/layers"
@@ -63,8 +64,9 @@ const (
 // RoomGroup is the group of a room's sockets: "room-<id>", as in the Django original.
 func RoomGroup(roomID string) string { return "room-" + roomID }
 
-// UserGroup is the group of one user's sockets (all tabs, all processes): "user-<id>".
-func UserGroup(userID string) string { return "user-" + userID }
+// UserGroup is the group of one user's sockets (all tabs, all processes): the framework's
+// auth.UserGroup, "user.<id>", joined by auth.UserGroups.Middleware for every socket.
+func UserGroup(userID string) string { return auth.UserGroup(userID) }
 
 // ChatConsumer is one chat socket at SocketPath, speaking the multichat protocol.
 type ChatConsumer struct {
@@ -85,8 +87,8 @@ type command struct {
 }
 
 // Connect accepts logged-in users (anonymous ones are refused by auth.RequireUser before
-// this; the check here is a second line), joins the user's group and restores the rooms the
-// user had open.
+// this; the check here is a second line) and restores the rooms the user had open. The
+// socket is already in the user's group (auth.UserGroups.Middleware).
 func (c *ChatConsumer) Connect(ctx context.Context) error {
 	c.app = appFrom(c.Scope())
 	u, ok := userFrom(c.Scope())
@@ -96,9 +98,6 @@ func (c *ChatConsumer) Connect(ctx context.Context) error {
 	c.user = u
 	c.rooms = map[string]Room{}
 	c.bucket = tokenBucket{rate: RatePerSecond, burst: RateBurst, tokens: RateBurst, last: time.Now()}
-	if err := c.GroupAdd(ctx, UserGroup(u.ID())); err != nil {
-		return err
-	}
 	if err := c.Accept(ctx); err != nil {
 		return err
 	}

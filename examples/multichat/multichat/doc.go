@@ -47,9 +47,12 @@
 //     BAD_COMMAND (not a command object, or an unknown command); a frame that is not JSON
 //     closes the socket with 1007;
 //   - a user's rooms are kept: a join in one tab joins the room in all the user's tabs, on any
-//     process (through the group "user-<id>"), and a new socket receives join replies for the
-//     user's rooms without asking. Joining a room already joined is harmless (the reply comes
-//     again), so a client may re-join after reconnecting;
+//     process (through the framework's user group "user.<id>", auth.UserGroups), and a new
+//     socket receives join replies for the user's rooms without asking. Joining a room
+//     already joined is harmless (the reply comes again), so a client may re-join after
+//     reconnecting;
+//   - logging out closes every socket of that session, in every tab and on every process,
+//     with close code 4001 (auth.CloseLoggedOut);
 //   - entered/left notices (msg_type 4/5) go out when a user adds a room to their rooms or
 //     removes it, not for every tab or reconnect.
 package multichat

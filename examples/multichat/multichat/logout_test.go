@@ -1,0 +1,90 @@
+package multichat
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/gochannels/gochannels/auth"
+	"github.com/gochannels/gochannels/internal/redistest"
+)
+
+// sameBrowser returns a client of base holding b's cookies: another tab of the same browser,
+// on another process.
+func (b *browserish) sameBrowser(base string) *browserish {
+	other := newBrowserish(b.t, base)
+	from, _ := url.Parse(b.base)
+	to, _ := url.Parse(base)
+	other.c.Jar.SetCookies(to, b.c.Jar.Cookies(from))
+	return other
+}
+
+// expectClosed reads until the server's close frame and checks its code.
+func (w *wsClient) expectClosed(code int) {
+	w.t.Helper()
+	_ = w.conn.SetReadDeadline(time.Now().Add(testTimeout))
+	for {
+		_, err := wsutil.ReadServerText(w.conn)
+		var ce wsutil.ClosedError
+		if errors.As(err, &ce) {
+			if int(ce.Code) != code {
+				w.t.Fatalf("closed with %d %q, want %d", ce.Code, ce.Reason, code)
+			}
+			return
+		}
+		if err != nil {
+			w.t.Fatalf("waiting for close %d: %v", code, err)
+		}
+	}
+}
+
+// TestLogoutClosesOtherTabs: alice has a tab on each of two processes; logging out in one
+// closes both with auth.CloseLoggedOut (4001), and what the closed tab sends afterwards
+// never reaches the room.
+func TestLogoutClosesOtherTabs(t *testing.T) {
+	srv := redistest.Start(t)
+	dbPath := filepath.Join(t.TempDir(), "multichat.db")
+	p1 := startProcess(t, redisLayerURL(srv), dbPath)
+	p2 := startProcess(t, redisLayerURL(srv), dbPath)
+
+	alice, bob := newBrowserish(t, p1.base), newBrowserish(t, p2.base)
+	alice.signup("alice")
+	bob.signup("bob")
+	tab1, err := alice.dial("http://localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab2, err := alice.sameBrowser(p2.base).dial("http://localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, err := bob.dial("http://localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []*wsClient{tab1, tab2, wb} {
+		w.send(map[string]any{"command": "join", "room": "1"})
+		w.expect("join", isJoin("1"))
+	}
+
+	if st := alice.post("/logout", nil); st != http.StatusOK {
+		t.Fatalf("logout: status %d", st)
+	}
+	tab1.expectClosed(auth.CloseLoggedOut)
+	tab2.expectClosed(auth.CloseLoggedOut)
+
+	// The second tab cannot post any more: its message never reaches bob, whose own
+	// message comes through.
+	data := []byte(`{"command": "send", "room": "1", "message": "after logout"}`)
+	_ = wsutil.WriteClientText(tab2.conn, data) // the socket is closed; this may fail
+	wb.send(map[string]any{"command": "send", "room": "1", "message": "still here"})
+	ev := wb.expect("a message", func(ev map[string]any) bool { return ev["msg_type"] == float64(MsgTypeMessage) })
+	if ev["username"] != "bob" || ev["message"] != "still here" {
+		t.Fatalf("bob got %v after alice logged out", ev)
+	}
+}
