@@ -79,12 +79,6 @@ func (h *hub) trim(n int) {
 	}
 }
 
-func (h *hub) position() (int64, string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.top, h.epoch
-}
-
 func (h *hub) lastResume() (string, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
