@@ -79,4 +79,14 @@
 //	}
 //
 // The layer gave up on that message; the client may send it again later.
+//
+// # Acknowledgements
+//
+// With WithAcks, a JSON consumer answers each client frame that carries a top-level "gc_id"
+// once ReceiveJSON has returned: {"gochannels": "ack", "id": ...} for nil, or
+// {"gochannels": "nack", "id", "code", "message", "retry_after"} for an error. A handler
+// refuses one frame and keeps the connection by returning a *SendError (its code, message
+// and retry-after); an error wrapping layers.ErrUnavailable is answered with code
+// "unavailable" and keeps the connection too. The browser client (package jsclient) shows
+// such sends as pending, acknowledged or failed.
 package consumer
