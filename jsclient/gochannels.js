@@ -121,6 +121,9 @@ export class SendFailure extends Error {
  * - "recovered"    {stream, replayed, pos}   a resumed stream caught up
  * - "unrecoverable" {stream, reason, pos}    reason "epoch" or "gap": reload that stream's state
  * - "send"         {id, state, code, message, retryAfter}  state "pending", "acked" or "failed"
+ * - "framework"    {frame}                   a framework frame this version does not know
+ *
+ * While retrying, the browser going back online (the window's "online" event) reconnects at once.
  */
 export class GoChannels extends EventTarget {
   /**
@@ -155,6 +158,8 @@ export class GoChannels extends EventTarget {
     this._pending = new Map();
     this._idPrefix = Math.floor(this._random() * 2 ** 32).toString(36) + "-";
     this._nextId = 1;
+    // The network coming back is a good moment to stop waiting.
+    globalThis.addEventListener?.("online", () => { if (this._state === "retrying") this.retryNow(); });
   }
 
   /** The current state: "idle", "connecting", "open", "retrying", "closed" or "failed". */

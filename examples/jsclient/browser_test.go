@@ -309,9 +309,10 @@ func TestBrowserClient(t *testing.T) {
 	}
 }
 
-// TestBrowserRetryNowAndPermanentClose: a long backoff shows its countdown and retryNow()
-// skips it; a permanent close (4001) ends in "failed" without retrying; which codes are
-// permanent.
+// TestBrowserRetryNowAndPermanentClose: a send not acknowledged in time fails with
+// "timeout"; a long backoff shows its countdown and retryNow() skips it; a permanent close
+// (4001) ends in "failed" without retrying, until retryNow(); a send on a closed client fails
+// with "not_open"; which codes are permanent.
 func TestBrowserRetryNowAndPermanentClose(t *testing.T) {
 	execPath := chromiumPath(t)
 	base, h := startServer(t)
@@ -319,8 +320,20 @@ func TestBrowserRetryNowAndPermanentClose(t *testing.T) {
 	defer cancel()
 	p := open(t, browser(t, ctx, execPath), base)
 
-	p.run(`make({minDelay: 60000, maxDelay: 60000, random: () => 0.5}).connect()`)
+	p.run(`make({minDelay: 60000, maxDelay: 60000, random: () => 0.5, ackTimeout: 200}).connect()`)
 	p.wait("connect", `gc.state === "open"`)
+
+	// No ack within ackTimeout: failed "timeout"; the late ack changes nothing.
+	p.run(`sendAcked("t1", {wait: true})`)
+	p.wait("ack timeout", `results.t1 && results.t1.code === "timeout" && gc.pending.length === 0`)
+	close(h.release)
+	p.run(`sendAcked("t2", {say: "after"})`) // acknowledged after the late ack of t1
+	p.wait("the next ack", `results.t2 && results.t2.ok`)
+	var states []string
+	p.get(`log.filter(e => e.type === "send").map(e => e.detail.state)`, &states)
+	if fmt.Sprint(states) != "[pending failed pending acked]" {
+		t.Errorf("send states: %v, want [pending failed pending acked]", states)
+	}
 	if err := h.closeAll(ctx, channels.CloseServiceRestart, "restart"); err != nil {
 		t.Fatal(err)
 	}
@@ -339,6 +352,8 @@ func TestBrowserRetryNowAndPermanentClose(t *testing.T) {
 	p.wait("retryNow after failed", `gc.state === "open"`)
 	p.run(`gc.close()`)
 	p.wait("closed", `gc.state === "closed"`)
+	p.run(`sendAcked("x1", {say: "nobody"})`)
+	p.wait("send while closed", `results.x1 && results.x1.code === "not_open"`)
 
 	var permanent []bool
 	p.get(`[[1008, "policy"], [1008, "event queue full"], [1008, "slow client"], [1003, ""], [4000, ""], [4499, ""], [4500, ""], [1006, ""], [1011, ""], [1012, ""], [1013, ""], [1000, ""]].map(([c, r]) => isPermanentClose(c, r))`, &permanent)

@@ -35,6 +35,8 @@ type entry struct {
 type hub struct {
 	layer layers.Layer
 	down  atomic.Bool
+	// release ends the wait of the frames {"wait": true}.
+	release chan struct{}
 
 	mu      sync.Mutex
 	epoch   string
@@ -45,7 +47,7 @@ type hub struct {
 }
 
 func newHub(l layers.Layer) *hub {
-	return &hub{layer: l, epoch: "e1", epochs: 1}
+	return &hub{layer: l, epoch: "e1", epochs: 1, release: make(chan struct{})}
 }
 
 // appendText adds text to the stream and sends it to the stream's group with its position,
@@ -112,7 +114,8 @@ type posJSON struct {
 // with ?resume= gets what it missed, then "recovered" (or "unrecoverable"), then live
 // messages, without duplicates. Its frames: {"say": t} appends t to the stream;
 // {"refuse": true} is refused with a SendError; {"unavailable": true} with
-// layers.ErrUnavailable; {"hold": true} closes the connection (1012) before any ack.
+// layers.ErrUnavailable; {"hold": true} closes the connection (1012) before any ack;
+// {"wait": true} is acknowledged only once the test closes hub.release.
 type roomConsumer struct {
 	consumer.JSONWebsocketConsumer
 	hub   *hub
@@ -183,6 +186,7 @@ func (c *roomConsumer) ReceiveJSON(ctx context.Context, content json.RawMessage)
 		Refuse      bool    `json:"refuse"`
 		Unavailable bool    `json:"unavailable"`
 		Hold        bool    `json:"hold"`
+		Wait        bool    `json:"wait"`
 	}
 	if err := json.Unmarshal(content, &in); err != nil {
 		return &consumer.SendError{Code: "bad_frame", Message: err.Error()}
@@ -194,6 +198,13 @@ func (c *roomConsumer) ReceiveJSON(ctx context.Context, content json.RawMessage)
 		return fmt.Errorf("group send: %w", layers.ErrUnavailable)
 	case in.Hold:
 		return &channels.CloseError{Code: channels.CloseServiceRestart, Reason: "restart"}
+	case in.Wait:
+		select { // acknowledged once the test releases it
+		case <-c.hub.release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	case in.Say != nil:
 		return c.hub.appendText(ctx, *in.Say)
 	}
