@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/layers"
@@ -112,16 +111,19 @@ type ackFrame struct {
 	RetryAfter int64  `json:"retry_after,omitempty"`
 }
 
-// ackID finds the top-level gc_id of a JSON object. present is false when the frame has
-// none (or is not an object); ok is false when it has one that is not a valid id.
+// ackID finds the top-level gc_id of a JSON object, as a decoder of the frame sees it (the
+// last one when the key appears twice, escapes in the key decoded). present is false when
+// the frame has none (or is not an object); ok is false when it has one that is not a valid
+// id.
 func ackID(raw []byte) (id string, present, ok bool) {
-	if !bytes.Contains(raw, []byte(`"`+AckIDKey+`"`)) {
+	if !bytes.Contains(raw, []byte(`"`+AckIDKey+`"`)) && !bytes.Contains(raw, []byte(`\u`)) {
 		return "", false, false // the cheap test that almost every frame without an id takes
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return "", false, false
 	}
+	var value json.RawMessage
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
@@ -132,16 +134,18 @@ func ackID(raw []byte) (id string, present, ok bool) {
 		if err := dec.Decode(&v); err != nil {
 			return "", false, false
 		}
-		if key != AckIDKey {
-			continue
+		if key == AckIDKey {
+			value, present = v, true
 		}
-		var s string
-		if json.Unmarshal(v, &s) != nil || s == "" || len(s) > MaxAckIDLen || !utf8.ValidString(s) {
-			return "", true, false
-		}
-		return s, true, true
 	}
-	return "", false, false
+	if !present {
+		return "", false, false
+	}
+	var s string
+	if json.Unmarshal(value, &s) != nil || s == "" || len(s) > MaxAckIDLen {
+		return "", true, false
+	}
+	return s, true, true
 }
 
 // receiveAcked hands one valid JSON frame to ReceiveJSON and, when it carries a gc_id,

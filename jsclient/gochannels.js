@@ -112,7 +112,7 @@ export class SendFailure extends Error {
  * - "connecting"   {url, attempt}
  * - "open"         {url}
  * - "close"        {code, reason, wasClean}  every close, before "retrying" or "failed"
- * - "retrying"     {delay, cap, attempt}     delay ms (uniform in [0, cap]), cap = min(maxDelay, minDelay·2^attempt)
+ * - "retrying"     {delay, cap, attempt}     delay ms (uniform in [0, cap)), cap = min(maxDelay, minDelay·2^attempt)
  * - "countdown"    {seconds}                 each second while retrying, for "retrying in Ns"
  * - "failed"       {code, reason}
  * - "message"      {data, frame}             an application frame: data is the parsed JSON
@@ -179,9 +179,8 @@ export class GoChannels extends EventTarget {
    * @returns {Object<string, {offset: number, epoch: string}>}
    */
   get positions() {
-    const out = {};
-    for (const [s, p] of this._positions) out[s] = { offset: p.offset, epoch: p.epoch };
-    return out;
+    // fromEntries makes own properties, even of a stream named "__proto__".
+    return Object.fromEntries([...this._positions].map(([s, p]) => [s, { offset: p.offset, epoch: p.epoch }]));
   }
 
   /**
@@ -395,7 +394,7 @@ export class GoChannels extends EventTarget {
     let v;
     try { v = JSON.parse(data); } catch { this._emit("message", { data, frame: data }); return; }
     if (v === null || typeof v !== "object" || Array.isArray(v)) { this._emit("message", { data: v, frame: data }); return; }
-    if (!("gochannels" in v)) {
+    if (!Object.hasOwn(v, "gochannels")) {
       if (v.pos) this._advance(v.pos, false);
       this._emit("message", { data: v, frame: data });
       return;
