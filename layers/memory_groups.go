@@ -93,6 +93,7 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Messa
 		}
 		ring.order.Lock()
 		defer ring.order.Unlock() // once the message reached every member
+		e.at = l.now()            // the ring's messages are in time order too (TTL)
 	}
 	batch := listenerBatches.Get().(*[]*local.Chan)
 	lns := (*batch)[:0]
