@@ -239,8 +239,8 @@ window.msgs = [];    // the data of the application messages
 window.results = {}; // name -> outcome of an acked send
 const types = ["state", "connecting", "open", "close", "retrying", "countdown", "failed", "message",
   "position", "recovered", "unrecoverable", "send", "framework"];
-window.make = (opts) => {
-  const gc = new GoChannels("/ws/", opts);
+window.make = (opts, url = "/ws/") => {
+  const gc = new GoChannels(url, opts);
   for (const t of types) gc.on(t, (e) => window.log.push({ type: t, detail: JSON.parse(JSON.stringify(e.detail ?? null)) }));
   gc.on("message", (e) => window.msgs.push(e.detail.data));
   window.gc = gc;
@@ -256,8 +256,8 @@ window.ready = true;
 </script>
 `
 
-// startServer runs the test server: the module at /gochannels.js, the page at /, and the
-// consumer at /ws/. It returns the base URL and the hub.
+// startServer runs the test server with the contract-following roomConsumer at /ws/ and
+// returns its base URL and hub.
 func startServer(t *testing.T) (string, *hub) {
 	t.Helper()
 	l := layers.NewMemory(layers.MemoryOptions{})
@@ -268,6 +268,13 @@ func startServer(t *testing.T) (string, *hub) {
 		scope.Set(hubKey{}, h)
 		return ws.Serve(ctx, scope, receive, send)
 	})
+	return serve(t, withHub), h
+}
+
+// serve runs a server on a loopback port: the module at /gochannels.js, the test page at /,
+// and ws at /ws/. It returns the base URL.
+func serve(t *testing.T, ws channels.Application) string {
+	t.Helper()
 	pageHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(page))
@@ -277,7 +284,7 @@ func startServer(t *testing.T) (string, *hub) {
 			router.Path(gcjs.Path, channels.FromHTTPHandler(gcjs.Handler())),
 			router.Path("/", channels.FromHTTPHandler(pageHandler)),
 		),
-		channels.ScopeWebsocket: router.URL(router.Path("/ws/", withHub)),
+		channels.ScopeWebsocket: router.URL(router.Path("/ws/", ws)),
 	}}
-	return "http://" + channelstest.Serve(t, srv), h
+	return "http://" + channelstest.Serve(t, srv)
 }
