@@ -158,8 +158,9 @@ export class GoChannels extends EventTarget {
     this._pending = new Map();
     this._idPrefix = Math.floor(this._random() * 2 ** 32).toString(36) + "-";
     this._nextId = 1;
-    // The network coming back is a good moment to stop waiting.
-    globalThis.addEventListener?.("online", () => { if (this._state === "retrying") this.retryNow(); });
+    // The network coming back is a good moment to stop waiting (listened to from connect()
+    // to close()).
+    this._online = () => { if (this._state === "retrying") this.retryNow(); };
   }
 
   /** The current state: "idle", "connecting", "open", "retrying", "closed" or "failed". */
@@ -212,6 +213,7 @@ export class GoChannels extends EventTarget {
   /** Opens the connection (again, from "closed" or "failed"). Returns this. */
   connect() {
     if (this._state === "connecting" || this._state === "open") return this;
+    globalThis.addEventListener?.("online", this._online); // once: the same function
     this._clearRetry();
     this._open();
     return this;
@@ -231,6 +233,7 @@ export class GoChannels extends EventTarget {
    * @param {string} [reason]
    */
   close(code = 1000, reason = "") {
+    globalThis.removeEventListener?.("online", this._online);
     this._clearRetry();
     const ws = this._ws;
     this._detach();
