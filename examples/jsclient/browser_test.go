@@ -310,7 +310,8 @@ func TestBrowserClient(t *testing.T) {
 }
 
 // TestBrowserRetryNowAndPermanentClose: a send not acknowledged in time fails with
-// "timeout"; a long backoff shows its countdown and retryNow() skips it; a permanent close
+// "timeout"; a long backoff shows its countdown and retryNow() (or the browser going back
+// online) skips it; a permanent close
 // (4001) ends in "failed" without retrying, until retryNow(); a send on a closed client fails
 // with "not_open"; which codes are permanent.
 func TestBrowserRetryNowAndPermanentClose(t *testing.T) {
@@ -341,11 +342,19 @@ func TestBrowserRetryNowAndPermanentClose(t *testing.T) {
 	p.run(`gc.retryNow()`)
 	p.wait("retryNow", `gc.state === "open" && count("retrying") === 1`)
 
+	// The browser going back online ends the wait too.
+	if err := h.closeAll(ctx, channels.CloseServiceRestart, "restart"); err != nil {
+		t.Fatal(err)
+	}
+	p.wait("a second long wait", `gc.state === "retrying" && count("retrying") === 2`)
+	p.run(`window.dispatchEvent(new Event("online"))`)
+	p.wait("online", `gc.state === "open"`)
+
 	if err := h.closeAll(ctx, 4001, "logged out"); err != nil {
 		t.Fatal(err)
 	}
 	p.wait("failed", `gc.state === "failed" && log.some(e => e.type === "failed" && e.detail.code === 4001 && e.detail.reason === "logged out")`)
-	if n := p.str(`String(count("retrying"))`); n != "1" {
+	if n := p.str(`String(count("retrying"))`); n != "2" {
 		t.Errorf("%s retries, want none after a permanent close", n)
 	}
 	p.run(`gc.retryNow()`)
