@@ -16,10 +16,10 @@ import (
 	"github.com/gochannels/gochannels/layers"
 )
 
-// gate refuses rooms by name with its own HTTP responses.
-type gate struct{ room }
+// deniedRooms refuses rooms by name with its own HTTP responses.
+type deniedRooms struct{ room }
 
-func (g *gate) Connect(ctx context.Context) error {
+func (g *deniedRooms) Connect(ctx context.Context) error {
 	d := &channels.Denial{Status: 401, Header: http.Header{"Www-Authenticate": {`Cookie realm="chat"`}}, Body: []byte("log in first\n")}
 	switch g.Scope().Param("name") {
 	case "returned":
@@ -58,7 +58,7 @@ func TestConnectDenial(t *testing.T) {
 		if detach {
 			opts = append(opts, consumer.WithoutIdleGoroutine())
 		}
-		addr := strings.TrimPrefix(serveReal(t, consumer.Websocket[gate](opts...), logger), "ws://")
+		addr := strings.TrimPrefix(serveReal(t, consumer.Websocket[deniedRooms](opts...), logger), "ws://")
 		for _, name := range []string{"returned", "method"} {
 			resp, body := handshake(t, addr, "/room/"+name+"/")
 			if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Cookie realm="chat"` || body != "log in first\n" {

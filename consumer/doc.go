@@ -67,6 +67,19 @@
 // any process; the server (or the consumer base, on a Receiver of its own) carries it out,
 // and no handler is needed.
 //
+// # Presence and recovery
+//
+// PresenceAdd joins a group with presence information; Presence and PresenceCount tell who is
+// in a group; "presence.join" and "presence.leave" messages (PresenceOptions.Events) go to
+// PresenceJoin and PresenceLeave methods. In a group with history (see package layers) each
+// message carries a position: a handler adds it to the frame it sends (AddPosition), the
+// browser client remembers it, and on reconnect gives it back in the resume query
+// parameter. JoinResumed, called from Connect, joins the groups the application names, each
+// since the client's position (GroupAddSince): the missed messages go through the handlers
+// in order, then a "recovered" frame, before any newer message, and the newer messages
+// already replayed are skipped; or an "unrecoverable" frame says the client must reload. A
+// bad resume parameter refuses the handshake with HTTP 400.
+//
 // # When the channel layer is down
 //
 // A Redis layer rides out a short outage by itself: Send and GroupSend wait and retry, in
@@ -88,4 +101,14 @@
 //	}
 //
 // The layer gave up on that message; the client may send it again later.
+//
+// # Acknowledgements
+//
+// With WithAcks, a JSON consumer answers each client frame that carries a top-level "gc_id"
+// once ReceiveJSON has returned: {"gochannels": "ack", "id": ...} for nil, or
+// {"gochannels": "nack", "id", "code", "message", "retry_after"} for an error. A handler
+// refuses one frame and keeps the connection by returning a *SendError (its code, message
+// and retry-after); an error wrapping layers.ErrUnavailable is answered with code
+// "unavailable" and keeps the connection too. The browser client (package jsclient) shows
+// such sends as pending, acknowledged or failed.
 package consumer

@@ -193,6 +193,9 @@ func receiveJSON[P any](ctx context.Context, ti *typeInfo[P], o *options, p P, w
 			return w.CloseReason(ctx, channels.CloseInvalidPayload, "invalid JSON")
 		}
 	}
+	if o.acks {
+		return receiveAcked(ctx, ti, p, w, raw) // see WithAcks
+	}
 	if ti.receiveJSON == nil {
 		return nil
 	}

@@ -20,6 +20,7 @@ type options struct {
 	queueBytes  int
 	overflow    channels.OverflowPolicy
 	overflowSet bool
+	acks        bool // WithAcks
 }
 
 // DefaultMaxBodySize is the largest request body an HTTP consumer collects unless
