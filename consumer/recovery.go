@@ -134,6 +134,11 @@ type Recovery struct {
 // the application reloads its state instead. The group stays joined either way. It returns
 // an error wrapping layers.ErrNotSupported when the layer keeps no history for group, and
 // the error of a replayed message's handler (the replay stops there).
+//
+// The replay runs in the calling handler, one message after the other (at most
+// layers.MaxHistoryLimit, and what the group's HistoryRule keeps): the frames its handlers
+// send count against the connection's outbound bound (channels.Server.OutboundQueueBytes)
+// like any others, so choose history sizes whose replay a client can take.
 func (c *Consumer) GroupAddSince(ctx context.Context, group string, since layers.Position) (Recovery, error) {
 	r := Recovery{Group: group}
 	if c.replay == nil {

@@ -92,6 +92,12 @@ func (l *Lobby) PresenceJoin(ctx context.Context, msg channels.Message) error {
 	return l.SendJSON(ctx, map[string]any{"joined": info["user"], "here": n})
 }
 
+// PresenceLeave handles the "presence.leave" messages of the lobby.
+func (l *Lobby) PresenceLeave(ctx context.Context, msg channels.Message) error {
+	info, _ := msg["info"].(map[string]any)
+	return l.SendJSON(ctx, map[string]any{"left": info["user"]})
+}
+
 func ExampleConsumer_PresenceAdd() {
 	ctx := context.Background()
 	layer := layers.NewMemory(layers.MemoryOptions{})
