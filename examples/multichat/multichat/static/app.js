@@ -26,6 +26,7 @@
   var connState = 'connecting', busyAfterOpen = false;
   var pingTimer = null, pingWait = null;
   var cooldownUntil = 0, cooldownTimer = null;
+  var focusOnJoin = null; // the room the user asked to join: the message box gets focus then
 
   var el = function (id) { return document.getElementById(id); };
   var statusEl = el('status'), retryBtn = el('retrynow'), msgsEl = el('messages');
@@ -116,7 +117,7 @@
     clearTimeout(pingTimer);
     pingTimer = setTimeout(ping, connState === 'busy' ? 3000 : PING_EVERY);
     if (!ws || ws.readyState !== WebSocket.OPEN || pingWait) return;
-    ws.send(JSON.stringify({command: 'ping'}));
+    ws.send(JSON.stringify({command: 'ping', client_id: 'ping'}));
     pingWait = setTimeout(function () { pingWait = null; markBusy(); }, PING_TIMEOUT);
   }
 
@@ -441,7 +442,7 @@
     var r = rooms.get(id);
     current = id;
     if (r) r.unread = 0;
-    if (r && !r.joined) send({command: 'join', room: id});
+    if (r && !r.joined && send({command: 'join', room: id})) focusOnJoin = id;
     closeMenu(false);
     renderRooms();
     renderMain();
@@ -457,6 +458,10 @@
       e.preventDefault();
       submit();
     }
+  });
+  // Some input paths deliver Enter's character apart from its keydown: no stray newline.
+  textEl.addEventListener('keypress', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey) e.preventDefault();
   });
   textEl.addEventListener('input', updateCounter);
 
@@ -514,6 +519,12 @@
   // --- protocol ---
 
   function handleError(d) {
+    if (d.client_id === 'ping') { // the server could not carry a ping: it is busy
+      clearTimeout(pingWait);
+      pingWait = null;
+      markBusy();
+      return;
+    }
     var p = d.client_id && pending.get(d.client_id);
     if (d.error === 'UNAVAILABLE') markBusy();
     if (d.error === 'RATE_LIMITED') startCooldown(d.retry_after);
@@ -555,6 +566,8 @@
       if (current === null) current = r.id;
       renderRooms();
       renderMain();
+      if (focusOnJoin === r.id && r.id === current) textEl.focus();
+      if (focusOnJoin === r.id) focusOnJoin = null;
       return;
     }
     if (d.leave !== undefined) {
@@ -587,15 +600,17 @@
     }
   }
 
+  // loadRooms fetches the room list; it resolves to whether the server answered.
   function loadRooms() {
     return fetch('/rooms.json', {credentials: 'same-origin', cache: 'no-store'}).then(function (resp) {
       if (resp.status === 403) { location.reload(); return null; }
       return resp.json();
     }).then(function (data) {
-      if (!data) return;
+      if (!data) return true;
       data.rooms.forEach(function (r) { room(r.id, r.title, r.staff_only); });
       renderRooms();
-    }).catch(function () { /* offline: keep what we have */ });
+      return true;
+    }).catch(function () { return false; /* offline: keep what we have */ });
   }
 
   function connect() {
@@ -634,12 +649,16 @@
       var wait = Math.min(backoff, 15000) * (0.8 + Math.random() * 0.4);
       backoff = Math.min(backoff * 2, 15000);
       // 1013 (try again later), or a refused handshake (503 while the server's channel layer
-      // is down; a browser does not show the status): the server is busy, not gone.
-      busyAfterOpen = e.code === 1013 || !opened;
+      // is down; a browser does not show the status) from a server that still answers HTTP:
+      // the server is busy, not gone. Until the page knows, it says offline.
+      var refused = e.code === 1013 || !opened;
+      busyAfterOpen = false;
       retryAt = Date.now() + wait;
       countdown();
       tickTimer = setInterval(countdown, 250);
-      loadRooms(); // reloads the page if the session ended
+      loadRooms().then(function (answered) { // also reloads the page if the session ended
+        if (ws === null && retryAt) { busyAfterOpen = refused && answered; countdown(); }
+      });
       retryTimer = setTimeout(connect, wait);
     };
   }
