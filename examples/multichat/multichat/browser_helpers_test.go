@@ -202,4 +202,8 @@ const pageState = `JSON.stringify({status: document.getElementById('status') && 
   toast: document.getElementById('toast') && document.getElementById('toast').textContent,
   note: document.getElementById('composer-note') && document.getElementById('composer-note').textContent,
   box: document.getElementById('text') && document.getElementById('text').value.slice(0, 80),
+  title: document.getElementById('roomtitle') && document.getElementById('roomtitle').textContent,
+  empty: document.getElementById('empty') && !document.getElementById('empty').hidden && document.getElementById('empty').textContent,
+  rooms: [...document.querySelectorAll('#rooms button')].map(b => b.closest('ul').id + ':' + b.getAttribute('aria-label')),
+  composer: document.getElementById('composer') && !document.getElementById('composer').hidden,
   last: [...document.querySelectorAll('#messages .msg')].slice(-3).map(b => b.className + ' ' + b.textContent.slice(0, 80))})`

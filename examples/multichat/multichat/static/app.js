@@ -493,7 +493,8 @@
 
   function closeMenu(returnFocus) {
     if (!menuOpen()) return;
-    var inside = sidebar.contains(document.activeElement);
+    var a = document.activeElement;
+    var inside = !a || a === document.body || sidebar.contains(a) || a === scrim; // a tap on the scrim blurs
     document.body.classList.remove('menu-open');
     scrim.hidden = true;
     menuBtn.setAttribute('aria-expanded', 'false');
