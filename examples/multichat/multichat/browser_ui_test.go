@@ -145,9 +145,16 @@ func TestBrowserUI(t *testing.T) {
 	if s := js[string](t, alice, statusText); !strings.HasPrefix(s, "offline") || js[bool](t, alice, `document.getElementById('retrynow').hidden`) {
 		t.Errorf("while the server is away: status %q, Retry now shown: %v", s, !js[bool](t, alice, `document.getElementById('retrynow').hidden`))
 	}
+	// A message typed while offline is not sent and stays in the box.
+	do(t, alice, "Enter while offline keeps the text", typeAndEnter("typed while offline"),
+		poll(`document.getElementById('composer-note').textContent.startsWith('Not connected')`))
+	if v := js[string](t, alice, `document.getElementById('text').value`); v != "typed while offline" {
+		t.Errorf("offline, the box holds %q after Enter", v)
+	}
 	screenshot(t, alice, dir, "ui-desktop-offline")
 	srv.start()
 	do(t, alice, "Retry now reconnects", poll(`(() => { const b = document.getElementById('retrynow'); if (b.hidden) return false; b.click(); return document.body.dataset.status === 'connecting'; })()`),
 		poll(`document.body.dataset.status === 'online'`))
+	do(t, alice, "the kept text is sent once online", chromedp.Focus("#text"), chromedp.KeyEvent("\r"), poll(acked("typed while offline")))
 	do(t, bob, "bob's page is back too", poll(`document.body.dataset.status === 'online'`))
 }
