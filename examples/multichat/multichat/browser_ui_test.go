@@ -42,6 +42,8 @@ func TestBrowserUI(t *testing.T) {
 	if err := signUp(alice, srv.base(), "alice"); err != nil {
 		t.Fatalf("alice signs up: %v", err)
 	}
+	do(t, bob, "the log-in page", chromedp.Navigate(srv.base()+"/"), chromedp.WaitVisible("#signup-username"))
+	checkA11y(t, bob, "phone, log-in page")
 	if err := signUp(bob, srv.base(), "bob"); err != nil {
 		t.Fatalf("bob signs up: %v", err)
 	}

@@ -575,7 +575,14 @@
       var id = String(d.leave);
       var lr = rooms.get(id);
       if (lr) { lr.joined = false; lr.unread = 0; lr.msgs = []; lr.seen = new Set(); }
-      pending.forEach(function (p, cid) { if (p.room === id) { clearTimeout(p.timer); pending.delete(cid); } });
+      var dropped = 0;
+      pending.forEach(function (p, cid) {
+        if (p.room !== id) return;
+        clearTimeout(p.timer);
+        pending.delete(cid);
+        if (p.m.state === 'failed') dropped++;
+      });
+      if (dropped) toast('You left ' + (lr ? lr.title : 'the room') + '; ' + plural(dropped, 'unsent message', 'unsent messages') + ' there ' + (dropped === 1 ? 'was' : 'were') + ' discarded.');
       if (current === id) current = null;
       renderRooms();
       renderMain();
