@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +25,8 @@ import (
 const (
 	// MaxMessageRunes is the longest chat message, in characters.
 	MaxMessageRunes = 2000
+	// MaxClientIDLen is the longest client_id a send command may carry.
+	MaxClientIDLen = 64
 	// HistoryLen is how many recent messages of a room arrive with its join reply.
 	HistoryLen = 50
 	// RatePerSecond and RateBurst are the token bucket every socket's commands draw from.
@@ -59,6 +63,7 @@ const (
 	typeChatLeave   = "chat.leave"   // → ChatLeave: a user left a room
 	typeUserJoin    = "user.join"    // → UserJoin: one of the user's sockets joined a room
 	typeUserLeave   = "user.leave"   // → UserLeave: one of the user's sockets left a room
+	typeChatPong    = "chat.pong"    // → ChatPong: a ping's round trip through the layer
 )
 
 // RoomGroup is the group of a room's sockets: "room-<id>", as in the Django original.
@@ -75,15 +80,39 @@ type ChatConsumer struct {
 	user   *User
 	rooms  map[string]Room // joined on this socket, by id
 	bucket tokenBucket
+	// clientID is the client_id of the command being run (one goroutine runs them all),
+	// echoed in its error events.
+	clientID string
 }
 
 var _ consumer.Connecter = (*ChatConsumer)(nil)
 
 // command is what a client sends.
 type command struct {
-	Command string          `json:"command"`
-	Room    json.RawMessage `json:"room"`
-	Message json.RawMessage `json:"message"`
+	Command  string          `json:"command"`
+	Room     json.RawMessage `json:"room"`
+	Message  json.RawMessage `json:"message"`
+	ClientID json.RawMessage `json:"client_id"`
+}
+
+// validClientID reports whether raw is absent (ok, "") or a JSON string of 1 to
+// MaxClientIDLen characters from [A-Za-z0-9._:-].
+func validClientID(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil || s == "" || len(s) > MaxClientIDLen {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9', b == '.', b == '_', b == ':', b == '-':
+		default:
+			return "", false
+		}
+	}
+	return s, true
 }
 
 // Connect accepts logged-in users (anonymous ones are refused by auth.RequireUser before
@@ -124,8 +153,17 @@ func (c *ChatConsumer) ReceiveJSON(ctx context.Context, content json.RawMessage)
 	if err := dec.Decode(&cmd); err != nil {
 		return c.sendError(ctx, ErrCodeBadCommand, "", `want {"command": "join"|"leave"|"send", "room": "<id>", ...}`)
 	}
+	clientID, ok := validClientID(cmd.ClientID)
+	if !ok {
+		return c.sendError(ctx, ErrCodeBadCommand, string(cmd.Room),
+			fmt.Sprintf(`"client_id" must be a string of 1 to %d characters from A-Z a-z 0-9 . _ : -`, MaxClientIDLen))
+	}
+	c.clientID = clientID
+	defer func() { c.clientID = "" }()
 	if !c.bucket.take(time.Now()) {
-		return c.sendError(ctx, ErrCodeRateLimited, "", fmt.Sprintf("slow down: at most %d commands a second", RatePerSecond))
+		return c.sendErrorEvent(ctx, ErrCodeRateLimited, string(cmd.Room),
+			fmt.Sprintf("at most %d commands a second", RatePerSecond),
+			map[string]any{"retry_after": retryAfter(c.bucket.wait())})
 	}
 	err := c.run(ctx, cmd)
 	if errors.Is(err, layers.ErrUnavailable) {
@@ -133,7 +171,7 @@ func (c *ChatConsumer) ReceiveJSON(ctx context.Context, content json.RawMessage)
 		// (the consumer's policy would close it): it is told, and may send again.
 		c.Logger().Warn("multichat: command not carried out: the channel layer is unavailable",
 			"command", cmd.Command, "user", c.user.Name, "error", err)
-		return c.sendError(ctx, ErrCodeUnavailable, string(cmd.Room), "the server is busy: try again in a moment")
+		return c.sendError(ctx, ErrCodeUnavailable, string(cmd.Room), "the channel layer is unavailable; try again in a moment")
 	}
 	return err
 }
@@ -147,8 +185,16 @@ func (c *ChatConsumer) run(ctx context.Context, cmd command) error {
 		return c.leave(ctx, cmd.Room)
 	case "send":
 		return c.send(ctx, cmd.Room, cmd.Message)
+	case "ping":
+		// The answer goes through the channel layer and back, so a page learns whether the
+		// server can carry its messages, not only whether its socket is open.
+		pong := channels.Message{"type": typeChatPong}
+		if c.clientID != "" {
+			pong["client_id"] = c.clientID
+		}
+		return c.Send(ctx, c.ChannelName(), pong)
 	}
-	return c.sendError(ctx, ErrCodeBadCommand, "", fmt.Sprintf("unknown command %q (want join, leave or send)", cmd.Command))
+	return c.sendError(ctx, ErrCodeBadCommand, "", fmt.Sprintf("unknown command %q (want join, leave, send or ping)", cmd.Command))
 }
 
 // roomID accepts a room id as a JSON string (the protocol) or number (lenient).
@@ -295,9 +341,19 @@ func (c *ChatConsumer) send(ctx context.Context, rawRoom, rawMsg json.RawMessage
 		return c.sendError(ctx, ErrCodeMessageTooLong, id, fmt.Sprintf("a message has at most %d characters", MaxMessageRunes))
 	}
 	msgID := newMsgID()
+	if c.clientID != "" {
+		// A retry of a message that did arrive (its acknowledgement was lost with the
+		// socket) gets the same id, so pages and the history keep it once.
+		msgID = clientMsgID(c.user.ID(), c.clientID)
+	}
 	ts := time.Now().UnixMilli()
 	out := channels.Message{
 		"type": typeChatMessage, "room": id, "username": c.user.Name, "message": text, "id": msgID, "ts": ts,
+	}
+	if c.clientID != "" {
+		// Only the socket that sent it gets the client_id back: that is its acknowledgement.
+		out["client_id"] = c.clientID
+		out["sender"] = c.ChannelName()
 	}
 	if err := c.GroupSend(ctx, RoomGroup(id), out); err != nil {
 		return err
@@ -320,10 +376,23 @@ func (c *ChatConsumer) ChatMessage(ctx context.Context, msg channels.Message) er
 		return nil // left meanwhile
 	}
 	ts, _ := msg.Int("ts")
-	return c.SendJSON(ctx, map[string]any{
+	ev := map[string]any{
 		"msg_type": MsgTypeMessage, "room": id, "username": msg.String("username"),
 		"message": msg.String("message"), "id": msg.String("id"), "ts": ts,
-	})
+	}
+	if cid := msg.String("client_id"); cid != "" && msg.String("sender") == c.ChannelName() {
+		ev["client_id"] = cid
+	}
+	return c.SendJSON(ctx, ev)
+}
+
+// ChatPong answers a ping: {"pong": true}, with the ping's client_id if it had one.
+func (c *ChatConsumer) ChatPong(ctx context.Context, msg channels.Message) error {
+	ev := map[string]any{"pong": true}
+	if cid := msg.String("client_id"); cid != "" {
+		ev["client_id"] = cid
+	}
+	return c.SendJSON(ctx, ev)
 }
 
 // ChatJoin tells the client a user entered a room (msg_type 4).
@@ -366,9 +435,21 @@ func (c *ChatConsumer) UserLeave(ctx context.Context, msg channels.Message) erro
 	return c.exit(ctx, id)
 }
 
-// sendError sends {"error": code} plus, as extensions, the room and a readable message.
+// sendError sends {"error": code} plus, as extensions, the room, a readable message (for
+// developers: pages show their own sentence for the code) and the command's client_id.
 func (c *ChatConsumer) sendError(ctx context.Context, code, room, text string) error {
+	return c.sendErrorEvent(ctx, code, room, text, nil)
+}
+
+// sendErrorEvent is sendError with more keys (retry_after).
+func (c *ChatConsumer) sendErrorEvent(ctx context.Context, code, room, text string, extra map[string]any) error {
 	ev := map[string]any{"error": code}
+	for k, v := range extra {
+		ev[k] = v
+	}
+	if c.clientID != "" {
+		ev["client_id"] = c.clientID
+	}
 	if room = strings.Trim(room, `"`); room != "" {
 		if len(room) > 40 {
 			room = room[:40]
@@ -379,6 +460,18 @@ func (c *ChatConsumer) sendError(ctx context.Context, code, room, text string) e
 		ev["message"] = text
 	}
 	return c.SendJSON(ctx, ev)
+}
+
+// clientMsgID derives a message id from its sender and client_id (the same length as
+// newMsgID's).
+func clientMsgID(userID, clientID string) string {
+	sum := sha256.Sum256([]byte("multichat-msg\x00" + userID + "\x00" + clientID))
+	return hex.EncodeToString(sum[:9])
+}
+
+// retryAfter is wait in seconds, rounded up to the millisecond.
+func retryAfter(wait time.Duration) float64 {
+	return math.Ceil(wait.Seconds()*1000) / 1000
 }
 
 func newMsgID() string {
@@ -401,4 +494,12 @@ func (b *tokenBucket) take(now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// wait is how long after the last take until there is a token.
+func (b *tokenBucket) wait() time.Duration {
+	if b.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 }

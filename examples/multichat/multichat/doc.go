@@ -41,11 +41,23 @@
 //     messages, oldest first, each shaped like a msg_type 0 event;
 //   - msg_type 0 events carry "id" (a unique message id, to drop duplicates) and "ts" (Unix
 //     milliseconds);
-//   - error events may carry "room" and "message" (a sentence for people), and there are more
+//   - error events may carry "room" and "message" (a sentence for developers: pages show their
+//     own sentence for the code), and there are more
 //     codes: MESSAGE_TOO_LONG (over MaxMessageRunes characters), MESSAGE_EMPTY, RATE_LIMITED
 //     (each socket may send RatePerSecond commands a second, bursts of RateBurst) and
 //     BAD_COMMAND (not a command object, or an unknown command); a frame that is not JSON
 //     closes the socket with 1007;
+//   - a send may carry "client_id" (1 to MaxClientIDLen characters from A-Z a-z 0-9 . _ : -;
+//     anything else is BAD_COMMAND): the message event comes back to the socket that sent it
+//     with that "client_id" (the acknowledgement; other sockets get the event without it),
+//     an error answering the command carries it too, and the message id is derived from the
+//     user and the client_id, so a retry of a message whose acknowledgement was lost keeps
+//     its id (pages and the history keep it once);
+//   - RATE_LIMITED errors carry "retry_after" (seconds, fractional) until a command is
+//     accepted again;
+//   - {"command": "ping"} is answered with {"pong": true} after a round trip through the
+//     channel layer (UNAVAILABLE if the layer is down): a page learns the real state of the
+//     server, not only of its socket;
 //   - a user's rooms are kept: a join in one tab joins the room in all the user's tabs, on any
 //     process (through the framework's user group "user.<id>", auth.UserGroups), and a new
 //     socket receives join replies for the user's rooms without asking. Joining a room
