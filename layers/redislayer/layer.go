@@ -26,6 +26,7 @@ type Layer struct {
 	caps     *layers.Capacities // normal channels
 	icaps    *layers.Capacities // process-specific channels: the same rules, InboxCapacity by default
 	hasRules bool
+	hist     *historyRules // nil: no group keeps history
 	crypt    *crypter
 	expiry   int64 // seconds
 	gexpiry  int64 // seconds
@@ -118,6 +119,9 @@ func New(opts Options) (*Layer, error) {
 		icap = DefaultInboxCapacity
 	}
 	if l.icaps, err = layers.CompileCapacities(icap, opts.ChannelCapacity); err != nil {
+		return nil, fmt.Errorf("redislayer: %w", err)
+	}
+	if l.hist, err = compileHistory(opts.History); err != nil {
 		return nil, fmt.Errorf("redislayer: %w", err)
 	}
 	l.localCap = opts.LocalCapacity
