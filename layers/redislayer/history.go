@@ -198,4 +198,3 @@ func (l *Layer) historyEntry(msg channels.Message) (string, error) {
 }
 
 var _ layers.Historian = (*Layer)(nil)
-

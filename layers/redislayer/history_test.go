@@ -1,7 +1,6 @@
 package redislayer
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -17,9 +16,9 @@ import (
 func historyVariants(t *testing.T, rules []layers.HistoryRule) map[string]*Layer {
 	srvs := redistest.StartN(t, 2)
 	return map[string]*Layer{
-		"fused": newLayer(t, srvs[:1], func(o *Options) { o.History = rules }),
+		"fused": newLayer(t, srvs[:1], func(o *Options) { o.History, o.Prefix = rules, o.Prefix+"f" }),
 		"split": newLayer(t, srvs, func(o *Options) {
-			o.History = rules
+			o.History, o.Prefix = rules, o.Prefix+"s"
 			o.SymmetricEncryptionKeys = []string{"history-secret"}
 		}),
 	}
@@ -226,21 +225,64 @@ func TestHistoryKeysExpire(t *testing.T) {
 	}
 }
 
-func ExampleLayer_History() {
-	l, err := New(Options{
-		Hosts:   []string{"redis://localhost:6379/0"},
-		History: []layers.HistoryRule{{Pattern: "room-*", Size: 100, TTL: 10 * time.Minute}},
+// TestHistorySnapshotPath: a group big enough for the group-send snapshot (whole members
+// built by the sender) still gets a position on every message, for every member.
+func TestHistorySnapshotPath(t *testing.T) {
+	srv := redistest.Start(t)
+	l := newLayer(t, []*redistest.Server{srv}, func(o *Options) {
+		o.History = []layers.HistoryRule{{Pattern: "big", Size: 10}}
 	})
-	if err != nil {
-		fmt.Println(err)
-		return
+	ctx := testCtx(t)
+	const members = 40
+	var chans []string
+	for i := 0; i < members; i++ {
+		ch, err := l.NewChannel(ctx, "specific")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.GroupAdd(ctx, "big", ch); err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
 	}
-	defer l.Close()
-	// A client that saw room-1 up to offset 41 of epoch "e1" asks for what followed.
-	page, err := l.History(context.Background(), "room-1", layers.Position{Offset: 41, Epoch: "e1"}, 50)
-	if err != nil {
-		fmt.Println(err)
-		return
+	for i := 1; i <= 4; i++ {
+		if err := l.GroupSend(ctx, "big", channels.Message{"type": "t", "n": i}); err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range chans {
+			m, err := l.Receive(ctx, ch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, off, _ := positionOf(t, m); off != int64(i) {
+				t.Fatalf("send %d: offset %d", i, off)
+			}
+			if n, _ := m.Int("n"); n != i || m.Type() != "t" || len(m) != 5 {
+				t.Fatalf("send %d: %v", i, m)
+			}
+		}
 	}
-	fmt.Println(len(page.Messages) <= 50)
+	if l.Stats().GroupSnapshotHits == 0 {
+		t.Fatal("the snapshot path was not taken")
+	}
+}
+
+func TestParseURLHistory(t *testing.T) {
+	opts, err := ParseURL("redis://localhost:6379/0?history=room-*:100:10m,re:^a:b\\d%2B:0:30&history=x::5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []layers.HistoryRule{
+		{Pattern: "room-*", Size: 100, TTL: 10 * time.Minute},
+		{Pattern: `re:^a:b\d+`, Size: 0, TTL: 30 * time.Second},
+		{Pattern: "x", TTL: 5 * time.Second},
+	}
+	if fmt.Sprint(opts.History) != fmt.Sprint(want) {
+		t.Fatalf("History = %v, want %v", opts.History, want)
+	}
+	for _, bad := range []string{"room", "room:1", "room:x:1", "room:0:0", "room:-1:5", "re:(:1:1", "room:1:zz"} {
+		if _, err := ParseURL("redis://localhost:6379/0?history=" + bad); err == nil {
+			t.Errorf("history=%s: no error", bad)
+		}
+	}
 }
