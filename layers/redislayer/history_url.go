@@ -49,4 +49,3 @@ func parseHistoryRules(spec string) ([]layers.HistoryRule, error) {
 	}
 	return rules, nil
 }
-

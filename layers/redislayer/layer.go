@@ -49,8 +49,11 @@ type Layer struct {
 	mu      sync.RWMutex
 	local   local.Table           // process-specific channels of this process, by full name
 	inboxes map[string]*inboxLoop // receive loops, by inbox name
-	joined  map[string][]string   // channel → groups, for this process's channels (rejoined after a Redis failure or a heartbeat gap); a slice, as a channel is in few groups and an idle connection keeps its entry
-	hbOnce  sync.Once
+	// presence holds the stored presence information of this process's channels (channel →
+	// group → value), written back with the memberships by rejoin.
+	presence map[string]map[string]string
+	joined   map[string][]string // channel → groups, for this process's channels (rejoined after a Redis failure or a heartbeat gap); a slice, as a channel is in few groups and an idle connection keeps its entry
+	hbOnce   sync.Once
 	// recovered is signalled by a receive loop whose Redis calls work again after failing:
 	// the heartbeat then runs at once and restores the groups (a restarted Redis lost them).
 	recovered chan struct{}

@@ -1,0 +1,230 @@
+package redislayer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/layers"
+)
+
+// presenceKey names a group's presence hash (see presence_scripts.go); its hash tag is the
+// group key, so it shares the group's Redis Cluster slot.
+func (l *Layer) presenceKey(group string) string {
+	return l.prefix + ":gochannels:presence:{" + l.groupKey(group) + "}"
+}
+
+// Stored presence flags: the first byte of a presence hash value.
+const (
+	presenceEvents   = 'e'
+	presenceNoEvents = '-'
+)
+
+// encodePresence builds the stored value of info: the flag, then the msgpack map (a Fernet
+// token of it when the layer encrypts). Info above layers.MaxPresenceInfoBytes encoded is
+// refused.
+func (l *Layer) encodePresence(info map[string]any, events bool) (string, error) {
+	var buf bytes.Buffer
+	if err := encodeMap(newEncoder(&buf), "info", info, 1); err != nil {
+		return "", err
+	}
+	if buf.Len() > layers.MaxPresenceInfoBytes {
+		return "", fmt.Errorf("%w: presence info of %d bytes encoded, above %d", layers.ErrInvalidMessage, buf.Len(), layers.MaxPresenceInfoBytes)
+	}
+	flag := byte(presenceNoEvents)
+	if events {
+		flag = presenceEvents
+	}
+	if l.crypt != nil {
+		return string(flag) + string(l.crypt.encrypt(buf.Bytes())), nil
+	}
+	return string(flag) + buf.String(), nil
+}
+
+// decodePresence reverses encodePresence. Presence info outlives the message expiry, so an
+// encrypted value is decrypted without its age limit.
+func (l *Layer) decodePresence(v string) (info map[string]any, events bool, err error) {
+	if v == "" {
+		return nil, false, fmt.Errorf("%w: empty presence value", errBadPayload)
+	}
+	events = v[0] == presenceEvents
+	payload := []byte(v[1:])
+	if l.crypt != nil {
+		c := *l.crypt
+		c.ttl = 1<<63 - 1
+		if payload, err = c.decrypt(payload); err != nil {
+			return nil, events, err
+		}
+	}
+	m, err := decodeMessage(payload)
+	if err != nil {
+		return nil, events, err
+	}
+	return map[string]any(m), events, nil
+}
+
+// PresenceAdd adds channel to group as GroupAdd does and stores info beside the membership
+// (see layers.Presencer): one script call on the group's shard (ZADD, EXPIRE, HSET, EXPIRE),
+// plus a group send of the layers.PresenceJoinType event when opts.Events is set and the
+// channel had no presence information in the group before.
+func (l *Layer) PresenceAdd(ctx context.Context, group, channel string, info map[string]any, opts layers.PresenceOptions) error {
+	if l.closed.Load() {
+		return l.closedErr("presence add")
+	}
+	if err := layers.ValidateMembership(group, channel); err != nil {
+		return fmt.Errorf("redislayer: presence add: %w", err)
+	}
+	value, err := l.encodePresence(info, opts.Events)
+	if err != nil {
+		return fmt.Errorf("redislayer: presence add %q to %q: %w", channel, group, err)
+	}
+	c := l.shards[shardIndex(group, len(l.shards))].client
+	keys := []string{l.groupKey(group), l.presenceKey(group)}
+	var added int64
+	err = l.outage.do(ctx, func(ctx context.Context) (err error) {
+		added, err = presenceAddScript.Run(ctx, c, keys, float64(time.Now().UnixNano())/1e9, l.gexpiry, channel, value).Int64()
+		return err
+	})
+	if err != nil {
+		return l.redisErr(fmt.Sprintf("presence add %q to %q", channel, group), err)
+	}
+	if inbox, _, ok := layers.SplitProcessSpecific(channel); ok && l.ownInbox(inbox) {
+		l.mu.Lock()
+		if gs := l.joined[channel]; !slices.Contains(gs, group) {
+			l.joined[channel] = append(gs, group)
+		}
+		if l.presence == nil {
+			l.presence = make(map[string]map[string]string)
+		}
+		if l.presence[channel] == nil {
+			l.presence[channel] = make(map[string]string)
+		}
+		l.presence[channel][group] = value
+		l.mu.Unlock()
+	}
+	if added == 1 && opts.Events {
+		return l.presenceEvent(ctx, group, layers.PresenceJoinType, channel, info)
+	}
+	return nil
+}
+
+// presenceEvent sends a join or leave event to group.
+func (l *Layer) presenceEvent(ctx context.Context, group, typ, channel string, info map[string]any) error {
+	msg := channels.Message{"type": typ, "channel": channel, "info": info}
+	if info == nil {
+		msg["info"] = map[string]any{}
+	}
+	if err := l.GroupSend(ctx, group, msg); err != nil {
+		return fmt.Errorf("redislayer: %s event of %q in %q: %w", typ, channel, group, err)
+	}
+	return nil
+}
+
+// Presence returns the live members of group with their information (see
+// layers.Presencer): one script call on the group's shard, O(n) in the group's size n (it
+// reads the member set and the presence hash whole, and drops stale information). Members
+// added with GroupAdd, or by Python, have a nil Info.
+func (l *Layer) Presence(ctx context.Context, group string) ([]layers.Member, error) {
+	res, err := l.presenceCall(ctx, group, "list")
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != 3 {
+		return nil, fmt.Errorf("redislayer: presence of %q: unexpected reply of %d elements", group, len(res))
+	}
+	names, _ := res[0].([]any)
+	kv, _ := res[1].([]any)
+	infos := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		f, _ := kv[i].(string)
+		v, _ := kv[i+1].(string)
+		infos[f] = v
+	}
+	members := make([]layers.Member, 0, len(names))
+	for _, n := range names {
+		ch, _ := n.(string)
+		m := layers.Member{Channel: ch}
+		if v, ok := infos[ch]; ok {
+			info, _, err := l.decodePresence(v)
+			if err != nil {
+				l.log.Warn("presence: undecodable member information", "group", group, "channel", ch, "error", err)
+			} else {
+				m.Info = info
+			}
+		}
+		members = append(members, m)
+	}
+	return members, nil
+}
+
+// PresenceCount returns the number of live members of group (see layers.Presencer): one
+// script call on the group's shard, O(log n) unless a Go process died since the group was
+// last checked (then O(n) once).
+func (l *Layer) PresenceCount(ctx context.Context, group string) (int, error) {
+	res, err := l.presenceCall(ctx, group, "count")
+	if err != nil {
+		return 0, err
+	}
+	if len(res) != 2 {
+		return 0, fmt.Errorf("redislayer: presence count of %q: unexpected reply of %d elements", group, len(res))
+	}
+	n, _ := res[0].(int64)
+	return int(n), nil
+}
+
+func (l *Layer) presenceCall(ctx context.Context, group, mode string) ([]any, error) {
+	if l.closed.Load() {
+		return nil, l.closedErr("presence")
+	}
+	if err := layers.ValidateGroupName(group); err != nil {
+		return nil, fmt.Errorf("redislayer: presence: %w", err)
+	}
+	keys := []string{l.groupKey(group), l.presenceKey(group)}
+	hb := 0.0
+	if l.hbTTL > 0 {
+		keys = append(keys, l.registryKey())
+		hb = l.hbTTL.Seconds()
+	}
+	c := l.shards[shardIndex(group, len(l.shards))].client
+	var res []any
+	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
+		res, err = presenceScript.Run(ctx, c, keys, time.Now().Unix()-l.gexpiry, hb, mode, l.gexpiry).Slice()
+		return err
+	})
+	if err != nil {
+		return nil, l.redisErr(fmt.Sprintf("presence of %q", group), err)
+	}
+	if p, _ := res[len(res)-1].(int64); p > 0 {
+		l.st.pruned.Add(uint64(p))
+		l.log.Info("presence: pruned members of stopped Go processes", "group", group, "pruned", p)
+	}
+	return res, nil
+}
+
+// discard removes channel from group with its presence information, and sends the leave
+// event when the member joined with events: GroupDiscard's work.
+func (l *Layer) discard(ctx context.Context, group, channel string) error {
+	c := l.shards[shardIndex(group, len(l.shards))].client
+	keys := []string{l.groupKey(group), l.presenceKey(group)}
+	var v string
+	if err := l.outage.do(ctx, func(ctx context.Context) (err error) {
+		v, err = discardScript.Run(ctx, c, keys, channel).Text()
+		return err
+	}); err != nil {
+		return l.redisErr(fmt.Sprintf("group discard %q from %q", channel, group), err)
+	}
+	l.forget(group, channel)
+	if v == "" || v[0] != presenceEvents {
+		return nil
+	}
+	info, _, err := l.decodePresence(v)
+	if err != nil {
+		l.log.Warn("presence: undecodable member information; leave event sent without it", "group", group, "channel", channel, "error", err)
+	}
+	return l.presenceEvent(ctx, group, layers.PresenceLeaveType, channel, info)
+}
+
+var _ layers.Presencer = (*Layer)(nil)

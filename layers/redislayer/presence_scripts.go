@@ -1,0 +1,98 @@
+package redislayer
+
+import "github.com/redis/go-redis/v9"
+
+// The presence scripts. A group's presence information is a hash beside its member set,
+// prefix+":gochannels:presence:{"+group key+"}" (in the group's Redis Cluster slot), from
+// member channel to its stored info: one flag byte ('e': the member wants presence events,
+// '-': it does not) then the msgpack map of the info (a Fernet token of it with encryption).
+// The member set stays channels_redis's, so Python's group_send and group_discard work on a
+// group with presence; a member that leaves without this layer (group_discard from Python,
+// pruning, expiry) leaves a stale field, which Presence removes. The field "" holds the
+// dead-process signature (see presenceScript).
+
+// presenceAddScript adds a member with its info: GroupAdd's ZADD and EXPIRE, and the info.
+//
+// KEYS[1] group key, KEYS[2] presence hash. ARGV: score, group expiry (s), channel, stored
+// info. Returns 1 when the channel had no presence information before (a join), else 0.
+var presenceAddScript = redis.NewScript(`
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+local new = redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return new
+`)
+
+// discardScript is GroupDiscard: it removes the member and its presence information, and
+// returns that information ("" when there was none) for the leave event.
+//
+// KEYS[1] group key, KEYS[2] presence hash. ARGV: channel.
+var discardScript = redis.NewScript(`
+redis.call('ZREM', KEYS[1], ARGV[1])
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if not v then return '' end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return v
+`)
+
+// presenceScript reads a group's live members: it drops expired members (as a group send
+// does) and, when the registry key is given, the members of Go processes silent for longer
+// than the heartbeat timeout. That last pass reads every member, so it runs only when the
+// set of dead registered processes differs from the one this group was last checked against
+// (its signature is kept in the hash's "" field): once per process death per group, not per
+// call. In "count" mode it then returns {ZCARD, pruned}: O(log n) when nothing is pruned. In
+// "list" mode it returns {members, info field/value pairs of those members, pruned}, and
+// drops the stale fields of channels no longer in the group: O(n).
+//
+// KEYS[1] group key, KEYS[2] presence hash, KEYS[3] (optional) registry key. ARGV: group
+// trim bound (s), heartbeat timeout (s), mode ("count" or "list"), group expiry (s).
+var presenceScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+local pruned = 0
+if #KEYS > 2 then
+  local t = redis.call('TIME')
+  local deadline = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[2])
+  local deadl = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. deadline, 'WITHSCORES')
+  if #deadl > 0 then
+    local sig = table.concat(deadl, ' ')
+    if redis.call('HGET', KEYS[2], '') ~= sig then
+      local dead = {}
+      for i = 1, #deadl, 2 do dead[deadl[i]] = true end
+      for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+        local bang = string.find(m, '!', 1, true)
+        if bang and dead[string.sub(m, 1, bang)] then
+          redis.call('ZREM', KEYS[1], m)
+          redis.call('HDEL', KEYS[2], m)
+          pruned = pruned + 1
+        end
+      end
+      redis.call('HSET', KEYS[2], '', sig)
+      if redis.call('TTL', KEYS[2]) < 0 then
+        redis.call('EXPIRE', KEYS[2], ARGV[4])
+      end
+    end
+  end
+end
+if ARGV[3] == 'count' then
+  return {redis.call('ZCARD', KEYS[1]), pruned}
+end
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local live = {}
+for _, m in ipairs(members) do live[m] = true end
+local kv = redis.call('HGETALL', KEYS[2])
+local info = {}
+local stale = {}
+for i = 1, #kv, 2 do
+  local f = kv[i]
+  if live[f] then
+    info[#info + 1] = f
+    info[#info + 1] = kv[i + 1]
+  elseif f ~= '' then
+    stale[#stale + 1] = f
+  end
+end
+for i = 1, #stale, 256 do -- in slices: unpack has a stack limit
+  redis.call('HDEL', KEYS[2], unpack(stale, i, math.min(i + 255, #stale)))
+end
+return {members, info, pruned}
+`)
