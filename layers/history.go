@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/gochannels/gochannels/channels"
 )
 
 // History: a group can keep its last messages, and each message sent to it gets a position
@@ -24,7 +26,10 @@ const (
 	EpochKey  = "__epoch__"
 )
 
-// MaxHistoryLimit bounds the messages one History call returns.
+// MaxHistoryLimit bounds the messages one History call returns, and the messages a group
+// keeps: a HistoryRule's Size is at most MaxHistoryLimit, and a rule with Size 0 (bounded by
+// time only) keeps at most MaxHistoryLimit messages too, dropping the oldest. So every kept
+// message can be read with one History call.
 const MaxHistoryLimit = 10_000
 
 // Position is where a message stands in a group's stream: its offset, counted from 1 within
@@ -36,11 +41,13 @@ type Position struct {
 }
 
 // HistoryRule keeps history for the groups whose names match Pattern (the syntax of
-// CapacityRule: a glob, or "re:" and a regular expression). A message is kept while it is
-// among the last Size messages of its group (no count bound when Size is 0) and younger than
-// TTL (no time bound when TTL is 0); one of them must be set. The stream of a group that gets
-// no message for TTL (or for the layer's group expiry when TTL is 0) may be dropped, and its
-// next message starts a new epoch.
+// CapacityRule: a glob, or "re:" and a regular expression; the first matching rule wins). A
+// message is kept while it is among the last Size messages of its group (MaxHistoryLimit when
+// Size is 0) and younger than TTL (no time bound when TTL is 0); one of them must be set. The
+// stream of a group that gets no message for TTL (or for the layer's group expiry when TTL is
+// 0) may be dropped, and its next message starts a new epoch. Flush drops every stream.
+//
+// Rules come from the layer's options or from its URL (ParseHistoryRules).
 type HistoryRule struct {
 	Pattern string
 	Size    int
@@ -50,13 +57,15 @@ type HistoryRule struct {
 // HistoryPage is what History returns.
 type HistoryPage struct {
 	// Messages are the kept messages after the asked position, oldest first, each with its
-	// GroupKey, OffsetKey and EpochKey.
-	Messages []map[string]any
+	// GroupKey, OffsetKey and EpochKey. They are read-only (a layer may share them with the
+	// members that received them).
+	Messages []channels.Message
 	// Top is the position of the last message sent to the group (Offset 0 when none was
 	// sent in this epoch).
 	Top Position
 	// Oldest is the offset of the oldest kept message (0 when none is kept): messages
-	// between the asked position and Oldest were dropped from history.
+	// between the asked position and Oldest were dropped from history. Messages older than
+	// their rule's TTL are not returned, and do not count for Oldest.
 	Oldest uint64
 }
 

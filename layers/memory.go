@@ -28,6 +28,10 @@ type MemoryOptions struct {
 	// GroupExpiry is how long a channel stays in a group after its last GroupAdd
 	// (DefaultGroupExpiry when <= 0).
 	GroupExpiry time.Duration
+	// History keeps the last messages of the groups whose names match a rule, and gives
+	// their messages positions (see HistoryRule and Historian); the first matching rule
+	// wins. Off for every group by default.
+	History []HistoryRule
 }
 
 // MemoryStats counts what a Memory layer did since it was created.
@@ -66,26 +70,34 @@ type Memory struct {
 	mu        sync.Mutex
 	closed    bool
 	queues    map[string]*memQueue
-	groups    map[string]map[string]int64 // group → channel → time of last GroupAdd
-	listeners local.Table                 // Listen channels
-	ops       uint32                      // mutating calls since the last sweep step
+	groups    map[string]map[string]int64        // group → channel → time of last GroupAdd
+	listeners local.Table                        // Listen channels
+	ops       uint32                             // mutating calls since the last sweep step
+	presence  map[string]map[string]*memPresence // group → channel → presence information
+	history   *HistoryRules
+	rings     map[string]*memRing // group → its history
+	epochs    uint64              // streams started, for their epochs
 
 	delivery                              local.Counter // Delivered also counts Receive
 	sent, rejected, expired, groupExpired atomic.Uint64
 }
 
-// NewMemory returns an in-memory layer. It panics if a ChannelCapacity rule is invalid (as
-// regexp.MustCompile does); check rules with CompileCapacities, or use Open, to get an error
-// instead.
+// NewMemory returns an in-memory layer. It panics if a ChannelCapacity or History rule is
+// invalid (as regexp.MustCompile does); check rules with CompileCapacities and
+// CompileHistoryRules, or use Open, to get an error instead.
 func NewMemory(opts MemoryOptions) *Memory {
 	caps, err := CompileCapacities(opts.Capacity, opts.ChannelCapacity)
 	if err != nil {
 		panic(fmt.Sprintf("layers.NewMemory: %v", err))
 	}
-	return newMemory(caps, opts)
+	hist, err := CompileHistoryRules(opts.History)
+	if err != nil {
+		panic(fmt.Sprintf("layers.NewMemory: %v", err))
+	}
+	return newMemory(caps, hist, opts)
 }
 
-func newMemory(caps *Capacities, opts MemoryOptions) *Memory {
+func newMemory(caps *Capacities, hist *HistoryRules, opts MemoryOptions) *Memory {
 	if opts.Expiry <= 0 {
 		opts.Expiry = DefaultExpiry
 	}
@@ -104,6 +116,9 @@ func newMemory(caps *Capacities, opts MemoryOptions) *Memory {
 		queues:      make(map[string]*memQueue),
 		groups:      make(map[string]map[string]int64),
 		listeners:   make(local.Table),
+		presence:    make(map[string]map[string]*memPresence),
+		history:     hist,
+		rings:       make(map[string]*memRing),
 	}
 }
 
@@ -329,6 +344,7 @@ func (l *Memory) sweepLocked(now int64) {
 			}
 			if now-added > l.groupExpiry {
 				delete(members, channel)
+				l.forgetPresenceLocked(group, channel)
 				l.groupExpired.Add(1)
 			}
 		}
@@ -339,9 +355,11 @@ func (l *Memory) sweepLocked(now int64) {
 			break
 		}
 	}
+	l.sweepRingsLocked(now)
 }
 
-// Flush drops every message and group. Receivers waiting on a channel keep waiting, and
+// Flush drops every message, group, presence information and history (the next message
+// of a group with history starts a new epoch). Receivers waiting on a channel keep waiting, and
 // Listen channels keep listening.
 func (l *Memory) Flush(ctx context.Context) error {
 	l.mu.Lock()
@@ -358,6 +376,8 @@ func (l *Memory) Flush(ctx context.Context) error {
 		q.head, q.n = 0, 0
 	}
 	clear(l.groups)
+	clear(l.presence)
+	clear(l.rings)
 	return nil
 }
 
@@ -374,6 +394,8 @@ func (l *Memory) Close() error {
 	close(l.done)
 	l.queues = map[string]*memQueue{}
 	l.groups = map[string]map[string]int64{}
+	l.presence = map[string]map[string]*memPresence{}
+	l.rings = map[string]*memRing{}
 	lns := l.listeners
 	l.listeners = local.Table{}
 	l.mu.Unlock()
@@ -396,6 +418,8 @@ func (l *Memory) Stats() MemoryStats {
 }
 
 var (
-	_ Layer    = (*Memory)(nil)
-	_ Listener = (*Memory)(nil)
+	_ Layer     = (*Memory)(nil)
+	_ Listener  = (*Memory)(nil)
+	_ Presencer = (*Memory)(nil)
+	_ Historian = (*Memory)(nil)
 )

@@ -34,20 +34,34 @@ func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
 	return nil
 }
 
-// GroupDiscard removes channel from group; removing a non-member is not an error.
+// GroupDiscard removes channel from group; removing a non-member is not an error. A member
+// that joined with PresenceAdd and events is announced with a PresenceLeaveType message.
 func (l *Memory) GroupDiscard(ctx context.Context, group, channel string) error {
 	if err := ValidateMembership(group, channel); err != nil {
 		return fmt.Errorf("layers: memory group discard: %w", err)
 	}
+	now := l.now()
+	var left *memPresence
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return l.closedErr("group discard")
 	}
 	if members := l.groups[group]; members != nil {
+		added, was := members[channel]
 		delete(members, channel)
+		if p := l.forgetPresenceLocked(group, channel); was && now-added <= l.groupExpiry {
+			left = p
+		}
 		if len(members) == 0 {
 			delete(l.groups, group)
+		}
+	}
+	l.mu.Unlock()
+	if left != nil && left.events {
+		ev := channels.Message{"type": PresenceLeaveType, "channel": channel, "info": left.info}
+		if err := l.GroupSend(ctx, group, ev); err != nil {
+			return fmt.Errorf("layers: memory group discard: leave event: %w", err)
 		}
 	}
 	return nil
@@ -56,6 +70,11 @@ func (l *Memory) GroupDiscard(ctx context.Context, group, channel string) error 
 // GroupSend sends msg to every member of group: one shallow copy of msg, shared by all of
 // them (receivers treat messages as read-only). Members whose channel is full miss it, and
 // members past GroupExpiry are dropped from the group; both are counted in Stats.
+//
+// In a group with history (MemoryOptions.History) the copy gets the group's next position
+// (GroupKey, OffsetKey, EpochKey) and is kept in the group's ring; the GroupSends of one such
+// group are serialised until their message reached every member, so that members receive
+// the messages in the order of their offsets.
 func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Message) error {
 	if err := ValidateGroupName(group); err != nil {
 		return fmt.Errorf("layers: memory group send: %w", err)
@@ -67,10 +86,21 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Messa
 		return err
 	}
 	e := memEntry{msg: msg.Clone(), at: l.now()}
+	var ring *memRing
+	if rule, ok := l.history.Match(group); ok {
+		if ring = l.holdRing(group, rule, e.at); ring == nil {
+			return l.closedErr("group send")
+		}
+		ring.order.Lock()
+		defer ring.order.Unlock() // once the message reached every member
+	}
 	batch := listenerBatches.Get().(*[]*local.Chan)
 	lns := (*batch)[:0]
 	var sent, rejected uint64
 	l.mu.Lock()
+	if ring != nil {
+		l.stampLocked(ring, group, &e)
+	}
 	if l.closed {
 		l.mu.Unlock()
 		listenerBatches.Put(batch)
@@ -80,6 +110,7 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Messa
 	for channel, added := range members {
 		if e.at-added > l.groupExpiry {
 			delete(members, channel)
+			l.forgetPresenceLocked(group, channel)
 			l.groupExpired.Add(1)
 			continue
 		}

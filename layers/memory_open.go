@@ -16,6 +16,7 @@ func init() { Register("memory", openMemory) }
 //	expiry=60                message expiry, in seconds (decimals allowed) or a Go duration ("500ms")
 //	group_expiry=86400       group membership expiry, the same forms
 //	channel_capacity=p:n,... per-channel capacities (ParseCapacities); may be repeated
+//	history=p:size:ttl,...   per-group history rules (ParseHistoryRules); may be repeated
 //	prefix=asgi              accepted for URLs shared with the Redis layers; no effect
 func openMemory(_ context.Context, u *url.URL) (Layer, error) {
 	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" || u.User != nil {
@@ -53,16 +54,28 @@ func openMemory(_ context.Context, u *url.URL) (Layer, error) {
 				}
 				opts.ChannelCapacity = append(opts.ChannelCapacity, rules...)
 			}
+		case "history":
+			for _, v := range vals {
+				rules, err := ParseHistoryRules(v)
+				if err != nil {
+					return nil, fmt.Errorf("history: %w", err)
+				}
+				opts.History = append(opts.History, rules...)
+			}
 		case "prefix":
 		default:
-			return nil, fmt.Errorf("unknown memory layer parameter %q (known: capacity, expiry, group_expiry, channel_capacity, prefix)", key)
+			return nil, fmt.Errorf("unknown memory layer parameter %q (known: capacity, expiry, group_expiry, channel_capacity, history, prefix)", key)
 		}
 	}
 	caps, err := CompileCapacities(opts.Capacity, opts.ChannelCapacity)
 	if err != nil {
 		return nil, err
 	}
-	return newMemory(caps, opts), nil
+	hist, err := CompileHistoryRules(opts.History)
+	if err != nil {
+		return nil, err
+	}
+	return newMemory(caps, hist, opts), nil
 }
 
 // parseSeconds reads a positive duration written as seconds ("60", "0.5") or as a Go
