@@ -36,7 +36,7 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg channels.Messag
 	if err := layers.CheckMessage(msg); err != nil {
 		return fmt.Errorf("redislayer: group send to %q: %w", group, err)
 	}
-	rule, hist := l.hist.rule(group)
+	rule, hist := l.hist.Match(group)
 	if hist {
 		msg = withoutPosition(msg)
 	}
@@ -190,6 +190,12 @@ func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.M
 	script := membersScript
 	args := []any{now.Unix() - l.gexpiry, 0.0}
 	if hist {
+		// One process's sends to a group with history are delivered one at a time, so that
+		// its concurrent senders cannot deliver offsets out of order (see the package
+		// documentation, "History", for senders in several processes).
+		mu := &l.histLocks[shardIndex(group, len(l.histLocks))]
+		mu.Lock()
+		defer mu.Unlock()
 		entry, err := l.historyEntry(msg)
 		if err != nil {
 			return fmt.Errorf("redislayer: group send to %q: %w", group, err)
@@ -213,15 +219,17 @@ func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.M
 	if err != nil {
 		return l.redisErr(fmt.Sprintf("group send to %q: read members", group), err)
 	}
-	if len(res) != 2 && (!hist || len(res) != 4) {
+	if len(res) != 2 && (!hist || len(res) != 5) {
 		return fmt.Errorf("redislayer: group send to %q: unexpected members reply", group)
 	}
 	raw, _ := res[0].([]any)
 	pruned, _ := res[1].(int64)
+	score := score(now)
 	if hist {
 		off, _ := res[2].(int64)
 		epoch, _ := res[3].(string)
 		msg = withPosition(msg, group, off, epoch)
+		score, _ = res[4].(string) // above the group's previous message's: members get them in order
 	}
 
 	// Coalesce members by target key, per shard.
@@ -247,7 +255,6 @@ func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.M
 		byShard[idx] = append(byShard[idx], t)
 	}
 
-	score := score(now)
 	var wg sync.WaitGroup
 	var firstErr error
 	var errMu sync.Mutex

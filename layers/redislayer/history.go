@@ -13,44 +13,6 @@ import (
 	"github.com/gochannels/gochannels/layers"
 )
 
-// historyRules maps group names to their history rule: the first rule whose pattern matches.
-type historyRules struct {
-	rules []layers.HistoryRule
-	index *layers.Capacities // pattern → rule index + 1; len(rules)+1 when none matches
-}
-
-// compileHistory checks and compiles rules (nil when there are none).
-func compileHistory(rules []layers.HistoryRule) (*historyRules, error) {
-	if len(rules) == 0 {
-		return nil, nil
-	}
-	h := &historyRules{rules: rules}
-	pats := make([]layers.CapacityRule, len(rules))
-	for i, r := range rules {
-		if r.Size < 0 || r.TTL < 0 || (r.Size == 0 && r.TTL == 0) {
-			return nil, fmt.Errorf("history rule %q: want a size or a TTL above 0 (size %d, TTL %v)", r.Pattern, r.Size, r.TTL)
-		}
-		pats[i] = layers.CapacityRule{Pattern: r.Pattern, Capacity: i + 1}
-	}
-	var err error
-	if h.index, err = layers.CompileCapacities(len(rules)+1, pats); err != nil {
-		return nil, fmt.Errorf("history rules: %w", err)
-	}
-	return h, nil
-}
-
-// rule returns the history rule of group, if any.
-func (h *historyRules) rule(group string) (layers.HistoryRule, bool) {
-	if h == nil {
-		return layers.HistoryRule{}, false
-	}
-	i := h.index.Capacity(group) - 1
-	if i >= len(h.rules) {
-		return layers.HistoryRule{}, false
-	}
-	return h.rules[i], true
-}
-
 // historyKeys name a group's history stream and its meta hash (epoch, last offset). Their
 // hash tag is the group key, so that they share its Redis Cluster slot (a prefix containing
 // "{" or "}" would defeat this; see the package documentation).
@@ -123,7 +85,7 @@ func (l *Layer) History(ctx context.Context, group string, since layers.Position
 	if err := layers.ValidateGroupName(group); err != nil {
 		return page, fmt.Errorf("redislayer: history: %w", err)
 	}
-	r, ok := l.hist.rule(group)
+	r, ok := l.hist.Match(group)
 	if !ok {
 		return page, fmt.Errorf("redislayer: history of %q: no history rule matches the group: %w", group, layers.ErrNotSupported)
 	}

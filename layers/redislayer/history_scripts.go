@@ -25,8 +25,11 @@ import (
 // the msgpack helpers it needs. hist_append(stream, meta, group, candidate epoch, size, ttl
 // (ms), stream expiry (s), meta expiry (s), stored entry) appends the entry, trims the
 // stream to size entries and to the TTL, refreshes both keys' TTLs and returns the offset,
-// the epoch and the msgpack entries (__group__, __offset__, __epoch__) to add to each
-// delivered message.
+// the epoch, the msgpack entries (__group__, __offset__, __epoch__) to add to each
+// delivered message, and the score to deliver it with: the server's time, but above the
+// group's previous one (meta field "s", in µs), so that a member's inbox (popped lowest score
+// first) orders the group's messages by offset even when two arrive in one microsecond or
+// when the sender's clock differs.
 const historyLua = `
 local function hist_str(s)
   local c = #s
@@ -76,7 +79,12 @@ end
 local function hist_append(sk, mk, group, cand, size, ttl, sexp, mexp, entry)
   local epoch = hist_epoch(sk, mk, cand, mexp)
   local off = redis.call('HINCRBY', mk, 'o', 1)
-  local now = hist_now()
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local sc = math.max(tonumber(t[1]) + tonumber(t[2]) / 1000000,
+    (tonumber(redis.call('HGET', mk, 's') or '0') or 0) + 0.000001)
+  sc = string.format('%.6f', sc)
+  redis.call('HSET', mk, 's', sc)
   if size > 0 then
     redis.call('XADD', sk, 'MAXLEN', size, off .. '-0', 'm', entry, 't', now)
   else
@@ -86,7 +94,7 @@ local function hist_append(sk, mk, group, cand, size, ttl, sexp, mexp, entry)
   redis.call('EXPIRE', sk, sexp)
   redis.call('EXPIRE', mk, mexp)
   return off, epoch, hist_str('__group__') .. hist_str(group) .. hist_str('__offset__') ..
-    hist_uint(off) .. hist_str('__epoch__') .. hist_str(epoch)
+    hist_uint(off) .. hist_str('__epoch__') .. hist_str(epoch), sc
 end
 `
 
@@ -105,7 +113,7 @@ var groupSendHistoryScript = redis.NewScript(groupSendHistoryLua)
 
 var groupSendHistoryLua = historyLua + mustReplace(groupSendLua, groupSendSuffixHook, `
 local ha = #ARGV - `+strconv.Itoa(historyArgs)+`
-local hoff, hepoch, suffix = hist_append(KEYS[5], KEYS[6], ARGV[ha + 1], ARGV[ha + 2],
+local hoff, hepoch, suffix, hist_score = hist_append(KEYS[5], KEYS[6], ARGV[ha + 1], ARGV[ha + 2],
   tonumber(ARGV[ha + 3]), tonumber(ARGV[ha + 4]), ARGV[ha + 5], ARGV[ha + 6],
   ARGV[8] .. (function(c)
     if c <= 15 then return string.char(0x80 + c) end
@@ -126,14 +134,14 @@ end
 //
 // KEYS[1] group key, KEYS[2] stream, KEYS[3] meta, KEYS[4] (optional) registry key. ARGV:
 // group trim bound (s), heartbeat timeout (s), group, candidate epoch, size, TTL (ms), stream
-// expiry (s), meta expiry (s), stored entry. Returns {members, pruned, offset, epoch}.
+// expiry (s), meta expiry (s), stored entry. Returns {members, pruned, offset, epoch, score}.
 var historyMembersScript = redis.NewScript(historyLua + `
-local off, epoch = hist_append(KEYS[2], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[5]),
+local off, epoch, _, score = hist_append(KEYS[2], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[5]),
   tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 if #KEYS < 4 then
-  return {members, 0, off, epoch}
+  return {members, 0, off, epoch, score}
 end
 local t = redis.call('TIME')
 local deadline = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[2])
@@ -159,7 +167,7 @@ for _, m in ipairs(members) do
     kept[#kept + 1] = m
   end
 end
-return {kept, pruned, off, epoch}
+return {kept, pruned, off, epoch, score}
 `)
 
 // historyReadScript reads a group's history: the epoch (creating it from the candidate

@@ -268,7 +268,7 @@ func TestHistorySnapshotPath(t *testing.T) {
 }
 
 func TestParseURLHistory(t *testing.T) {
-	opts, err := ParseURL("redis://localhost:6379/0?history=room-*:100:10m,re:^a:b\\d%2B:0:30&history=x::5")
+	opts, err := ParseURL("redis://localhost:6379/0?history=room-*:100:10m,re:^a:b\\d%2B:0:30&history=x:0:5")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestParseURLHistory(t *testing.T) {
 	if fmt.Sprint(opts.History) != fmt.Sprint(want) {
 		t.Fatalf("History = %v, want %v", opts.History, want)
 	}
-	for _, bad := range []string{"room", "room:1", "room:x:1", "room:0:0", "room:-1:5", "re:(:1:1", "room:1:zz"} {
+	for _, bad := range []string{"room", "room:1", "room:x:1", "room:0:0", "room:-1:5", "re:(:1:1", "room:1:zz", "room:20000:0"} {
 		if _, err := ParseURL("redis://localhost:6379/0?history=" + bad); err == nil {
 			t.Errorf("history=%s: no error", bad)
 		}

@@ -26,17 +26,20 @@ type Layer struct {
 	caps     *layers.Capacities // normal channels
 	icaps    *layers.Capacities // process-specific channels: the same rules, InboxCapacity by default
 	hasRules bool
-	hist     *historyRules // nil: no group keeps history
-	crypt    *crypter
-	expiry   int64 // seconds
-	gexpiry  int64 // seconds
-	hbTTL    time.Duration
-	localCap int
-	snapMin  int // snapshotMin; tests lower it
-	snaps    snapCache
-	outage   *outage // retries of the calls that meet a Redis outage
-	log      *slog.Logger
-	clientID string // 32 hex: this process's part of its channel names
+	hist     *layers.HistoryRules // nil: no group keeps history
+	// histLocks serialise this process's split group sends to a group with history (by the
+	// group name's hash), from the offset's assignment to the deliveries.
+	histLocks [64]sync.Mutex
+	crypt     *crypter
+	expiry    int64 // seconds
+	gexpiry   int64 // seconds
+	hbTTL     time.Duration
+	localCap  int
+	snapMin   int // snapshotMin; tests lower it
+	snaps     snapCache
+	outage    *outage // retries of the calls that meet a Redis outage
+	log       *slog.Logger
+	clientID  string // 32 hex: this process's part of its channel names
 
 	sendRR, recvRR atomic.Uint32
 	gsInflight     atomic.Int32 // group sends in progress (see groupSendFused)
@@ -124,7 +127,7 @@ func New(opts Options) (*Layer, error) {
 	if l.icaps, err = layers.CompileCapacities(icap, opts.ChannelCapacity); err != nil {
 		return nil, fmt.Errorf("redislayer: %w", err)
 	}
-	if l.hist, err = compileHistory(opts.History); err != nil {
+	if l.hist, err = layers.CompileHistoryRules(opts.History); err != nil {
 		return nil, fmt.Errorf("redislayer: %w", err)
 	}
 	l.localCap = opts.LocalCapacity

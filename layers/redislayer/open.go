@@ -49,7 +49,8 @@ func open(_ context.Context, u *url.URL) (layers.Layer, error) {
 // duration; "off" disables pruning of stopped Go processes), local_capacity=N,
 // send_timeout=5 (seconds or a duration: how long calls retry through a Redis outage before
 // failing with layers.ErrUnavailable; "off" or 0 fails at once, see Options.SendTimeout),
-// history=pattern:size:ttl,... (groups that keep history, see Options.History; may repeat),
+// history=pattern:size:ttl,... (groups that keep history: layers.ParseHistoryRules, see
+// Options.History; may repeat),
 // sentinel_password=P, tls_ca=/path/ca.pem (PEM certificates to trust instead of the system
 // roots, for a private CA; with redis+sentinel:// and redis+cluster:// it also turns TLS on).
 func ParseURL(raw string) (Options, error) {
@@ -113,7 +114,7 @@ func ParseURL(raw string) (Options, error) {
 			}
 		case "history":
 			for _, v := range vals {
-				rules, err := parseHistoryRules(v)
+				rules, err := layers.ParseHistoryRules(v)
 				if err != nil {
 					return opts, fmt.Errorf("redislayer: history: %w", err)
 				}

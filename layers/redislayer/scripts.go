@@ -122,9 +122,9 @@ return over
 var groupSendScript = redis.NewScript(groupSendLua)
 
 const groupSendLua = `
-local suffix = ''
+local suffix, hist_score = '', nil
 local function hist_reply(r) return r end
-local prefix, score = ARGV[1], ARGV[2]
+local prefix, score = ARGV[1], hist_score or ARGV[2]
 local expiry, capacity = ARGV[5], tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
 local n = redis.call('ZCARD', KEYS[1])
@@ -285,9 +285,10 @@ return hist_reply(res)
 `
 
 // groupSendSuffixHook is where groupSendHistoryLua puts the history append: the entries
-// added to every delivered message (suffix) and the reply's wrapper (hist_reply).
+// added to every delivered message (suffix), their score (hist_score, nil: the sender's) and
+// the reply's wrapper (hist_reply).
 const groupSendSuffixHook = `
-local suffix = ''
+local suffix, hist_score = '', nil
 local function hist_reply(r) return r end
 `
 
