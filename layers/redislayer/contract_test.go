@@ -1,9 +1,12 @@
 package redislayer
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gochannels/gochannels/internal/redistest"
 	"github.com/gochannels/gochannels/layers"
@@ -63,4 +66,33 @@ func TestRecoverContract(t *testing.T) {
 	for name, f := range contractVariants() {
 		t.Run(name, func(t *testing.T) { layertest.Recover(t, f) })
 	}
+}
+
+// TestContractCluster runs the presence, history and recover contracts on a 3-master Redis
+// Cluster: every script keeps its keys in one slot (a group's stream, meta and presence hash
+// are tagged with its key), and Presence prunes closed processes with the registry read in a
+// call of its own.
+func TestContractCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	var mu sync.Mutex
+	prefixes := map[*testing.T]string{}
+	f := func(t *testing.T, history []layers.HistoryRule) layers.Layer {
+		mu.Lock()
+		p, ok := prefixes[t]
+		if !ok {
+			p = fmt.Sprintf("ct%d", len(prefixes))
+			prefixes[t] = p
+		}
+		mu.Unlock()
+		co := redis.ClusterOptions{Addrs: c.Addrs()}
+		l, err := New(Options{Cluster: &co, Prefix: p, History: history, HeartbeatTimeout: contractHeartbeat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = l.Close() })
+		return l
+	}
+	t.Run("Presence", func(t *testing.T) { layertest.Presence(t, f, layertest.WithGoneWithin(10*contractHeartbeat)) })
+	t.Run("History", func(t *testing.T) { layertest.History(t, f) })
+	t.Run("Recover", func(t *testing.T) { layertest.Recover(t, f) })
 }

@@ -206,7 +206,7 @@ func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.M
 		args = append(args, group, a.epoch, a.size, a.ttlMS, a.streamExp, a.metaE, entry)
 		script = historyMembersScript
 	}
-	if l.hbTTL > 0 {
+	if l.hbTTL > 0 && !l.cluster {
 		keys = append(keys, l.registryKey())
 		hb = l.hbTTL.Seconds()
 		args[1] = hb

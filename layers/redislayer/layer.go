@@ -212,9 +212,8 @@ func New(opts Options) (*Layer, error) {
 			l.shards = append(l.shards, singleShard(o))
 		}
 	}
-	if l.cluster {
-		l.hbTTL = -1 // the registry cannot share a slot with every group: no pruning in cluster mode
-	}
+	// In cluster mode the registry cannot share a slot with every group: group sends do not
+	// prune, and Presence reads the registry in a call of its own (see presenceCall).
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.outage = &outage{bound: opts.SendTimeout, stop: l.ctx, retries: &l.st.sendRetries}
 	return l, nil

@@ -183,15 +183,29 @@ func (l *Layer) presenceCall(ctx context.Context, group, mode string) ([]any, er
 		return nil, fmt.Errorf("redislayer: presence: %w", err)
 	}
 	keys := []string{l.groupKey(group), l.presenceKey(group)}
-	hb := 0.0
-	if l.hbTTL > 0 {
-		keys = append(keys, l.registryKey())
-		hb = l.hbTTL.Seconds()
-	}
 	c := l.shards[shardIndex(group, len(l.shards))].client
+	args := []any{time.Now().Unix() - l.gexpiry, 0.0, mode, l.gexpiry}
+	if l.hbTTL > 0 {
+		args[1] = l.hbTTL.Seconds()
+		if !l.cluster {
+			keys = append(keys, l.registryKey())
+		} else {
+			// The registry is in another slot: read its dead entries first (one more call).
+			var dead []string
+			if err := l.outage.do(ctx, func(ctx context.Context) (err error) {
+				dead, err = deadScript.Run(ctx, c, []string{l.registryKey()}, args[1]).StringSlice()
+				return err
+			}); err != nil {
+				return nil, l.redisErr(fmt.Sprintf("presence of %q: read the registry", group), err)
+			}
+			for _, d := range dead {
+				args = append(args, d)
+			}
+		}
+	}
 	var res []any
 	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
-		res, err = presenceScript.Run(ctx, c, keys, time.Now().Unix()-l.gexpiry, hb, mode, l.gexpiry).Slice()
+		res, err = presenceScript.Run(ctx, c, keys, args...).Slice()
 		return err
 	})
 	if err != nil {

@@ -45,14 +45,21 @@ return v
 // drops the stale fields of channels no longer in the group: O(n).
 //
 // KEYS[1] group key, KEYS[2] presence hash, KEYS[3] (optional) registry key. ARGV: group
-// trim bound (s), heartbeat timeout (s), mode ("count" or "list"), group expiry (s).
+// trim bound (s), heartbeat timeout (s), mode ("count" or "list"), group expiry (s), then,
+// in Redis Cluster where the registry is in another slot, the dead registry entries as
+// deadScript returns them (inbox, score, ...).
 var presenceScript = redis.NewScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
 local pruned = 0
+local deadl = {}
 if #KEYS > 2 then
   local t = redis.call('TIME')
   local deadline = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[2])
-  local deadl = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. deadline, 'WITHSCORES')
+  deadl = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. deadline, 'WITHSCORES')
+else
+  for i = 5, #ARGV do deadl[#deadl + 1] = ARGV[i] end
+end
+do
   if #deadl > 0 then
     local sig = table.concat(deadl, ' ')
     if redis.call('HGET', KEYS[2], '') ~= sig then
@@ -95,4 +102,15 @@ for i = 1, #stale, 256 do -- in slices: unpack has a stack limit
   redis.call('HDEL', KEYS[2], unpack(stale, i, math.min(i + 255, #stale)))
 end
 return {members, info, pruned}
+`)
+
+// deadScript returns the registry entries of the Go processes silent for longer than the
+// heartbeat timeout, with their scores, by the server's clock: Presence's first call in
+// Redis Cluster.
+//
+// KEYS[1] registry key. ARGV: heartbeat timeout (s).
+var deadScript = redis.NewScript(`
+local t = redis.call('TIME')
+local deadline = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[1])
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. deadline, 'WITHSCORES')
 `)
