@@ -234,3 +234,20 @@ func TestPresenceRejoin(t *testing.T) {
 		return err == nil && len(ms) == 1 && ms[0].Channel == ch && ms[0].Info["user"] == "ann"
 	})
 }
+
+// TestPubSubNoPresenceNoHistory: the pub/sub layer keeps neither; the helpers say so with
+// ErrNotSupported, and its URL refuses a history parameter.
+func TestPubSubNoPresenceNoHistory(t *testing.T) {
+	srv := redistest.Start(t)
+	l := newPubSub(t, srv)
+	ctx := testCtx(t)
+	if _, err := layers.PresenceCount(ctx, l, "g"); !errors.Is(err, layers.ErrNotSupported) {
+		t.Fatalf("PresenceCount on pub/sub: %v", err)
+	}
+	if _, err := layers.History(ctx, l, "g", layers.Position{}, 0); !errors.Is(err, layers.ErrNotSupported) {
+		t.Fatalf("History on pub/sub: %v", err)
+	}
+	if _, err := ParsePubSubURL("redis+pubsub://localhost:6379/0?history=a:1:0"); err == nil {
+		t.Fatal("the pub/sub URL took a history parameter")
+	}
+}
