@@ -96,7 +96,10 @@ const (
 	// TypeWebsocketSend sends one data message: "text" (string) or "bytes" ([]byte).
 	TypeWebsocketSend = "websocket.send"
 	// TypeWebsocketClose closes the connection (or refuses it before accept): "code" (int,
-	// default 1000) and "reason" (string, at most 123 bytes).
+	// default 1000) and "reason" (string, at most 123 bytes). A refusal may carry "status"
+	// (int, an HTTP client error 400..499 but 401 and 407) to answer the handshake with that
+	// status instead of 403, and "reason" as the response body, for a request that is wrong
+	// (a bad query parameter) rather than forbidden.
 	TypeWebsocketClose = "websocket.close"
 
 	// HTTP, server → application.

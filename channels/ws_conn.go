@@ -32,7 +32,8 @@ type wsDecision struct {
 	accept      bool
 	subprotocol string
 	headers     [][2]string
-	status      int // HTTP status of a refusal
+	status      int    // HTTP status of a refusal
+	body        string // body of a refusal with a client-error status ("" for the default)
 }
 
 // wsConn is one WebSocket connection. It is the Sender given to the application.
@@ -157,6 +158,9 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	if !d.accept {
 		c.refuse(d.status, "handshake refused", true)
 		msg := "websocket connection refused"
+		if d.body != "" {
+			msg = d.body
+		}
 		switch d.status {
 		case http.StatusInternalServerError:
 			msg = "internal server error"
@@ -410,7 +414,13 @@ func (c *wsConn) sendClose(msg Message) error {
 	st := c.state
 	c.mu.Unlock()
 	if st == stateHandshake {
-		c.answer(wsDecision{status: refusalStatus(code)})
+		d := wsDecision{status: refusalStatus(code)}
+		// A refusal for a bad request names its client-error status (400..499 except
+		// 401 and 407, which need headers) and says why in the response body.
+		if status, ok := msg.Int("status"); ok && status >= 400 && status <= 499 && status != 401 && status != 407 {
+			d.status, d.body = status, reason
+		}
+		c.answer(d)
 		return nil
 	}
 	if st != stateOpen {

@@ -34,6 +34,13 @@ type Consumer struct {
 
 	mu     sync.Mutex
 	groups []string // groups joined, left when the scope ends
+
+	// replay dispatches a message replayed by GroupAddSince to the handlers; set by the
+	// application when it starts the instance.
+	replay func(context.Context, channels.Message) error
+	// replayedUpTo is, per group, the position of the last message GroupAddSince replayed,
+	// until a newer live message of the group arrives (see replayed).
+	replayedUpTo map[string]layers.Position
 }
 
 func (c *Consumer) consumerBase() *Consumer { return c }
@@ -274,6 +281,7 @@ func (a *genericApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, rec
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", a.ti.name, err)
 	}
+	c.replay = func(ctx context.Context, m channels.Message) error { return a.ti.dispatch(p, ctx, m) }
 	defer stop()
 	defer c.leaveGroups(ctx, a.ti.name)
 	if err := joinGroups(ctx, a.ti, p, c); err != nil {
@@ -288,6 +296,9 @@ func (a *genericApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, rec
 			return nil
 		}
 		typ := msg.Type()
+		if c.replayed(msg) {
+			continue
+		}
 		err = a.ti.dispatch(p, ctx, msg)
 		var ce *channels.CloseError
 		switch {

@@ -183,6 +183,7 @@ func (a *httpApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, receiv
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", a.ti.name, err)
 	}
+	c.replay = func(ctx context.Context, m channels.Message) error { return a.ti.dispatch(p, ctx, m) }
 	defer stop()
 	defer a.disconnect(ctx, p, h)
 	if err := joinGroups(ctx, a.ti, p, c); err != nil {
@@ -243,6 +244,9 @@ func (a *httpApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, receiv
 		case channels.TypeHTTPDisconnect:
 			return nil
 		default:
+			if c.replayed(msg) {
+				continue
+			}
 			if err := a.ti.dispatch(p, ctx, msg); err != nil {
 				a.fail(ctx, h, "handler", typ, err)
 			}

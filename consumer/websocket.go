@@ -174,6 +174,7 @@ func (a *websocketApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, r
 		}
 		return fmt.Errorf("consumer %s: %w", a.ti.name, err)
 	}
+	c.replay = func(ctx context.Context, m channels.Message) error { return a.ti.dispatch(p, ctx, m) }
 	r := &wsRun[T, P]{a: a, ctx: ctx, p: p, w: w, stop: stop}
 	det, canDetach := recv.(channels.Detacher)
 	canDetach = canDetach && a.o.detach
@@ -256,6 +257,9 @@ func (r *wsRun[T, P]) handle(msg channels.Message, err error) (bool, error) {
 	default:
 		if w.closed {
 			w.Logger().Debug("consumer: message dropped: the connection is closing", "consumer", a.ti.name, "type", typ)
+			return false, nil
+		}
+		if w.replayed(msg) {
 			return false, nil
 		}
 		if err := a.ti.dispatch(p, ctx, msg); err != nil {
