@@ -104,8 +104,9 @@
 //     join event when Events is set and the member is new.
 //   - GroupDiscard: one script call (ZREM, HGET, HDEL), plus a group send of the leave event
 //     for a member that joined with Events.
-//   - Presence: one script call, O(n) in the group's size (the member set and the hash are
-//     read whole; information left by members removed otherwise is deleted).
+//   - Presence: one round trip (the pruning script, then ZRANGE and HGETALL pipelined), O(n)
+//     in the group's size; one more call deletes the information left by members removed
+//     otherwise (Python's group_discard, expiry), when there is some.
 //   - PresenceCount: one script call, O(log n) (ZCARD after trimming expired members).
 //
 // Both reads drop the members of Go processes whose heartbeat is older than HeartbeatTimeout

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/layers"
 )
@@ -124,30 +126,26 @@ func (l *Layer) presenceEvent(ctx context.Context, group, typ, channel string, i
 }
 
 // Presence returns the live members of group with their information (see
-// layers.Presencer): one script call on the group's shard, O(n) in the group's size n (it
-// reads the member set and the presence hash whole, and drops stale information). Members
+// layers.Presencer): one round trip to the group's shard (the pruning script, ZRANGE and
+// HGETALL pipelined; one more call in Redis Cluster, and one to delete information left by
+// members that left otherwise, when there is some), O(n) in the group's size n. Members
 // added with GroupAdd, or by Python, have a nil Info.
 func (l *Layer) Presence(ctx context.Context, group string) ([]layers.Member, error) {
-	res, err := l.presenceCall(ctx, group, "list")
+	var zr *redis.StringSliceCmd
+	var hg *redis.MapStringStringCmd
+	_, err := l.presenceCall(ctx, group, func(ctx context.Context, p redis.Pipeliner) {
+		zr = p.ZRange(ctx, l.groupKey(group), 0, -1)
+		hg = p.HGetAll(ctx, l.presenceKey(group))
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(res) != 3 {
-		return nil, fmt.Errorf("redislayer: presence of %q: unexpected reply of %d elements", group, len(res))
-	}
-	names, _ := res[0].([]any)
-	kv, _ := res[1].([]any)
-	infos := make(map[string]string, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		f, _ := kv[i].(string)
-		v, _ := kv[i+1].(string)
-		infos[f] = v
-	}
+	names, infos := zr.Val(), hg.Val()
 	members := make([]layers.Member, 0, len(names))
-	for _, n := range names {
-		ch, _ := n.(string)
+	for _, ch := range names {
 		m := layers.Member{Channel: ch}
 		if v, ok := infos[ch]; ok {
+			delete(infos, ch)
 			info, _, err := l.decodePresence(v)
 			if err != nil {
 				l.log.Warn("presence: undecodable member information", "group", group, "channel", ch, "error", err)
@@ -157,25 +155,42 @@ func (l *Layer) Presence(ctx context.Context, group string) ([]layers.Member, er
 		}
 		members = append(members, m)
 	}
+	// What is left is the information of channels that left the group without this layer
+	// (Python's group_discard, pruning by a group send, expiry).
+	delete(infos, "")
+	if len(infos) > 0 {
+		stale := make([]string, 0, len(infos))
+		for ch := range infos {
+			stale = append(stale, ch)
+		}
+		c := l.shards[shardIndex(group, len(l.shards))].client
+		keys := []string{l.groupKey(group), l.presenceKey(group)}
+		args := make([]any, len(stale))
+		for i, ch := range stale {
+			args[i] = ch
+		}
+		if err := staleScript.Run(ctx, c, keys, args...).Err(); err != nil && ctx.Err() == nil {
+			l.log.Debug("presence: deleting stale information failed", "group", group, "error", err)
+		}
+	}
 	return members, nil
 }
 
 // PresenceCount returns the number of live members of group (see layers.Presencer): one
-// script call on the group's shard, O(log n) unless a Go process died since the group was
-// last checked (then O(n) once).
+// script call on the group's shard (two in Redis Cluster), O(log n) unless a Go process died
+// since the group was last checked (then O(n) once).
 func (l *Layer) PresenceCount(ctx context.Context, group string) (int, error) {
-	res, err := l.presenceCall(ctx, group, "count")
+	res, err := l.presenceCall(ctx, group, nil)
 	if err != nil {
 		return 0, err
-	}
-	if len(res) != 2 {
-		return 0, fmt.Errorf("redislayer: presence count of %q: unexpected reply of %d elements", group, len(res))
 	}
 	n, _ := res[0].(int64)
 	return int(n), nil
 }
 
-func (l *Layer) presenceCall(ctx context.Context, group, mode string) ([]any, error) {
+// presenceCall runs presenceScript on group, with read pipelined after it, and returns the
+// script's reply.
+func (l *Layer) presenceCall(ctx context.Context, group string, read func(context.Context, redis.Pipeliner)) ([]any, error) {
 	if l.closed.Load() {
 		return nil, l.closedErr("presence")
 	}
@@ -184,7 +199,7 @@ func (l *Layer) presenceCall(ctx context.Context, group, mode string) ([]any, er
 	}
 	keys := []string{l.groupKey(group), l.presenceKey(group)}
 	c := l.shards[shardIndex(group, len(l.shards))].client
-	args := []any{time.Now().Unix() - l.gexpiry, 0.0, mode, l.gexpiry}
+	args := []any{time.Now().Unix() - l.gexpiry, 0.0, "", l.gexpiry}
 	if l.hbTTL > 0 {
 		args[1] = l.hbTTL.Seconds()
 		if !l.cluster {
@@ -205,13 +220,37 @@ func (l *Layer) presenceCall(ctx context.Context, group, mode string) ([]any, er
 	}
 	var res []any
 	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
-		res, err = presenceScript.Run(ctx, c, keys, args...).Slice()
-		return err
+		if read == nil {
+			res, err = presenceScript.Run(ctx, c, keys, args...).Slice()
+			return err
+		}
+		for attempt := 0; ; attempt++ {
+			var ev *redis.Cmd
+			_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				ev = presenceScript.EvalSha(ctx, p, keys, args...)
+				read(ctx, p)
+				return nil
+			})
+			if attempt == 0 && redis.HasErrorPrefix(ev.Err(), "NOSCRIPT") {
+				if err = presenceScript.Load(ctx, c).Err(); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			res, err = ev.Slice()
+			return err
+		}
 	})
 	if err != nil {
 		return nil, l.redisErr(fmt.Sprintf("presence of %q", group), err)
 	}
-	if p, _ := res[len(res)-1].(int64); p > 0 {
+	if len(res) != 2 {
+		return nil, fmt.Errorf("redislayer: presence of %q: unexpected reply of %d elements", group, len(res))
+	}
+	if p, _ := res[1].(int64); p > 0 {
 		l.st.pruned.Add(uint64(p))
 		l.log.Info("presence: pruned members of stopped Go processes", "group", group, "pruned", p)
 	}

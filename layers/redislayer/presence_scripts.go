@@ -35,19 +35,19 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return v
 `)
 
-// presenceScript reads a group's live members: it drops expired members (as a group send
-// does) and, when the registry key is given, the members of Go processes silent for longer
-// than the heartbeat timeout. That last pass reads every member, so it runs only when the
-// set of dead registered processes differs from the one this group was last checked against
-// (its signature is kept in the hash's "" field): once per process death per group, not per
-// call. In "count" mode it then returns {ZCARD, pruned}: O(log n) when nothing is pruned. In
-// "list" mode it returns {members, info field/value pairs of those members, pruned}, and
-// drops the stale fields of channels no longer in the group: O(n).
+// presenceScript prepares a read of a group's live members and counts them: it drops
+// expired members (as a group send does) and, when the registry key is given, the members of
+// Go processes silent for longer than the heartbeat timeout. That last pass reads every
+// member, so it runs only when the set of dead registered processes differs from the one
+// this group was last checked against (its signature is kept in the hash's "" field): once
+// per process death per group, not per call. It returns {ZCARD, pruned}: O(log n) when
+// nothing is pruned. Presence pipelines ZRANGE and HGETALL after it (no member goes through
+// Lua).
 //
 // KEYS[1] group key, KEYS[2] presence hash, KEYS[3] (optional) registry key. ARGV: group
-// trim bound (s), heartbeat timeout (s), mode ("count" or "list"), group expiry (s), then,
-// in Redis Cluster where the registry is in another slot, the dead registry entries as
-// deadScript returns them (inbox, score, ...).
+// trim bound (s), heartbeat timeout (s), unused, group expiry (s), then, in Redis Cluster
+// where the registry is in another slot, the dead registry entries as deadScript returns
+// them (inbox, score, ...).
 var presenceScript = redis.NewScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
 local pruned = 0
@@ -80,28 +80,7 @@ do
     end
   end
 end
-if ARGV[3] == 'count' then
-  return {redis.call('ZCARD', KEYS[1]), pruned}
-end
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-local live = {}
-for _, m in ipairs(members) do live[m] = true end
-local kv = redis.call('HGETALL', KEYS[2])
-local info = {}
-local stale = {}
-for i = 1, #kv, 2 do
-  local f = kv[i]
-  if live[f] then
-    info[#info + 1] = f
-    info[#info + 1] = kv[i + 1]
-  elseif f ~= '' then
-    stale[#stale + 1] = f
-  end
-end
-for i = 1, #stale, 256 do -- in slices: unpack has a stack limit
-  redis.call('HDEL', KEYS[2], unpack(stale, i, math.min(i + 255, #stale)))
-end
-return {members, info, pruned}
+return {redis.call('ZCARD', KEYS[1]), pruned}
 `)
 
 // deadScript returns the registry entries of the Go processes silent for longer than the
@@ -113,4 +92,20 @@ var deadScript = redis.NewScript(`
 local t = redis.call('TIME')
 local deadline = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[1])
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. deadline, 'WITHSCORES')
+`)
+
+// staleScript deletes the presence information of channels that are not in the group (left
+// without this layer: Python's group_discard, pruning by a group send, expiry), checking each
+// again, so that a channel that joined again since Presence read the group keeps its
+// information.
+//
+// KEYS[1] group key, KEYS[2] presence hash. ARGV: channels. Returns the number deleted.
+var staleScript = redis.NewScript(`
+local n = 0
+for _, ch in ipairs(ARGV) do
+  if not redis.call('ZSCORE', KEYS[1], ch) then
+    n = n + redis.call('HDEL', KEYS[2], ch)
+  end
+end
+return n
 `)
