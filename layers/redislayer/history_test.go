@@ -199,6 +199,12 @@ func TestHistoryEpochAfterRestart(t *testing.T) {
 	if after.Top.Offset != 1 || after.Top.Epoch == before.Top.Epoch || len(after.Messages) != 1 {
 		t.Fatalf("History after the restart: %+v (epoch before %q)", after, before.Top.Epoch)
 	}
+	// A client that had seen offset 2 of the old epoch must reload.
+	_, err = layers.Recover(ctx, l, "restart", layers.Position{Offset: 2, Epoch: before.Top.Epoch}, 0)
+	var ue *layers.UnrecoverableError
+	if !errors.As(err, &ue) || ue.Reason != layers.ReasonEpoch {
+		t.Fatalf("Recover from the old epoch: %v, want an epoch UnrecoverableError", err)
+	}
 }
 
 // TestHistoryKeysExpire: the stream and its epoch carry TTLs.
