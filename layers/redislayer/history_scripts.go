@@ -59,11 +59,12 @@ local function hist_epoch(sk, mk, cand, mexp)
   return epoch
 end
 -- Drops the entries older than ttl ms (a prefix of the stream: entries are added in time
--- order), looking at 256 entries at most; readers skip any expired entry left behind.
+-- order), 32 per XRANGE; bounded by the stream's length (at most MaxHistoryLimit entries),
+-- and each entry is dropped once, so a send pays O(1) for it on average.
 local function hist_expire(sk, ttl, now)
   if ttl <= 0 then return end
   local bound = now - ttl
-  for _ = 1, 8 do
+  for _ = 1, 320 do
     local first = redis.call('XRANGE', sk, '-', '+', 'COUNT', 32)
     if #first == 0 then return end
     for _, e in ipairs(first) do
