@@ -26,20 +26,21 @@ type Layer struct {
 	caps     *layers.Capacities // normal channels
 	icaps    *layers.Capacities // process-specific channels: the same rules, InboxCapacity by default
 	hasRules bool
-	hist     *layers.HistoryRules // nil: no group keeps history
+	crypt    *crypter
+	expiry   int64 // seconds
+	gexpiry  int64 // seconds
+	hbTTL    time.Duration
+	localCap int
+	snapMin  int // snapshotMin; tests lower it
+	snaps    snapCache
+	outage   *outage // retries of the calls that meet a Redis outage
+	log      *slog.Logger
+	clientID string // 32 hex: this process's part of its channel names
+
+	hist *layers.HistoryRules // nil: no group keeps history
 	// histLocks serialise this process's split group sends to a group with history (by the
 	// group name's hash), from the offset's assignment to the deliveries.
 	histLocks [64]sync.Mutex
-	crypt     *crypter
-	expiry    int64 // seconds
-	gexpiry   int64 // seconds
-	hbTTL     time.Duration
-	localCap  int
-	snapMin   int // snapshotMin; tests lower it
-	snaps     snapCache
-	outage    *outage // retries of the calls that meet a Redis outage
-	log       *slog.Logger
-	clientID  string // 32 hex: this process's part of its channel names
 
 	sendRR, recvRR atomic.Uint32
 	gsInflight     atomic.Int32 // group sends in progress (see groupSendFused)
@@ -52,11 +53,11 @@ type Layer struct {
 	mu      sync.RWMutex
 	local   local.Table           // process-specific channels of this process, by full name
 	inboxes map[string]*inboxLoop // receive loops, by inbox name
+	joined  map[string][]string   // channel → groups, for this process's channels (rejoined after a Redis failure or a heartbeat gap); a slice, as a channel is in few groups and an idle connection keeps its entry
+	hbOnce  sync.Once
 	// presence holds the stored presence information of this process's channels (channel →
 	// group → value), written back with the memberships by rejoin.
 	presence map[string]map[string]string
-	joined   map[string][]string // channel → groups, for this process's channels (rejoined after a Redis failure or a heartbeat gap); a slice, as a channel is in few groups and an idle connection keeps its entry
-	hbOnce   sync.Once
 	// recovered is signalled by a receive loop whose Redis calls work again after failing:
 	// the heartbeat then runs at once and restores the groups (a restarted Redis lost them).
 	recovered chan struct{}
