@@ -58,6 +58,19 @@
 // GroupAdd, are left after Disconnect, however the scope ends: disconnect event, closed
 // receiver, or canceled context.
 //
+// # Presence and recovery
+//
+// PresenceAdd joins a group with presence information; Presence and PresenceCount tell who is
+// in a group; "presence.join" and "presence.leave" messages (PresenceOptions.Events) go to
+// PresenceJoin and PresenceLeave methods. In a group with history (see package layers) each
+// message carries a position: a handler adds it to the frame it sends (AddPosition), the
+// browser client remembers it, and on reconnect gives it back in the resume query
+// parameter. JoinResumed, called from Connect, joins the groups the application names, each
+// since the client's position (GroupAddSince): the missed messages go through the handlers
+// in order, then a "recovered" frame, before any newer message, and the newer messages
+// already replayed are skipped; or an "unrecoverable" frame says the client must reload. A
+// bad resume parameter refuses the handshake with HTTP 400.
+//
 // # When the channel layer is down
 //
 // A Redis layer rides out a short outage by itself: Send and GroupSend wait and retry, in

@@ -104,7 +104,6 @@ type noPresence struct{ layers.Layer }
 
 type joiner struct {
 	consumer.Consumer
-	result chan error
 }
 
 func (j *joiner) Test(ctx context.Context, msg channels.Message) error {

@@ -41,7 +41,8 @@ var ErrBadResume = errors.New("consumer: bad resume parameter")
 // ResumePositions parses the resume query parameter (ResumeParam) of scope: the last
 // position the client saw per group. It returns nil and no error when there is none, and an
 // error wrapping ErrBadResume for a value that is not such an object (at most
-// MaxResumeStreams groups with valid names, non-negative integer offsets, string epochs).
+// MaxResumeStreams groups with valid names, non-negative integer offsets, string epochs, not
+// empty unless the offset is 0). Other keys of a group's object are ignored.
 // The groups are only what the client claims: join only those the application allows
 // (JoinResumed does).
 func ResumePositions(scope *channels.Scope) (map[string]layers.Position, error) {
@@ -74,7 +75,6 @@ func ResumePositions(scope *channels.Scope) (map[string]layers.Position, error) 
 		Epoch  *string         `json:"epoch"`
 	}
 	dec := json.NewDecoder(bytes.NewReader([]byte(vals[0])))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf(`%w: want {"<group>": {"offset": <integer>, "epoch": "<string>"}, ...}: %v`, ErrBadResume, err)
 	}
@@ -95,6 +95,11 @@ func ResumePositions(scope *channels.Scope) (map[string]layers.Position, error) 
 		}
 		if p.Epoch == nil || len(*p.Epoch) > maxEpochBytes {
 			return nil, fmt.Errorf("%w: stream %q: want an epoch string of at most %d bytes", ErrBadResume, g, maxEpochBytes)
+		}
+		if off > 0 && *p.Epoch == "" {
+			// An empty epoch would match any stream: offsets of another one would be taken
+			// for those the client saw.
+			return nil, fmt.Errorf("%w: stream %q: offset %d without its epoch", ErrBadResume, g, off)
 		}
 		out[g] = layers.Position{Offset: off, Epoch: *p.Epoch}
 	}

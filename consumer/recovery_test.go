@@ -330,6 +330,9 @@ func TestResumePositions(t *testing.T) {
 	if len(got) != 2 || got["room.1"] != (layers.Position{Offset: 12, Epoch: "e1"}) || got["b"] != (layers.Position{}) {
 		t.Fatalf("ResumePositions = %+v", got)
 	}
+	if got, err := consumer.ResumePositions(scope("resume=" + url.QueryEscape(`{"g":{"offset":1,"epoch":"e","x":1}}`))); err != nil || got["g"].Offset != 1 {
+		t.Fatalf("other keys are ignored: %v %v", got, err)
+	}
 	if got, err := consumer.ResumePositions(scope("a=1")); got != nil || err != nil {
 		t.Fatalf("no resume parameter: %v %v", got, err)
 	}
@@ -344,7 +347,7 @@ func TestResumePositions(t *testing.T) {
 	for _, bad := range []string{
 		`not json`, `[]`, `{"g":1}`, `{"g":{"offset":-1,"epoch":"e"}}`, `{"g":{"offset":1.5,"epoch":"e"}}`,
 		`{"g":{"offset":"1","epoch":"e"}}`, `{"g":{"offset":1}}`, `{"g":{"offset":1,"epoch":2}}`,
-		`{"bad name":{"offset":1,"epoch":"e"}}`, `{"g":{"offset":1,"epoch":"e","x":1}}`, `{} {}`,
+		`{"bad name":{"offset":1,"epoch":"e"}}`, `{"g":{"offset":1,"epoch":""}}`, `{} {}`,
 		`{"g":{"offset":1,"epoch":"` + strings.Repeat("e", 200) + `"}}`, string(tooMany),
 	} {
 		if got, err := consumer.ResumePositions(scope("resume=" + url.QueryEscape(bad))); !errors.Is(err, consumer.ErrBadResume) {
@@ -393,4 +396,27 @@ func TestPositionFrame(t *testing.T) {
 	if frame := consumer.AddPosition(map[string]any{"x": 1}, channels.Message{"type": "m"}); len(frame) != 1 {
 		t.Fatalf("a message without position added %v", frame)
 	}
+}
+
+// FuzzResumePositions: any query string gives positions or an error wrapping ErrBadResume,
+// never a panic.
+func FuzzResumePositions(f *testing.F) {
+	f.Add("resume=" + url.QueryEscape(`{"g":{"offset":1,"epoch":"e"}}`))
+	f.Add("resume=%7B%22g%22%3A1%7D")
+	f.Add("resume=&resume=")
+	f.Add("x=%zz&resume=%7B")
+	f.Fuzz(func(t *testing.T, q string) {
+		got, err := consumer.ResumePositions(&channels.Scope{Type: channels.ScopeWebsocket, QueryString: q})
+		if err != nil {
+			if !errors.Is(err, consumer.ErrBadResume) {
+				t.Fatalf("error %v does not wrap ErrBadResume", err)
+			}
+			return
+		}
+		for g, p := range got {
+			if layers.ValidateGroupName(g) != nil || (p.Offset > 0 && p.Epoch == "") {
+				t.Fatalf("accepted %q: %+v", g, p)
+			}
+		}
+	})
 }

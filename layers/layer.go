@@ -19,6 +19,18 @@
 // that keeps up loses nothing in a burst, and one that falls behind is closed with 1008
 // "event queue full", or drops by its overflow policy (channels.OverflowPolicy), and the
 // layer counts each message the queue refused as dropped.
+//
+// # Presence, history and recovery
+//
+// The memory and Redis layers implement two optional interfaces, used through Unwrap or the
+// helpers Presence, PresenceCount, History and Recover (which return ErrNotSupported for a
+// layer without them). Presencer: PresenceAdd joins a group with a small piece of
+// information, Presence and PresenceCount tell who is in it, from any process. Historian: a
+// group matching a HistoryRule (MemoryOptions.History, the history URL parameter) keeps its
+// last messages, and each message sent to it carries its position (GroupKey, OffsetKey,
+// EpochKey; PositionOf reads it); Recover returns what came after a position, in order, or
+// an *UnrecoverableError when the epoch changed or the history no longer holds it. The
+// package layertest is the contract suite both layers pass.
 package layers
 
 import (

@@ -74,9 +74,12 @@ type Memory struct {
 	listeners local.Table                        // Listen channels
 	ops       uint32                             // mutating calls since the last sweep step
 	presence  map[string]map[string]*memPresence // group → channel → presence information
-	history   *HistoryRules
-	rings     map[string]*memRing // group → its history
-	epochs    uint64              // streams started, for their epochs
+	// groupMin is, per group, a time no later than its oldest member's last GroupAdd: while
+	// it is within GroupExpiry no member can be expired (PresenceCount is then O(1)).
+	groupMin map[string]int64
+	history  *HistoryRules
+	rings    map[string]*memRing // group → its history
+	epochs   uint64              // streams started, for their epochs
 
 	delivery                              local.Counter // Delivered also counts Receive
 	sent, rejected, expired, groupExpired atomic.Uint64
@@ -117,6 +120,7 @@ func newMemory(caps *Capacities, hist *HistoryRules, opts MemoryOptions) *Memory
 		groups:      make(map[string]map[string]int64),
 		listeners:   make(local.Table),
 		presence:    make(map[string]map[string]*memPresence),
+		groupMin:    make(map[string]int64),
 		history:     hist,
 		rings:       make(map[string]*memRing),
 	}
@@ -350,6 +354,7 @@ func (l *Memory) sweepLocked(now int64) {
 		}
 		if len(members) == 0 {
 			delete(l.groups, group)
+			delete(l.groupMin, group)
 		}
 		if n > membersPerStep {
 			break
@@ -376,6 +381,7 @@ func (l *Memory) Flush(ctx context.Context) error {
 		q.head, q.n = 0, 0
 	}
 	clear(l.groups)
+	clear(l.groupMin)
 	clear(l.presence)
 	clear(l.rings)
 	return nil
@@ -395,6 +401,7 @@ func (l *Memory) Close() error {
 	l.queues = map[string]*memQueue{}
 	l.groups = map[string]map[string]int64{}
 	l.presence = map[string]map[string]*memPresence{}
+	l.groupMin = map[string]int64{}
 	l.rings = map[string]*memRing{}
 	lns := l.listeners
 	l.listeners = local.Table{}

@@ -28,6 +28,7 @@ func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
 	if members == nil {
 		members = make(map[string]int64)
 		l.groups[group] = members
+		l.groupMin[group] = now
 	}
 	members[channel] = now
 	l.sweepLocked(now)
@@ -55,6 +56,7 @@ func (l *Memory) GroupDiscard(ctx context.Context, group, channel string) error 
 		}
 		if len(members) == 0 {
 			delete(l.groups, group)
+			delete(l.groupMin, group)
 		}
 	}
 	l.mu.Unlock()
@@ -93,6 +95,7 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Messa
 		}
 		ring.order.Lock()
 		defer ring.order.Unlock() // once the message reached every member
+		e.at = l.now()            // the ring's messages are in time order too (TTL)
 	}
 	batch := listenerBatches.Get().(*[]*local.Chan)
 	lns := (*batch)[:0]
@@ -107,6 +110,7 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Messa
 		return l.closedErr("group send")
 	}
 	members := l.groups[group]
+	oldest := e.at
 	for channel, added := range members {
 		if e.at-added > l.groupExpiry {
 			delete(members, channel)
@@ -114,6 +118,7 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Messa
 			l.groupExpired.Add(1)
 			continue
 		}
+		oldest = min(oldest, added)
 		if strings.IndexByte(channel, '!') >= 0 {
 			if ln := l.listeners[channel]; ln != nil {
 				lns = append(lns, ln)
@@ -126,8 +131,13 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Messa
 			rejected++
 		}
 	}
-	if members != nil && len(members) == 0 {
-		delete(l.groups, group)
+	if members != nil {
+		if len(members) == 0 {
+			delete(l.groups, group)
+			delete(l.groupMin, group)
+		} else {
+			l.groupMin[group] = oldest
+		}
 	}
 	l.sweepLocked(e.at)
 	l.mu.Unlock()

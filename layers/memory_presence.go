@@ -59,6 +59,7 @@ func (l *Memory) PresenceAdd(ctx context.Context, group, channel string, info ma
 	if members == nil {
 		members = make(map[string]int64)
 		l.groups[group] = members
+		l.groupMin[group] = now
 	}
 	added, was := members[channel]
 	joined := !was || now-added > l.groupExpiry
@@ -81,7 +82,10 @@ func (l *Memory) PresenceAdd(ctx context.Context, group, channel string, info ma
 }
 
 // Presence returns the live members of group with their information (shared: read-only).
-// O(members), one allocation for the result.
+// Cost: one pass over the group's members under the layer's lock (every other call of the
+// layer waits meanwhile) and one allocation of len(members) Members: O(members), some
+// milliseconds at 10,000 members (BenchmarkMemoryPresence). Use PresenceCount when the
+// number is enough.
 func (l *Memory) Presence(ctx context.Context, group string) ([]Member, error) {
 	if err := ValidateGroupName(group); err != nil {
 		return nil, fmt.Errorf("layers: memory presence: %w", err)
@@ -92,11 +96,14 @@ func (l *Memory) Presence(ctx context.Context, group string) ([]Member, error) {
 	if l.closed {
 		return nil, l.closedErr("presence")
 	}
-	l.expireMembersLocked(group, now)
 	members := l.groups[group]
 	pm := l.presence[group]
 	out := make([]Member, 0, len(members))
-	for channel := range members {
+	for channel, added := range members {
+		if now-added > l.groupExpiry {
+			l.expireMemberLocked(group, members, channel)
+			continue
+		}
 		m := Member{Channel: channel}
 		if p := pm[channel]; p != nil {
 			m.Info = p.info
@@ -106,8 +113,10 @@ func (l *Memory) Presence(ctx context.Context, group string) ([]Member, error) {
 	return out, nil
 }
 
-// PresenceCount returns the number of live members of group. O(members) without
-// allocation: it drops the expired ones on the way.
+// PresenceCount returns the number of live members of group. Cost: O(1) without
+// allocation while no member of the group can have passed GroupExpiry (the layer knows a
+// time no later than the oldest membership's last GroupAdd); otherwise one pass over the
+// members under the layer's lock, which drops the expired ones (BenchmarkMemoryPresenceCount).
 func (l *Memory) PresenceCount(ctx context.Context, group string) (int, error) {
 	if err := ValidateGroupName(group); err != nil {
 		return 0, fmt.Errorf("layers: memory presence count: %w", err)
@@ -118,22 +127,33 @@ func (l *Memory) PresenceCount(ctx context.Context, group string) (int, error) {
 	if l.closed {
 		return 0, l.closedErr("presence count")
 	}
-	l.expireMembersLocked(group, now)
-	return len(l.groups[group]), nil
-}
-
-// expireMembersLocked drops the members of group past GroupExpiry. l.mu is held.
-func (l *Memory) expireMembersLocked(group string, now int64) {
 	members := l.groups[group]
+	if now-l.groupMin[group] <= l.groupExpiry {
+		return len(members), nil // no member can be expired
+	}
+	oldest := now
 	for channel, added := range members {
 		if now-added > l.groupExpiry {
-			delete(members, channel)
-			l.forgetPresenceLocked(group, channel)
-			l.groupExpired.Add(1)
+			l.expireMemberLocked(group, members, channel)
+			continue
 		}
+		oldest = min(oldest, added)
 	}
-	if members != nil && len(members) == 0 {
+	if len(members) > 0 {
+		l.groupMin[group] = oldest
+	}
+	return len(members), nil
+}
+
+// expireMemberLocked drops a member of group past GroupExpiry (members is l.groups[group]),
+// and the group when it was the last. l.mu is held.
+func (l *Memory) expireMemberLocked(group string, members map[string]int64, channel string) {
+	delete(members, channel)
+	l.forgetPresenceLocked(group, channel)
+	l.groupExpired.Add(1)
+	if len(members) == 0 {
 		delete(l.groups, group)
+		delete(l.groupMin, group)
 	}
 }
 
