@@ -143,7 +143,8 @@
 // group are serialised (offset to delivery) to keep that order; senders in different
 // processes can still, rarely, have a later offset reach a member before an earlier one, when
 // the member reads between the two deliveries. History costs one script call, O(log n +
-// limit).
+// limit). History needs Redis 6.2 or later (XTRIM MINID); presence works on any version the
+// layer supports.
 //
 // Django interop: a group with history still accepts channels_redis's group_send, and its
 // Python members receive Go's messages with the position as three more keys (__group__,
