@@ -26,6 +26,10 @@ import (
 // Otherwise it is one call on the group's shard to read (and prune) the members, then one
 // call per shard holding targets, run in parallel. A process inbox target is full at
 // InboxCapacity, a normal channel at Capacity (unless a ChannelCapacity rule matches).
+//
+// For a group with history (Options.History) the same calls also append the message to the
+// group's stream and give it its position, which every delivered message carries (see the
+// package documentation, "History"); position keys already in msg are replaced.
 func (l *Layer) GroupSend(ctx context.Context, group string, msg channels.Message) error {
 	if l.closed.Load() {
 		return l.closedErr("group send")
