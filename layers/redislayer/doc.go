@@ -91,13 +91,78 @@
 // a Cluster); a server that refuses INFO is not asked again. Undecodable or undecryptable stored messages are logged,
 // counted and dropped one at a time.
 //
+// # Presence
+//
+// Layer implements layers.Presencer. A group's presence information is a hash beside its
+// member set (prefix+":gochannels:presence:{"+group key+"}": member channel → a flag byte and
+// the msgpack info, Fernet-encrypted with SymmetricEncryptionKeys); the member set itself is
+// untouched channels_redis layout, so Python's group_send, group_add and group_discard keep
+// working on the group (a member Python adds is listed with a nil Info). Costs, each on the
+// group's shard:
+//
+//   - PresenceAdd: one script call (ZADD, EXPIRE, HSET, EXPIRE), plus a group send of the
+//     join event when Events is set and the member is new.
+//   - GroupDiscard: one script call (ZREM, HGET, HDEL), plus a group send of the leave event
+//     for a member that joined with Events.
+//   - Presence: one round trip (the pruning script, then ZRANGE and HGETALL pipelined), O(n)
+//     in the group's size; one more call deletes the information left by members removed
+//     otherwise (Python's group_discard, expiry), when there is some.
+//   - PresenceCount: one script call, O(log n) (ZCARD after trimming expired members).
+//
+// Both reads drop the members of Go processes whose heartbeat is older than HeartbeatTimeout
+// (see "Stopped Go processes"), with no group send needed. That check reads every member,
+// so it runs only when the set of dead registered processes changed since the group was last
+// checked (a signature kept in the hash): once per process death per group. In Redis Cluster
+// the registry is in another slot: the reads make one more call to fetch its dead entries.
+// A process gives its channels' presence information back to a Redis that lost it, with
+// their memberships.
+//
+// # History
+//
+// Layer implements layers.Historian for the groups matching Options.History (URL parameter
+// history=pattern:size:ttl,..., see layers.ParseHistoryRules). Each such group has a Redis
+// stream, prefix+":gochannels:hist:{"+group key+"}", whose entry ids are the offsets
+// (<offset>-0; the entry holds the stored message, encrypted like a channel message, and the
+// server time), and a hash prefix+":gochannels:histmeta:{"+group key+"}" with the epoch and the
+// last offset. The epoch is random, set when the hash is missing: a Redis restarted without
+// persistence, or a group silent for longer than the keys' TTL, starts a new epoch at offset
+// 1, and layers.Recover then reports the old positions as unrecoverable. The stream is
+// trimmed to Size entries (MAXLEN) and to the TTL (entries older than it are deleted on the
+// next send or read, and never returned); it expires after its TTL (or the group expiry when
+// the rule has none) without messages, the hash after the longer of that and the group
+// expiry.
+//
+// A GroupSend to such a group appends the message, takes the next offset and delivers the
+// message with its position (layers.GroupKey, OffsetKey, EpochKey) in one atomic script call
+// on one standalone server, snapshot path included. With several shards, Redis Cluster,
+// encryption or per-channel capacities, the call that reads the members (on the group's
+// shard) also appends and takes the offset; the deliveries follow as without history. The
+// messages of a group are delivered with scores that grow with the offset (the group's
+// shard's clock, made strictly increasing), so a member's inbox holds them in offset order.
+// On the one-call path the order is exact. On the two-call path one process's sends to a
+// group are serialised (offset to delivery) to keep that order; senders in different
+// processes can still, rarely, have a later offset reach a member before an earlier one, when
+// the member reads between the two deliveries. History costs one script call, O(log n +
+// limit). History needs Redis 6.2 or later (XTRIM MINID); presence works on any version the
+// layer supports.
+//
+// Django interop: a group with history still accepts channels_redis's group_send, and its
+// Python members receive Go's messages with the position as three more keys (__group__,
+// __offset__ an integer, __epoch__). A message sent by Python carries no position: it is
+// delivered to every member, Go and Python, as before, is not kept in the history and takes
+// no offset, and layers.PositionOf reports none for it, so a reconnecting client cannot
+// recover it.
+//
 // # Redis Cluster
 //
 // With redis+cluster:// the cluster is one logical shard. Send, Receive, the groups and Flush
 // work (every script touches one key, or keys read by separate commands); group sends run one
-// pipelined script per target key; the stopped-process registry is not used (it cannot share
-// a slot with every group), so dead Go members are only dropped by group expiry. Python's
-// channels_redis does not support Redis Cluster, so cluster mode is for Go-only fleets.
+// pipelined script per target key. A group's presence hash, stream and history hash are
+// tagged with the group key ("{...}"), so they share its slot (a Prefix containing "{" or "}"
+// would break that). The stopped-process registry cannot share a slot with every group: group
+// sends do not use it, so dead Go members stay in a group until its expiry or the next
+// Presence or PresenceCount, which prune them. Python's channels_redis does not support Redis
+// Cluster, so cluster mode is for Go-only fleets.
 //
 // Sentinel (redis+sentinel://) shards are Sentinel-managed masters, one per master_name.
 //
@@ -108,4 +173,8 @@
 // and shard that reconnects and resubscribes by itself. Delivery is at most once and only to
 // subscribers connected at the time: messages published during an outage are lost. It does
 // not interoperate with the sorted-set Layer (a Django process must use the same variant).
+// PubSubLayer keeps neither presence nor history: it does not implement layers.Presencer or
+// layers.Historian, so layers.Presence, layers.History and layers.Recover return an error
+// wrapping layers.ErrNotSupported for it (pub/sub has no member list to read and nothing
+// stored to replay).
 package redislayer

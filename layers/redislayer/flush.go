@@ -32,6 +32,7 @@ func (l *Layer) Flush(ctx context.Context) error {
 	l.mu.Lock()
 	l.local.DropIdle(nil)
 	clear(l.joined) // the groups are gone; do not bring them back after a heartbeat gap
+	clear(l.presence)
 	l.mu.Unlock()
 	return nil
 }

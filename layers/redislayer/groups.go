@@ -42,7 +42,7 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	return nil
 }
 
-// GroupDiscard removes channel from group.
+// GroupDiscard removes channel from group, with its presence information (PresenceAdd).
 func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 	if l.closed.Load() {
 		return l.closedErr("group discard")
@@ -50,13 +50,16 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 	if err := layers.ValidateMembership(group, channel); err != nil {
 		return fmt.Errorf("redislayer: group discard: %w", err)
 	}
-	c := l.shards[shardIndex(group, len(l.shards))].client
-	if err := l.outage.do(ctx, func(ctx context.Context) error {
-		return c.ZRem(ctx, l.groupKey(group), channel).Err()
-	}); err != nil {
-		return l.redisErr(fmt.Sprintf("group discard %q from %q", channel, group), err)
-	}
+	// One script call (ZREM and the presence information, see discard); a member that
+	// joined with presence events gets its leave event after it.
+	return l.discard(ctx, group, channel)
+}
+
+// forget drops channel's membership of group from this process's memory (not rejoined
+// after a Redis failure any more).
+func (l *Layer) forget(group, channel string) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if gs := l.joined[channel]; gs != nil {
 		if i := slices.Index(gs, group); i >= 0 {
 			gs = slices.Delete(gs, i, i+1)
@@ -67,6 +70,10 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 			l.joined[channel] = gs
 		}
 	}
-	l.mu.Unlock()
-	return nil
+	if ps := l.presence[channel]; ps != nil {
+		delete(ps, group)
+		if len(ps) == 0 {
+			delete(l.presence, channel)
+		}
+	}
 }

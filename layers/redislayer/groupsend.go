@@ -26,6 +26,10 @@ import (
 // Otherwise it is one call on the group's shard to read (and prune) the members, then one
 // call per shard holding targets, run in parallel. A process inbox target is full at
 // InboxCapacity, a normal channel at Capacity (unless a ChannelCapacity rule matches).
+//
+// For a group with history (Options.History) the same calls also append the message to the
+// group's stream and give it its position, which every delivered message carries (see the
+// package documentation, "History"); position keys already in msg are replaced.
 func (l *Layer) GroupSend(ctx context.Context, group string, msg channels.Message) error {
 	if l.closed.Load() {
 		return l.closedErr("group send")
@@ -36,13 +40,24 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg channels.Messag
 	if err := layers.CheckMessage(msg); err != nil {
 		return fmt.Errorf("redislayer: group send to %q: %w", group, err)
 	}
-	if len(l.shards) == 1 && l.crypt == nil && !l.hasRules && !l.cluster {
-		return l.groupSendFused(ctx, group, msg)
+	rule, hist := l.hist.Match(group)
+	if hist {
+		msg = withoutPosition(msg)
 	}
-	return l.groupSendSplit(ctx, group, msg)
+	if len(l.shards) == 1 && l.crypt == nil && !l.hasRules && !l.cluster {
+		return l.groupSendFused(ctx, group, msg, rule, hist)
+	}
+	return l.groupSendSplit(ctx, group, msg, rule, hist)
 }
 
-func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.Message) error {
+// groupSendFused is the one-call group send. With history (hist) it runs
+// groupSendHistoryScript, which also appends the message to the group's stream and adds the
+// position to every delivered message (three more entries: extra).
+func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.Message, rule layers.HistoryRule, hist bool) error {
+	extra := 0
+	if hist {
+		extra = 3
+	}
 	var body bytes.Buffer
 	if err := encodeBody(&body, msg); err != nil {
 		return fmt.Errorf("redislayer: group send to %q: %w", group, err)
@@ -55,13 +70,13 @@ func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.M
 	}
 	now := time.Now()
 	args := []any{l.prefix, score(now), now.Unix() - l.gexpiry, now.Unix() - l.expiry, l.expiry, l.caps.Default(),
-		hb, string(rnd[:]), len(msg), body.String(), l.snapMin, l.gexpiry, l.icaps.Default()}
+		hb, string(rnd[:]), len(msg) + extra, body.String(), l.snapMin, l.gexpiry, l.icaps.Default()}
 	if sn := l.snaps.get(group); sn != nil {
 		// Whole members from this process's copy of the snapshot; the script uses them if the
 		// snapshot is still current.
 		head := make([]byte, 0, randomPrefixLen+5+17)
 		head = append(head, rnd[:]...)
-		head = appendMapHeader(head, len(msg)+1)
+		head = appendMapHeader(head, len(msg)+1+extra)
 		head = append(head, 0xb0) // fixstr of 16 bytes
 		head = append(head, channelKey...)
 		args = append(args, sn.id, len(sn.targets))
@@ -84,9 +99,17 @@ func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.M
 	}
 	defer l.gsInflight.Add(-1)
 	keys := []string{l.groupKey(group), l.registryKey(), l.snapshotKey("members", group), l.snapshotKey("targets", group)}
+	script := groupSendScript
+	if hist {
+		a := l.historyArgv(rule)
+		stream, meta := l.historyKeys(group)
+		keys = append(keys, stream, meta)
+		args = append(args, group, a.epoch, a.size, a.ttlMS, a.streamExp, a.metaE)
+		script = groupSendHistoryScript
+	}
 	var res []any
 	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
-		res, err = groupSendScript.Run(ctx, sc, keys, args...).Slice()
+		res, err = script.Run(ctx, sc, keys, args...).Slice()
 		// A retry goes straight to Redis: a call that failed in the shared pipeline has left
 		// it, and this caller's next send waits for this one to return, so nothing of this
 		// caller's can overtake it there.
@@ -95,6 +118,9 @@ func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.M
 	})
 	if err != nil {
 		return l.redisErr(fmt.Sprintf("group send to %q", group), err)
+	}
+	if hist && len(res) >= 2 {
+		res = res[2:] // the position, which the script put in the delivered messages
 	}
 	if len(res) < 5 {
 		return fmt.Errorf("redislayer: group send to %q: unexpected reply of %d elements", group, len(res))
@@ -157,28 +183,58 @@ type groupTarget struct {
 	cap     int
 }
 
-func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.Message) error {
+// groupSendSplit reads the members on the group's shard, then writes on the targets' shards.
+// With history (hist), the first call (historyMembersScript) also appends the message to
+// the group's stream and returns its position, which the delivered messages then carry.
+func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.Message, rule layers.HistoryRule, hist bool) error {
 	gidx := shardIndex(group, len(l.shards))
 	keys := []string{l.groupKey(group)}
 	hb := 0.0
-	if l.hbTTL > 0 {
+	now := time.Now()
+	script := membersScript
+	args := []any{now.Unix() - l.gexpiry, 0.0}
+	if hist {
+		// One process's sends to a group with history are delivered one at a time, so that
+		// its concurrent senders cannot deliver offsets out of order (see the package
+		// documentation, "History", for senders in several processes).
+		mu := &l.histLocks[shardIndex(group, len(l.histLocks))]
+		mu.Lock()
+		defer mu.Unlock()
+		entry, err := l.historyEntry(msg)
+		if err != nil {
+			return fmt.Errorf("redislayer: group send to %q: %w", group, err)
+		}
+		a := l.historyArgv(rule)
+		stream, meta := l.historyKeys(group)
+		keys = append(keys, stream, meta)
+		args = append(args, group, a.epoch, a.size, a.ttlMS, a.streamExp, a.metaE, entry)
+		script = historyMembersScript
+	}
+	if l.hbTTL > 0 && !l.cluster {
 		keys = append(keys, l.registryKey())
 		hb = l.hbTTL.Seconds()
+		args[1] = hb
 	}
-	now := time.Now()
 	var res []any
 	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
-		res, err = membersScript.Run(ctx, l.shards[gidx].client, keys, now.Unix()-l.gexpiry, hb).Slice()
+		res, err = script.Run(ctx, l.shards[gidx].client, keys, args...).Slice()
 		return err
 	})
 	if err != nil {
 		return l.redisErr(fmt.Sprintf("group send to %q: read members", group), err)
 	}
-	if len(res) != 2 {
+	if len(res) != 2 && (!hist || len(res) != 5) {
 		return fmt.Errorf("redislayer: group send to %q: unexpected members reply", group)
 	}
 	raw, _ := res[0].([]any)
 	pruned, _ := res[1].(int64)
+	score := score(now)
+	if hist {
+		off, _ := res[2].(int64)
+		epoch, _ := res[3].(string)
+		msg = withPosition(msg, group, off, epoch)
+		score, _ = res[4].(string) // above the group's previous message's: members get them in order
+	}
 
 	// Coalesce members by target key, per shard.
 	byShard := make([][]*groupTarget, len(l.shards))
@@ -203,7 +259,6 @@ func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.M
 		byShard[idx] = append(byShard[idx], t)
 	}
 
-	score := score(now)
 	var wg sync.WaitGroup
 	var firstErr error
 	var errMu sync.Mutex

@@ -89,10 +89,14 @@ func (l *Layer) beat(ctx context.Context, offset float64) bool {
 // every group took them.
 func (l *Layer) rejoin(ctx context.Context) bool {
 	byGroup := map[string][]string{}
+	infos := map[string][]any{} // group → presence hash field/value pairs
 	l.mu.RLock()
 	for ch, gs := range l.joined {
 		for _, g := range gs {
 			byGroup[g] = append(byGroup[g], ch)
+			if v, ok := l.presence[ch][g]; ok {
+				infos[g] = append(infos[g], ch, v)
+			}
 		}
 	}
 	l.mu.RUnlock()
@@ -110,6 +114,10 @@ func (l *Layer) rejoin(ctx context.Context) bool {
 		_, err := c.Pipelined(cctx, func(p redis.Pipeliner) error {
 			p.ZAdd(cctx, l.groupKey(g), zs...)
 			p.Expire(cctx, l.groupKey(g), time.Duration(l.gexpiry)*time.Second)
+			if kv := infos[g]; len(kv) > 0 {
+				p.HSet(cctx, l.presenceKey(g), kv...)
+				p.Expire(cctx, l.presenceKey(g), time.Duration(l.gexpiry)*time.Second)
+			}
 			return nil
 		})
 		cancel()
@@ -130,5 +138,5 @@ func (l *Layer) sweep() {
 	limit := time.Now().Add(-time.Duration(l.expiry) * time.Second).UnixNano()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.local.Sweep(limit, &l.delivery, func(name string) { delete(l.joined, name) })
+	l.local.Sweep(limit, &l.delivery, func(name string) { delete(l.joined, name); delete(l.presence, name) })
 }

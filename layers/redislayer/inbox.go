@@ -109,6 +109,7 @@ func (l *Layer) Listen(ctx context.Context, prefix string, deliver func(channels
 			lc.Stop()
 			l.mu.Lock()
 			delete(l.joined, name)
+			delete(l.presence, name)
 			l.mu.Unlock()
 		})
 	}

@@ -37,6 +37,11 @@ type Layer struct {
 	log      *slog.Logger
 	clientID string // 32 hex: this process's part of its channel names
 
+	hist *layers.HistoryRules // nil: no group keeps history
+	// histLocks serialise this process's split group sends to a group with history (by the
+	// group name's hash), from the offset's assignment to the deliveries.
+	histLocks [64]sync.Mutex
+
 	sendRR, recvRR atomic.Uint32
 	gsInflight     atomic.Int32 // group sends in progress (see groupSendFused)
 
@@ -50,6 +55,9 @@ type Layer struct {
 	inboxes map[string]*inboxLoop // receive loops, by inbox name
 	joined  map[string][]string   // channel → groups, for this process's channels (rejoined after a Redis failure or a heartbeat gap); a slice, as a channel is in few groups and an idle connection keeps its entry
 	hbOnce  sync.Once
+	// presence holds the stored presence information of this process's channels (channel →
+	// group → value), written back with the memberships by rejoin.
+	presence map[string]map[string]string
 	// recovered is signalled by a receive loop whose Redis calls work again after failing:
 	// the heartbeat then runs at once and restores the groups (a restarted Redis lost them).
 	recovered chan struct{}
@@ -118,6 +126,9 @@ func New(opts Options) (*Layer, error) {
 		icap = DefaultInboxCapacity
 	}
 	if l.icaps, err = layers.CompileCapacities(icap, opts.ChannelCapacity); err != nil {
+		return nil, fmt.Errorf("redislayer: %w", err)
+	}
+	if l.hist, err = layers.CompileHistoryRules(opts.History); err != nil {
 		return nil, fmt.Errorf("redislayer: %w", err)
 	}
 	l.localCap = opts.LocalCapacity
@@ -202,9 +213,8 @@ func New(opts Options) (*Layer, error) {
 			l.shards = append(l.shards, singleShard(o))
 		}
 	}
-	if l.cluster {
-		l.hbTTL = -1 // the registry cannot share a slot with every group: no pruning in cluster mode
-	}
+	// In cluster mode the registry cannot share a slot with every group: group sends do not
+	// prune, and Presence reads the registry in a call of its own (see presenceCall).
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.outage = &outage{bound: opts.SendTimeout, stop: l.ctx, retries: &l.st.sendRetries}
 	return l, nil

@@ -49,6 +49,8 @@ func open(_ context.Context, u *url.URL) (layers.Layer, error) {
 // duration; "off" disables pruning of stopped Go processes), local_capacity=N,
 // send_timeout=5 (seconds or a duration: how long calls retry through a Redis outage before
 // failing with layers.ErrUnavailable; "off" or 0 fails at once, see Options.SendTimeout),
+// history=pattern:size:ttl,... (groups that keep history: layers.ParseHistoryRules, see
+// Options.History; may repeat),
 // sentinel_password=P, tls_ca=/path/ca.pem (PEM certificates to trust instead of the system
 // roots, for a private CA; with redis+sentinel:// and redis+cluster:// it also turns TLS on).
 func ParseURL(raw string) (Options, error) {
@@ -110,6 +112,14 @@ func ParseURL(raw string) (Options, error) {
 				}
 				opts.ChannelCapacity = append(opts.ChannelCapacity, rules...)
 			}
+		case "history":
+			for _, v := range vals {
+				rules, err := layers.ParseHistoryRules(v)
+				if err != nil {
+					return opts, fmt.Errorf("redislayer: history: %w", err)
+				}
+				opts.History = append(opts.History, rules...)
+			}
 		case "symmetric_encryption_key", "symmetric_encryption_keys":
 			opts.SymmetricEncryptionKeys = append(opts.SymmetricEncryptionKeys, vals...)
 		case "host":
@@ -125,7 +135,7 @@ func ParseURL(raw string) (Options, error) {
 				return opts, err
 			}
 		default:
-			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, inbox_capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, send_timeout, tls_ca)", key)
+			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, inbox_capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, send_timeout, tls_ca, history)", key)
 		}
 	}
 	if u.Host == "" {

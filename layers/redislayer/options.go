@@ -102,6 +102,10 @@ type Options struct {
 	// Redis has been away for longer, calls fail after one attempt. See the package
 	// documentation, "Failures".
 	SendTimeout time.Duration
+	// History keeps the messages sent to the groups matching a rule in a Redis stream per
+	// group, and gives each a position (see layers.HistoryRule and the package
+	// documentation, "History"). Off by default.
+	History []layers.HistoryRule
 	// Logger receives errors of the background loops and dropped messages (default
 	// slog.Default()).
 	Logger *slog.Logger

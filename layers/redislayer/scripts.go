@@ -122,13 +122,15 @@ return over
 var groupSendScript = redis.NewScript(groupSendLua)
 
 const groupSendLua = `
-local prefix, score = ARGV[1], ARGV[2]
+local suffix, hist_score = '', nil
+local function hist_reply(r) return r end
+local prefix, score = ARGV[1], hist_score or ARGV[2]
 local expiry, capacity = ARGV[5], tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
 local n = redis.call('ZCARD', KEYS[1])
 if n == 0 then
   redis.call('DEL', KEYS[3], KEYS[4])
-  return {0, 0, 0, 0, ''}
+  return hist_reply({0, 0, 0, 0, ''})
 end
 local deadline = nil
 if ARGV[7] ~= '' then
@@ -265,7 +267,7 @@ for _, t in ipairs(targets) do
   if string.byte(t[1], -1) == 33 then cap = inboxcap end -- '!': a process inbox
   redis.call('ZREMRANGEBYSCORE', k, 0, ARGV[4])
   if redis.call('ZCARD', k) < cap then
-    redis.call('ZADD', k, score, t[3] or (head .. t[2] .. body))
+    redis.call('ZADD', k, score, (t[3] or (head .. t[2] .. body)) .. suffix)
     redis.call('EXPIRE', k, expiry)
   else
     over = over + 1
@@ -279,7 +281,15 @@ if not prebuilt and snapid ~= '' then
     res[#res + 1] = t[2]
   end
 end
-return res
+return hist_reply(res)
+`
+
+// groupSendSuffixHook is where groupSendHistoryLua puts the history append: the entries
+// added to every delivered message (suffix), their score (hist_score, nil: the sender's) and
+// the reply's wrapper (hist_reply).
+const groupSendSuffixHook = `
+local suffix, hist_score = '', nil
+local function hist_reply(r) return r end
 `
 
 // heartbeatScript records this process's inboxes in the registry with the server's time
