@@ -74,35 +74,38 @@ type Config struct {
 
 // Report is the outcome of Run.
 type Report struct {
-	Mode             string   `json:"mode"`
-	Servers          []string `json:"servers"`
-	Layer            string   `json:"layer,omitempty"`
-	Clients          int      `json:"clients"`
-	Rooms            int      `json:"rooms"`
-	SendersPerRoom   int      `json:"senders_per_room"`
-	Inflight         int      `json:"inflight,omitempty"`
-	TargetRate       float64  `json:"target_deliveries_per_sec,omitempty"`
-	WarmupSeconds    float64  `json:"warmup_s"`
-	DurationSeconds  float64  `json:"duration_s"`
-	ConnectSeconds   float64  `json:"connect_s"`
-	DrainSeconds     float64  `json:"drain_s"`
-	MessagesSent     int64    `json:"messages_sent"`
-	Expected         int64    `json:"expected_deliveries"`
-	Delivered        int64    `json:"delivered"`
-	Lost             int64    `json:"lost"`
-	Duplicates       int64    `json:"duplicates"`
-	Reordered        int64    `json:"reordered"`
-	Late             int64    `json:"late_deliveries"`
-	Foreign          int64    `json:"foreign_or_malformed"`
-	DeliveriesPerSec float64  `json:"deliveries_per_sec"`
-	MessagesPerSec   float64  `json:"messages_per_sec"`
-	Latency          Latency  `json:"latency"`
-	EchoTimeouts     int64    `json:"echo_timeouts"`
-	WriteErrors      int64    `json:"write_errors"`
-	ReadErrors       int64    `json:"read_errors"`
-	CPU              *CPU     `json:"cpu,omitempty"`
-	FirstError       string   `json:"first_error,omitempty"`
-	Interrupted      bool     `json:"interrupted,omitempty"`
+	Mode            string   `json:"mode"`
+	Servers         []string `json:"servers"`
+	Layer           string   `json:"layer,omitempty"`
+	Clients         int      `json:"clients"`
+	Rooms           int      `json:"rooms"`
+	SendersPerRoom  int      `json:"senders_per_room"`
+	Inflight        int      `json:"inflight,omitempty"`
+	TargetRate      float64  `json:"target_deliveries_per_sec,omitempty"`
+	WarmupSeconds   float64  `json:"warmup_s"`
+	DurationSeconds float64  `json:"duration_s"`
+	ConnectSeconds  float64  `json:"connect_s"`
+	DrainSeconds    float64  `json:"drain_s"`
+	MessagesSent    int64    `json:"messages_sent"`
+	Expected        int64    `json:"expected_deliveries"`
+	Delivered       int64    `json:"delivered"`
+	Lost            int64    `json:"lost"`
+	Duplicates      int64    `json:"duplicates"`
+	Reordered       int64    `json:"reordered"`
+	Late            int64    `json:"late_deliveries"`
+	Foreign         int64    `json:"foreign_or_malformed"`
+	// ErrorFrames counts the server's answers that a sender's message was not delivered
+	// (examples/chat's {"error": ..., "message": m}); they are not deliveries.
+	ErrorFrames      int64   `json:"error_frames"`
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	MessagesPerSec   float64 `json:"messages_per_sec"`
+	Latency          Latency `json:"latency"`
+	EchoTimeouts     int64   `json:"echo_timeouts"`
+	WriteErrors      int64   `json:"write_errors"`
+	ReadErrors       int64   `json:"read_errors"`
+	CPU              *CPU    `json:"cpu,omitempty"`
+	FirstError       string  `json:"first_error,omitempty"`
+	Interrupted      bool    `json:"interrupted,omitempty"`
 	// LimitsHit holds the servers' loss counters (from their /metrics) that grew during the
 	// run: which limit dropped messages or closed clients (layer drops, group targets over
 	// capacity, full mailboxes, slow-client closes). Nil when no server serves /metrics.
@@ -131,6 +134,7 @@ type client struct {
 	dups       int64
 	reordered  int64 // first copies with a lower sequence number than one seen before
 	foreign    int64
+	errFrames  int64
 	inWindow   int64
 	late       int64
 	readFailed bool
@@ -373,6 +377,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.EchoTimeouts += c.sent.Load() - c.seen[c.idx].count()
 		}
 		rep.Foreign += c.foreign
+		rep.ErrorFrames += c.errFrames
 		rep.Late += c.late
 		window += c.inWindow
 	}
@@ -524,6 +529,10 @@ func (r *run) read(c *client, clients []*client) {
 			ready = true
 		}
 		now := time.Since(r.base)
+		if isErrorFrame(buf) {
+			c.errFrames++ // the echo never comes: the closed loop waits its timeout
+			continue
+		}
 		id, seq, ts, ok := parseMessage(buf)
 		if !ok || id < 0 || id >= len(clients) || clients[id].room != c.room {
 			c.foreign++

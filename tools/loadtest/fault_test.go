@@ -93,6 +93,19 @@ func TestFaultReorder(t *testing.T) {
 	checkCounts(t, rep, 0, 0, int64(f*members), 0, 0)
 }
 
+// TestFaultErrorFrame: every 6th message is answered to its sender with an error frame that
+// carries the message back (as examples/chat does when the layer is down). The frame is not a
+// delivery: each such message is lost by all 4 members and counted as one error frame.
+func TestFaultErrorFrame(t *testing.T) {
+	s := &faultServer{mode: faultError, every: 6}
+	rep := faultRun(t, s, 2*time.Second)
+	_, f, _ := s.counts()
+	checkCounts(t, rep, int64(f*members), 0, 0, 0, int64(f))
+	if rep.ErrorFrames != int64(f) {
+		t.Fatalf("error frames %d, want %d", rep.ErrorFrames, f)
+	}
+}
+
 // TestFaultForeign: after every 5th message, a frame from sender 999999 (no such client) and
 // a malformed JSON frame go to the room.
 func TestFaultForeign(t *testing.T) {

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ const (
 	faultForeign = "foreign" // after every Nth message, a frame from a sender that does not exist and a malformed one
 	faultBatch   = "batch"   // a sender's messages are held until it has Batch unanswered (or it is idle)
 	faultRate    = "rate"    // messages over Rate per second (a token bucket) reach nobody
+	faultError   = "error"   // every Nth message reaches nobody; its sender gets examples/chat's error frame
 )
 
 // faultServer speaks the chat protocol of examples/chat over real loopback WebSockets
@@ -198,6 +200,18 @@ func (s *faultServer) message(c *faultConn, msg []byte) {
 					s.broadcast(room, h)
 				}
 			})
+			return
+		}
+	case faultError:
+		if nth {
+			s.faults++
+			var m struct{ Message string }
+			_ = json.Unmarshal(msg, &m)
+			frame, _ := json.Marshal(map[string]string{"error": "MESSAGE_NOT_DELIVERED", "message": m.Message})
+			c.wmu.Lock()
+			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_ = wsutil.WriteServerText(c, frame)
+			c.wmu.Unlock()
 			return
 		}
 	case faultForeign:

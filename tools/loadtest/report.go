@@ -30,8 +30,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.ConnectSeconds, r.WarmupSeconds, r.DurationSeconds, r.DrainSeconds)
 	fmt.Fprintf(&b, "throughput:    %.0f deliveries/s (%.1f messages/s sent)\n", r.DeliveriesPerSec, r.MessagesPerSec)
 	fmt.Fprintf(&b, "latency:       %s\n", r.Latency.text())
-	fmt.Fprintf(&b, "deliveries:    %d expected, %d delivered, %d lost, %d duplicates, %d reordered, %d late, %d foreign or malformed\n",
-		r.Expected, r.Delivered, r.Lost, r.Duplicates, r.Reordered, r.Late, r.Foreign)
+	fmt.Fprintf(&b, "deliveries:    %d expected, %d delivered, %d lost, %d duplicates, %d reordered, %d late, %d foreign or malformed, %d error frames\n",
+		r.Expected, r.Delivered, r.Lost, r.Duplicates, r.Reordered, r.Late, r.Foreign, r.ErrorFrames)
 	fmt.Fprintf(&b, "errors:        %d write, %d read, %d echo timeouts\n", r.WriteErrors, r.ReadErrors, r.EchoTimeouts)
 	switch {
 	case len(r.LimitsHit) > 0:

@@ -102,6 +102,7 @@ func (c *SearchConfig) judge(r *Report) (bool, string) {
 	add(r.Duplicates, "duplicates")
 	add(r.Reordered, "reordered")
 	add(r.Foreign, "foreign")
+	add(r.ErrorFrames, "error frames")
 	add(r.WriteErrors+r.ReadErrors, "socket errors")
 	bound := float64(c.P99) / float64(time.Millisecond)
 	switch {
