@@ -72,7 +72,7 @@ func parseHistoryTTL(s string) (time.Duration, error) {
 	if s == "0" {
 		return 0, nil
 	}
-	return parseSeconds(s)
+	return ParseSeconds(s)
 }
 
 // HistoryRules maps group names to their history rule: the first rule whose pattern matches

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"time"
 )
 
 func init() { Register("memory", openMemory) }
@@ -37,7 +36,7 @@ func openMemory(_ context.Context, u *url.URL) (Layer, error) {
 			}
 			opts.Capacity = n
 		case "expiry", "group_expiry":
-			d, err := parseSeconds(last)
+			d, err := ParseSeconds(last)
 			if err != nil {
 				return nil, fmt.Errorf("%s=%q: %w", key, last, err)
 			}
@@ -76,20 +75,4 @@ func openMemory(_ context.Context, u *url.URL) (Layer, error) {
 		return nil, err
 	}
 	return newMemory(caps, hist, opts), nil
-}
-
-// parseSeconds reads a positive duration written as seconds ("60", "0.5") or as a Go
-// duration ("500ms", "1h").
-func parseSeconds(s string) (time.Duration, error) {
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f <= 0 || f > float64(1<<62)/float64(time.Second) {
-			return 0, fmt.Errorf("want a positive number of seconds")
-		}
-		return time.Duration(f * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("want a positive number of seconds or a duration such as 500ms")
-	}
-	return d, nil
 }

@@ -74,7 +74,7 @@ func ParseURL(raw string) (Options, error) {
 			var d time.Duration
 			if key == "heartbeat_timeout" && (last == "off" || last == "-1") {
 				d = -1
-			} else if d, err = parseSeconds(last); err != nil {
+			} else if d, err = layers.ParseSeconds(last); err != nil {
 				return opts, fmt.Errorf("redislayer: %s=%q: %w", key, last, err)
 			}
 			switch key {
@@ -88,7 +88,7 @@ func ParseURL(raw string) (Options, error) {
 		case "send_timeout":
 			if last == "off" || last == "0" {
 				opts.SendTimeout = -1
-			} else if opts.SendTimeout, err = parseSeconds(last); err != nil {
+			} else if opts.SendTimeout, err = layers.ParseSeconds(last); err != nil {
 				return opts, fmt.Errorf("redislayer: %s=%q: %w", key, last, err)
 			}
 		case "capacity", "local_capacity", "inbox_capacity":
@@ -216,20 +216,4 @@ func shardURLs(scheme string, u *url.URL, db int, hosts []string) ([]string, err
 		urls = append(urls, hu.String())
 	}
 	return urls, nil
-}
-
-// parseSeconds reads a positive duration written as seconds ("60", "0.5") or as a Go
-// duration ("500ms").
-func parseSeconds(s string) (time.Duration, error) {
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f <= 0 || f > 1e9 {
-			return 0, fmt.Errorf("want a positive number of seconds")
-		}
-		return time.Duration(f * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("want a positive number of seconds or a duration such as 500ms")
-	}
-	return d, nil
 }

@@ -73,7 +73,7 @@ func ParsePubSubURL(raw string) (PubSubOptions, error) {
 		case "send_timeout":
 			if last == "off" || last == "0" {
 				opts.SendTimeout = -1
-			} else if opts.SendTimeout, err = parseSeconds(last); err != nil {
+			} else if opts.SendTimeout, err = layers.ParseSeconds(last); err != nil {
 				return opts, fmt.Errorf("redislayer: %s=%q: %w", key, last, err)
 			}
 		case "expiry", "group_expiry", "capacity", "channel_capacity", "symmetric_encryption_key",
