@@ -36,6 +36,7 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 LOGIN_REDIRECT_URL = "/whoami/"
+LOGOUT_REDIRECT_URL = "/whoami/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
 
 if os.environ.get("DJANGO_PG_NAME"):
