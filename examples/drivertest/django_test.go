@@ -360,6 +360,22 @@ func runDjangoScenario(t *testing.T, setup djangoSetup) {
 	if err != nil || u.Username() != "alice" || u.IsStaff() || u.IsSuperuser() || !u.IsActive() {
 		t.Fatalf("Authenticate = %+v, %v", u, err)
 	}
+	// As an auth.UserLoader: the user's SessionHash is the one Django stored at login, so
+	// auth.Login on a gochannels session stores what Django would.
+	lu, err := d.gosite.LoadUser(t.Context(), u.ID())
+	if err != nil || lu.Username() != "alice" {
+		t.Fatalf("LoadUser(%s) = %v, %v", u.ID(), lu, err)
+	}
+	data, err := d.gosite.SessionData(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := lu.(auth.SessionHasher); !ok || h.SessionHash() != data["_auth_user_hash"] {
+		t.Fatalf("LoadUser's SessionHash is not Django's _auth_user_hash")
+	}
+	if _, err := d.gosite.LoadUser(t.Context(), "999999"); !errors.Is(err, auth.ErrUserNotFound) {
+		t.Fatalf("LoadUser of an unknown user: %v", err)
+	}
 
 	// Tampering: any changed character of the cookie.
 	last := s[len(s)-1]
@@ -395,6 +411,10 @@ u = User.objects.get(username="alice"); u.set_password("pw-alice-2"); u.save()`)
 	bob := d.browser()
 	sb := bob.login("bob", "pw-bob")
 	d.accepted("bob after login", sb, "bob")
+	bobUser, err := d.gosite.Authenticate(t.Context(), sb)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d.shell(`from django.contrib.auth.models import User
 User.objects.filter(username="bob").update(is_active=False)`)
 	if got := d.djangoWhoami(sb); got != "" {
@@ -405,6 +425,9 @@ User.objects.filter(username="bob").update(is_active=False)`)
 	}
 	if _, err := d.gosite.Authenticate(t.Context(), sb); !errors.Is(err, django.ErrInactive) {
 		t.Fatalf("inactive user: Authenticate = %v", err)
+	}
+	if _, err := d.gosite.LoadUser(t.Context(), bobUser.ID()); !errors.Is(err, auth.ErrUserNotFound) || !errors.Is(err, django.ErrInactive) {
+		t.Fatalf("LoadUser of the inactive user: %v", err)
 	}
 
 	// Expiry.
