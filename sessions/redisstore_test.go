@@ -64,3 +64,12 @@ func TestRedisStore(t *testing.T) {
 		}
 	})
 }
+
+// TestRedisStoreCluster runs the Store checks on a Redis Cluster: a session's keys (its ID
+// and its previous ID) live in different slots, so the store never puts two in one command.
+func TestRedisStoreCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	client := c.Client()
+	st := sessions.NewRedisStore(client, sessions.RedisOptions{})
+	storetest.Run(t, st)
+}
