@@ -54,6 +54,10 @@ type Config struct {
 	// read (and write under DEFAULT_HASHING_ALGORITHM = "sha1"): SHA-1 signatures, the
 	// old base64 "hash:json" session data, and SHA-1 session auth hashes.
 	Legacy bool
+	// HashingAlgorithm is DEFAULT_HASHING_ALGORITHM of Django 3.1 and 3.2: "sha256" (the
+	// default, and the only choice since Django 4.0) or "sha1", which implies Legacy and
+	// makes the SessionHash of LoadUser's users the SHA-1 one, as that Django writes it.
+	HashingAlgorithm string
 
 	// DB is the site's database, for auth_user and, with EngineDB and EngineCachedDB,
 	// django_session. The package imports no driver: open it with pgx's stdlib for
@@ -114,6 +118,14 @@ func (c *Config) check() error {
 	if c.TimeZone == nil {
 		c.TimeZone = time.UTC
 	}
+	switch c.HashingAlgorithm {
+	case "", "sha256":
+		c.HashingAlgorithm = "sha256"
+	case "sha1":
+		c.Legacy = true
+	default:
+		return fmt.Errorf("%w: HashingAlgorithm %q is not sha256 or sha1", ErrConfig, c.HashingAlgorithm)
+	}
 	if c.CacheVersion == 0 {
 		c.CacheVersion = 1
 	}
@@ -142,7 +154,10 @@ func (c *Config) check() error {
 
 func (c *Config) signer() *signer {
 	s := &signer{keys: append([]string{c.SecretKey}, c.SecretKeyFallbacks...), algs: []func() hash.Hash{sha256.New}}
-	if c.Legacy {
+	switch {
+	case c.HashingAlgorithm == "sha1":
+		s.algs = []func() hash.Hash{sha1.New, sha256.New} // the first is the one Django writes
+	case c.Legacy:
 		s.algs = append(s.algs, sha1.New)
 	}
 	return s

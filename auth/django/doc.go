@@ -24,9 +24,11 @@
 // Session data must use the JSON serializer (SESSION_SERIALIZER's default since Django 1.6),
 // signed with HMAC-SHA256 under SECRET_KEY or one of SECRET_KEY_FALLBACKS; Config.Legacy
 // also accepts what Django before 3.1 wrote (HMAC-SHA1 signatures, the "hash:json" db
-// format, SHA-1 session auth hashes), which Django 3.1 and 3.2 still read. The user is the
-// auth_user row whose id is the session's _auth_user_id, logged in through a backend listed
-// in Config.AuthenticationBackends (ModelBackend by default); the session is refused when
+// format, SHA-1 session auth hashes), which Django 3.1 and 3.2 still read; a 3.1 or 3.2 site
+// with DEFAULT_HASHING_ALGORITHM = "sha1" writes them, and sets Config.HashingAlgorithm to
+// "sha1". The user is the auth_user row whose id is the session's _auth_user_id, logged in
+// through a backend listed in Config.AuthenticationBackends (ModelBackend by default); the
+// session is refused when
 // the user is gone or inactive (is_active false), or when _auth_user_hash is missing or is
 // not the salted HMAC ("django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash")
 // of the user's current password hash: a password change logs out every other session.
@@ -39,7 +41,8 @@
 // and python3-django-redis 5.2): a Django project logs users in through its own LoginView,
 // and the Go server accepts the cookie, then refuses it after a password change, tampering,
 // logout or expiry on the Django side, and for an inactive user, for the db engine on
-// SQLite and PostgreSQL, signed_cookies, cache and cached_db. Django 4.x and 5.x write the
+// SQLite and PostgreSQL, signed_cookies, cache and cached_db, and for db and signed_cookies
+// again under DEFAULT_HASHING_ALGORITHM = "sha1". Django 4.x and 5.x write the
 // same formats (signing, session data, auth hash) as far as their source shows, but only
 // 3.2 is tested here; with Legacy, sessions from before 3.1 are read too.
 //

@@ -47,7 +47,7 @@ func saltedHMAC(newHash func() hash.Hash, keySalt, secret, value string) []byte 
 // signer verifies what django.core.signing's TimestampSigner signed.
 type signer struct {
 	keys []string           // SECRET_KEY, then SECRET_KEY_FALLBACKS
-	algs []func() hash.Hash // sha256, and sha1 when legacy formats are accepted
+	algs []func() hash.Hash // the one Django writes first, then any other accepted
 }
 
 // unsign checks signed ("value:timestamp:signature") with salt and returns the value and
@@ -195,7 +195,8 @@ func base62Decode(s string) (int64, error) {
 	return n, nil
 }
 
-// authHash is Django's get_session_auth_hash under SECRET_KEY with SHA-256.
+// authHash is Django's get_session_auth_hash under SECRET_KEY with the algorithm Django
+// writes (SHA-256, or SHA-1 under HashingAlgorithm "sha1").
 func (s *signer) authHash(password string) string {
 	return hex.EncodeToString(saltedHMAC(s.algs[0], saltAuthHash, s.keys[0], password))
 }

@@ -160,6 +160,7 @@ func TestNewRefuses(t *testing.T) {
 		"no key":         {},
 		"no db":          {SecretKey: "k"},
 		"empty fallback": {SecretKey: "k", SecretKeyFallbacks: []string{""}},
+		"bad algorithm":  {SecretKey: "k", HashingAlgorithm: "md5"},
 	} {
 		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)

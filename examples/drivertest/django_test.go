@@ -54,6 +54,7 @@ type djangoSetup struct {
 	engine   string
 	postgres bool
 	redis    bool
+	sha1     bool // DEFAULT_HASHING_ALGORITHM = "sha1" (Django 3.1, 3.2), read with Config.Legacy
 }
 
 func startDjango(t *testing.T, setup djangoSetup) *djangoSite {
@@ -68,6 +69,10 @@ func startDjango(t *testing.T, setup djangoSetup) *djangoSite {
 	secret := "test-" + hex.EncodeToString(kb[:])
 	env := append(os.Environ(), "DJANGO_SECRET_KEY="+secret, "DJANGO_SESSION_ENGINE="+setup.engine, "PYTHONDONTWRITEBYTECODE=1")
 	cfg := django.Config{SecretKey: secret, SessionEngine: setup.engine}
+	if setup.sha1 {
+		env = append(env, "DJANGO_HASHING_ALGORITHM=sha1")
+		cfg.HashingAlgorithm = "sha1"
+	}
 	if setup.postgres {
 		pg := newPostgres(t)
 		u, _ := url.Parse(pg.URL)
@@ -360,6 +365,18 @@ func runDjangoScenario(t *testing.T, setup djangoSetup) {
 	if err != nil || u.Username() != "alice" || u.IsStaff() || u.IsSuperuser() || !u.IsActive() {
 		t.Fatalf("Authenticate = %+v, %v", u, err)
 	}
+	if setup.sha1 {
+		// What Django wrote is in the pre-3.1 formats: refused without Legacy.
+		cfg := d.cfg
+		cfg.HashingAlgorithm = ""
+		strict, err := django.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := strict.Authenticate(t.Context(), s); !errors.Is(err, django.ErrNotAuthenticated) {
+			t.Fatalf("a SHA-1 session without Legacy: %v, want a refusal", err)
+		}
+	}
 	// As an auth.UserLoader: the user's SessionHash is the one Django stored at login, so
 	// auth.Login on a gochannels session stores what Django would.
 	lu, err := d.gosite.LoadUser(t.Context(), u.ID())
@@ -516,5 +533,24 @@ func TestDjangoStoreDown(t *testing.T) {
 	var se ws.StatusError
 	if !errors.As(err, &se) || int(se) != http.StatusServiceUnavailable {
 		t.Fatalf("handshake with the store down: %v, want 503", err)
+	}
+}
+
+// TestDjangoLegacySHA1 runs the scenario with Django writing the formats of before 3.1
+// (DEFAULT_HASHING_ALGORITHM = "sha1", a setting of Django 3.1 and 3.2 only): SHA-1
+// signatures, the base64 "hash:json" session data of the db engine, SHA-1 auth hashes.
+func TestDjangoLegacySHA1(t *testing.T) {
+	py := redistest.RequirePython(t, "django_redis", "psycopg2")
+	out, err := exec.CommandContext(t.Context(), py, "-c", "import django; print(django.VERSION[0] * 100 + django.VERSION[1])").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := strconv.Atoi(strings.TrimSpace(string(out))); v < 301 || v >= 400 {
+		t.Skipf("Django %s has no DEFAULT_HASHING_ALGORITHM setting (3.1 and 3.2 only)", strings.TrimSpace(string(out)))
+	}
+	for _, engine := range []string{django.EngineDB, django.EngineSignedCookies} {
+		t.Run(engine[strings.LastIndexByte(engine, '.')+1:], func(t *testing.T) {
+			runDjangoScenario(t, djangoSetup{engine: engine, sha1: true})
+		})
 	}
 }

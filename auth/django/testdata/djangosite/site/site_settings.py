@@ -6,6 +6,8 @@ DJANGO_SQLITE           path of the SQLite database, or
 DJANGO_PG_NAME          PostgreSQL database name (DJANGO_PG_HOST, DJANGO_PG_PORT, DJANGO_PG_USER)
 DJANGO_REDIS_URL        the cache's Redis (django-redis, JSON serializer)
 DJANGO_CACHE_PREFIX     the cache's KEY_PREFIX
+DJANGO_HASHING_ALGORITHM  DEFAULT_HASHING_ALGORITHM (Django 3.1 and 3.2; "sha1" writes the
+                        pre-3.1 formats)
 """
 import os
 
@@ -67,3 +69,6 @@ if os.environ.get("DJANGO_REDIS_URL"):
             "OPTIONS": {"SERIALIZER": "django_redis.serializers.json.JSONSerializer"},
         }
     }
+
+if os.environ.get("DJANGO_HASHING_ALGORITHM"):
+    DEFAULT_HASHING_ALGORITHM = os.environ["DJANGO_HASHING_ALGORITHM"]
