@@ -28,10 +28,10 @@
 // with DEFAULT_HASHING_ALGORITHM = "sha1" writes them, and sets Config.HashingAlgorithm to
 // "sha1". The user is the auth_user row whose id is the session's _auth_user_id, logged in
 // through a backend listed in Config.AuthenticationBackends (ModelBackend by default); the
-// session is refused when
-// the user is gone or inactive (is_active false), or when _auth_user_hash is missing or is
-// not the salted HMAC ("django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash")
-// of the user's current password hash: a password change logs out every other session.
+// session is refused when the user is gone or inactive (is_active false), or when
+// _auth_user_hash is missing or is not the salted HMAC
+// ("django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash") of the user's
+// current password hash: a password change logs out every other session.
 // Refusals wrap ErrNotAuthenticated (ErrNoSession, ErrNotLoggedIn, ErrUnknownUser,
 // ErrInactive, ErrStaleSession); a failing database or Redis is an error of its own, and
 // the middleware refuses such a handshake as unavailable (503), never as forbidden. The
