@@ -169,7 +169,7 @@ func (d *djangoSite) runserver() {
 	d.base = "http://" + addr
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(d.base + "/whoami/")
+		resp, err := quickClient.Get(d.base + "/whoami/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -203,6 +203,9 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// quickClient asks Django without a cookie jar, each request bounded in time.
+var quickClient = &http.Client{Timeout: 30 * time.Second}
 
 var csrfInput = regexp.MustCompile(`name="csrfmiddlewaretoken" value="([^"]+)"`)
 
@@ -281,7 +284,7 @@ func (d *djangoSite) djangoWhoami(session string) string {
 	d.t.Helper()
 	req, _ := http.NewRequest("GET", d.base+"/whoami/", nil)
 	req.AddCookie(&http.Cookie{Name: "sessionid", Value: session})
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := quickClient.Do(req)
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func newPostgres(t *testing.T) *pgDatabase {
 func newSQLite(t *testing.T) (*sql.DB, string) {
 	t.Helper()
 	path := t.TempDir() + "/db.sqlite3"
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
