@@ -26,8 +26,8 @@ const (
 
 // Cache key prefixes of Django's cache and cached_db session engines.
 const (
-	cachePrefix   = "django.contrib.sessions.cache"
-	cachedDBPrefx = "django.contrib.sessions.cached_db"
+	cachePrefix    = "django.contrib.sessions.cache"
+	cachedDBPrefix = "django.contrib.sessions.cached_db"
 )
 
 // Why a client is not authenticated. Each wraps ErrNotAuthenticated.
@@ -97,7 +97,7 @@ func (s *Site) SessionData(ctx context.Context, cookie string) (map[string]any, 
 	case EngineCache:
 		return s.fromCache(ctx, cachePrefix, cookie)
 	case EngineCachedDB:
-		m, err := s.fromCache(ctx, cachedDBPrefx, cookie)
+		m, err := s.fromCache(ctx, cachedDBPrefix, cookie)
 		if !errors.Is(err, ErrNoSession) {
 			return m, err
 		}
@@ -262,6 +262,7 @@ func (s *Site) user(ctx context.Context, id string) (*User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("django: read %s: %w", s.cfg.UserTable, err)
 	}
+	u.hash = s.signer.authHash(u.password)
 	return u, nil
 }
 
@@ -279,6 +280,5 @@ func (s *Site) LoadUser(ctx context.Context, id string) (auth.User, error) {
 	if !u.active {
 		return nil, fmt.Errorf("%w: %w", auth.ErrUserNotFound, ErrInactive)
 	}
-	u.hash = s.signer.authHash(u.password)
 	return u, nil
 }

@@ -32,8 +32,8 @@ func (u *User) IsStaff() bool { return u.staff }
 // IsSuperuser returns is_superuser.
 func (u *User) IsSuperuser() bool { return u.superuser }
 
-// SessionHash returns Django's session auth hash of the user (for auth.SessionHasher), set
-// on users that LoadUser returned; "" otherwise.
+// SessionHash returns Django's session auth hash of the user (for auth.SessionHasher): the
+// value Django stores as _auth_user_hash when the user logs in.
 func (u *User) SessionHash() string { return u.hash }
 
 // String returns the username, never the password hash.
