@@ -1,9 +1,13 @@
 package sessions_test
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gochannels/gochannels/sessions"
 )
@@ -48,4 +52,35 @@ func ExampleNewCookieStore() {
 	// sessionid true true true
 	// visited="yes"
 	// visited=""
+}
+
+// Sessions in Redis, shared by every server that uses it: the cookie holds only the ID.
+// (Not run: it needs a Redis server.)
+func ExampleNewRedisStore() {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer client.Close()
+	m := sessions.NewManager(sessions.NewRedisStore(client, sessions.RedisOptions{}), sessions.Options{Secure: true})
+	_ = m // m.Handler for net/http, sessions.Middleware (or auth.Stack) for scopes
+}
+
+// Sessions in PostgreSQL (or SQLite for one host). The library imports no driver: open db
+// with one, e.g. pgx's stdlib, and name the dialect. (Not run: it needs a database.)
+func ExampleNewSQLStore() {
+	var db *sql.DB // sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if db == nil {
+		return
+	}
+	ctx := context.Background()
+	store, err := sessions.NewSQLStore(db, sessions.PostgreSQL, sessions.SQLOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := store.CreateTable(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	m := sessions.NewManager(store, sessions.Options{Secure: true})
+	_ = m
+	// Now and then: store.DeleteExpired(ctx)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/middleware"
@@ -36,8 +37,20 @@ type scopeState struct {
 // saved when the scope ends (or at once with SaveScope) and, when the cookie would have to
 // change, logged as not delivered: see SaveScope.
 //
+// The end of the scope is observed with channels.Observe, so the Receiver and Sender keep
+// their optional interfaces (Injector, Detacher, TextSender): a consumer made with
+// consumer.WithoutIdleGoroutine still detaches from its goroutine, and its session is saved
+// when its scope really ends, not when Serve returns channels.ErrDetached.
+//
 // A failure of the store to load the session ends the scope with that error.
 func Middleware(app channels.Application, m *Manager) channels.Application {
+	observed := channels.Observe(channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
+		st, _ := scope.Value(scopeKey{}).(*scopeState)
+		return app.Serve(ctx, scope, receive, &scopeSender{st: st, send: send})
+	}), func(ctx context.Context, scope *channels.Scope) channels.Observer {
+		st, _ := scope.Value(scopeKey{}).(*scopeState)
+		return &scopeEnd{st: st, ctx: ctx, path: scope.Path}
+	})
 	return channels.ApplicationFunc(func(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {
 		if scope.Type == channels.ScopeChannel {
 			return app.Serve(ctx, scope, receive, send)
@@ -47,22 +60,61 @@ func Middleware(app channels.Application, m *Manager) channels.Application {
 		if err != nil {
 			return fmt.Errorf("sessions: scope %s: %w", scope.Path, err)
 		}
-		st := &scopeState{m: m, s: s, clientValue: value}
-		scope.Set(scopeKey{}, st)
-		err = app.Serve(ctx, scope, receive, channels.SendFunc(func(ctx context.Context, msg channels.Message) error {
-			switch msg.Type() {
-			case channels.TypeHTTPResponseStart, channels.TypeWebsocketAccept:
-				msg = st.beforeHead(ctx, msg)
-			}
-			return send.Send(ctx, msg)
-		}))
-		if s.Modified() {
-			if serr := st.save(ctx); serr != nil {
-				slog.WarnContext(ctx, "session not saved at the end of the scope", "path", scope.Path, "err", serr)
-			}
-		}
-		return err
+		scope.Set(scopeKey{}, &scopeState{m: m, s: s, clientValue: value})
+		return observed.Serve(ctx, scope, receive, send)
 	})
+}
+
+// finalSaveTimeout bounds the save at the end of a scope, which runs on a context that is no
+// longer canceled with the scope's.
+const finalSaveTimeout = 10 * time.Second
+
+// scopeEnd saves a changed session when its scope ends; it is the scope's channels.Observer.
+type scopeEnd struct {
+	st   *scopeState
+	ctx  context.Context
+	path string
+}
+
+// Received passes msg through (see channels.Observer).
+func (e *scopeEnd) Received(msg channels.Message) channels.Message { return msg }
+
+// Sent does nothing: the head is handled by scopeSender (see channels.Observer).
+func (e *scopeEnd) Sent(msg channels.Message, err error) {}
+
+// Ended saves the session if it was changed since it was last saved, unless the application
+// panicked (see channels.Observer). The scope's context may be done by now (the server canceled it), so the save runs on a
+// copy that is not canceled with it, bounded by finalSaveTimeout.
+func (e *scopeEnd) Ended(result error, panicked bool) {
+	if panicked || !e.st.s.Modified() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), finalSaveTimeout)
+	defer cancel()
+	if err := e.st.save(ctx); err != nil {
+		slog.WarnContext(ctx, "session not saved at the end of the scope", "path", e.path, "err", err)
+	}
+}
+
+// scopeSender adds the session cookie to the response head. It is a channels.TextSender
+// whatever the Sender it wraps is: text frames carry no cookie and go straight through.
+type scopeSender struct {
+	st   *scopeState
+	send channels.Sender
+}
+
+// Send saves a changed session before the response head goes out, with its cookie.
+func (ss *scopeSender) Send(ctx context.Context, msg channels.Message) error {
+	switch msg.Type() {
+	case channels.TypeHTTPResponseStart, channels.TypeWebsocketAccept:
+		msg = ss.st.beforeHead(ctx, msg)
+	}
+	return ss.send.Send(ctx, msg)
+}
+
+// SendText sends a text frame through the wrapped Sender (see channels.SendText).
+func (ss *scopeSender) SendText(ctx context.Context, text string) error {
+	return channels.SendText(ctx, ss.send, text)
 }
 
 // FromScope returns the scope's session, or nil when no session Middleware ran for it.

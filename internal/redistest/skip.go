@@ -49,6 +49,8 @@ var pythonPackages = map[string]string{
 	"msgpack":        "python3-msgpack",
 	"cryptography":   "python3-cryptography",
 	"daphne":         "python3-daphne",
+	"django_redis":   "python3-django-redis",
+	"psycopg2":       "python3-psycopg2",
 }
 
 // RequirePython returns the path of a Python interpreter that can import Django's channels,
