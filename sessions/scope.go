@@ -156,7 +156,8 @@ func (st *scopeState) save(ctx context.Context) error {
 	if c == nil || c.Value == st.clientValue || st.m.staleIsEmpty(ctx, c, st.clientValue) {
 		return nil
 	}
-	return fmt.Errorf("sessions: session %s saved: %w", st.s.ID(), ErrCookieNotDelivered)
+	// The session ID is a bearer secret: it never goes into an error (errors end up in logs).
+	return fmt.Errorf("sessions: session saved: %w", ErrCookieNotDelivered)
 }
 
 // beforeHead saves a changed session and returns msg with the Set-Cookie header added (a copy;
