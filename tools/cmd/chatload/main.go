@@ -82,6 +82,7 @@ type options struct {
 	k, c, perProc, perSource, offset                  int
 	jsonOut, verbose, worker, keepLogs                bool
 	perServer                                         int
+	table                                             *tableOptions
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -93,7 +94,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.procs, "procs", 1, "chat server processes to start")
 	fs.StringVar(&o.layer, "layer", "", `layer of started servers: "memory", "redis" or a layer URL (default memory for one process, redis for more)`)
 	fs.StringVar(&o.redis, "redis", "", "redis:// URL of a running Redis for the redis layer (default: start a private redis-server)")
-	fs.StringVar(&o.server, "server", loadtest.ServerGo, `servers to start: "gochannels" (examples/chat) or "django" (the Django Channels tutorial chat under daphne, for comparison in one run)`)
+	fs.StringVar(&o.server, "server", loadtest.ServerGo, `servers to start: "gochannels" (examples/chat), "bare" (the bare reference broadcast server, tools/bareserver) or "django" (the Django Channels tutorial chat under daphne); a comma-separated list of server[:layer[:procs]] runs each in turn and prints one table (bare,gochannels:memory,gochannels:redis)`)
 	fs.StringVar(&o.chatBin, "chat-bin", "", "a built examples/chat binary (default: go build it)")
 	fs.StringVar(&o.origin, "origin", "", "Origin header (default http://<server host:port>)")
 	fs.IntVar(&o.clients, "clients", 100, "WebSocket clients (idle mode: connections)")
@@ -123,6 +124,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the started servers' logs (the directory is printed to stderr)")
 	fs.BoolVar(&o.worker, "idle-worker", false, "internal: run as an idle-mode client worker")
 	fs.IntVar(&o.offset, "offset", 0, "internal: source index offset of an idle-mode worker")
+	o.table = tableFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -140,6 +142,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		if o.mode == "search" { // each step also connects its clients afresh
 			o.timeout += time.Duration(o.searchSteps) * (o.warmup + o.duration + o.drain + o.pause + time.Minute)
 		}
+		o.timeout += o.table.extraTime(o)
 	}
 	return o, nil
 }
@@ -163,6 +166,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dialer := loadtest.Dialer{Origin: o.origin, PerSource: o.perSource}
 	if o.worker {
 		return loadtest.ServeWorker(ctx, dialer, splitURLs(o.urls), o.clients, o.rooms, o.offset, os.Stdin, stdout)
+	}
+
+	if o.table.wanted(o) {
+		return runTable(ctx, o, logger, stdout)
 	}
 
 	urls := splitURLs(o.urls)
