@@ -245,11 +245,12 @@ func (s *Server) leave(c *conn) {
 // broadcast queues one frame to every member of r.
 func (s *Server) broadcast(r *room, frame []byte) {
 	members := *r.members.Load()
+	// Counted first, so that a client that has a frame sees it counted.
+	s.messages.Add(1)
+	s.deliveries.Add(int64(len(members)))
 	for _, m := range members {
 		m.enqueue(frame)
 	}
-	s.messages.Add(1)
-	s.deliveries.Add(int64(len(members)))
 }
 
 // serveMetrics answers one GET /metrics with the counters in Prometheus text format.

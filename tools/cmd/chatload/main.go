@@ -31,6 +31,21 @@
 // omission). With -inflight N each closed-loop sender keeps N of its own messages unanswered
 // (a burst) instead of one.
 //
+// -server bare runs the same load against the bare reference broadcast server
+// (tools/bareserver: gobwas/ws, a reader and a batching writer per connection, no framework,
+// no layer, one process), the ceiling examples/chat is measured against. A comma-separated
+// list of server[:layer[:procs]] runs each in turn, every one in fresh processes, and prints
+// one table with deliveries/s, deliveries per server CPU-second and per (server + Redis)
+// CPU-second, and loss, then medians and ratios to the first server; -rounds N repeats the
+// pass N times, alternating the order. -shapes gives the table's <rooms>x<members> shapes
+// ("scaling": rooms of 10 to 10,000 members, and 1 to 1,000 rooms; -max-conns bounds them).
+// -profile DIR also captures CPU, block, mutex and allocation profiles of the Go servers over
+// each measured window (they run with -pprof) and their costs per delivery:
+//
+//	go run ./tools/cmd/chatload -server bare,gochannels:memory,gochannels:redis -clients 100 -senders 10 -inflight 50
+//	go run ./tools/cmd/chatload -server bare,gochannels -shapes scaling -senders 1 -inflight 10
+//	go run ./tools/cmd/chatload -server bare,gochannels:memory -clients 100 -senders 10 -inflight 50 -profile /tmp/prof
+//
 // -mode search finds the highest open-loop rate the servers sustain with nothing lost, no echo
 // timeouts and p99 at most -p99: steps of -warmup + -duration each, doubling from -rate until
 // one fails, then bisecting to -precision, in at most -search-steps steps. It prints a table
