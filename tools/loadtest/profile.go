@@ -406,7 +406,8 @@ func (c *Costs) WriteText(w io.Writer) error {
 }
 
 // WriteFiles writes <Label>-costs.txt and, when the go command is on PATH, <Label>-top.txt:
-// go tool pprof -top of each profile captured.
+// go tool pprof -top of each profile captured (block and mutex without the frames of
+// net/http/pprof, whose delta handlers block for the whole window).
 func (c *Costs) WriteFiles(ctx context.Context, dir string) error {
 	var b strings.Builder
 	if err := c.WriteText(&b); err != nil {
@@ -421,8 +422,12 @@ func (c *Costs) WriteFiles(ctx context.Context, dir string) error {
 	var top strings.Builder
 	for _, f := range c.Files {
 		args := []string{"tool", "pprof", "-top", "-nodecount=25"}
-		if strings.HasSuffix(f, "-allocs.pb.gz") {
+		switch {
+		case strings.HasSuffix(f, "-allocs.pb.gz"):
 			args = append(args, "-sample_index=alloc_objects")
+		case strings.HasSuffix(f, "-block.pb.gz"), strings.HasSuffix(f, "-mutex.pb.gz"):
+			// The delta profiles' own handlers wait the whole window: not the server's cost.
+			args = append(args, "-ignore=net/http/pprof")
 		}
 		out, err := exec.CommandContext(ctx, "go", append(args, f)...).CombinedOutput()
 		fmt.Fprintf(&top, "==> go %s\n%s\n", strings.Join(append(args, filepath.Base(f)), " "), out)
