@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -286,6 +285,3 @@ func (s *Server) serveMetrics(nc net.Conn, br *bufio.Reader) {
 	fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", b.Len())
 	_, _ = nc.Write(b.Bytes())
 }
-
-// errSlow marks a connection closed because it did not keep up.
-var errSlow = errors.New("bareserver: slow client")
