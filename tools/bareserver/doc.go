@@ -25,7 +25,10 @@
 // bare_slow_client_closes_total at /metrics) and logged: a connected client receives every
 // message of its room in order, or it is closed.
 //
-// Besides the WebSocket it answers GET /metrics (Prometheus text: the counters of Stats).
-// With Config.Debug (the command's -pprof flag) it also serves net/http/pprof and the
-// runtime/metrics counters on a second, loopback-only listener; see ServeDebug.
+// Besides the WebSocket it answers GET /metrics (Prometheus text: the counters of Stats),
+// which chatload reads for its "limits hit". ServeDebug (the command's -pprof flag) serves
+// net/http/pprof and the runtime/metrics counters on a second, loopback-only listener.
+//
+// A client that connects but never completes its handshake is cut after
+// Config.HandshakeTimeout; Serve waits for it at shutdown.
 package bareserver
