@@ -360,7 +360,7 @@ func (tr *TableReport) Header() string {
 	}
 	senders := "every member sends"
 	if tr.SendersPerRoom > 0 {
-		senders = fmt.Sprintf("%d senders per room", tr.SendersPerRoom)
+		senders = fmt.Sprintf("%d sender(s) per room", tr.SendersPerRoom)
 	}
 	if tr.Inflight > 1 {
 		senders += fmt.Sprintf(", %d in flight each", tr.Inflight)
@@ -383,9 +383,30 @@ func (r TableRow) Row() string {
 	if rep.Expected > 0 {
 		loss = 100 * float64(rep.Lost) / float64(rep.Expected)
 	}
-	return fmt.Sprintf("%5d  %-20s %-26s %5d  %-9s %10.0f %11.2f %12.2f %16.0f %24.0f %9d %8.3f\n",
+	row := fmt.Sprintf("%5d  %-20s %-26s %5d  %-9s %10.0f %11.2f %12.2f %16.0f %24.0f %9d %8.3f\n",
 		r.Round, r.Server.Server, r.Layer, r.Procs, r.Shape, rep.DeliveriesPerSec, srv, redis,
 		r.DeliveriesPerServerCPUSec, r.DeliveriesPerServerRedisCPUSec, rep.Lost, loss)
+	if rep.Lost == 0 && rep.FirstError == "" {
+		return row
+	}
+	// Say where the loss came from, as a single run's report does.
+	var why []string
+	switch {
+	case len(rep.LimitsHit) > 0:
+		why = append(why, "limits hit: "+limitsText(rep.LimitsHit))
+	case rep.Lost > 0 && rep.LimitsHit != nil:
+		why = append(why, fmt.Sprintf("no limit counted by the server (late past the %.1fs drain, or lost on the wire)", rep.DrainSeconds))
+	}
+	if rep.EchoTimeouts > 0 {
+		why = append(why, fmt.Sprintf("%d echo timeouts", rep.EchoTimeouts))
+	}
+	if rep.FirstError != "" {
+		why = append(why, "first error: "+rep.FirstError)
+	}
+	if len(why) == 0 {
+		return row
+	}
+	return row + "       ^ " + strings.Join(why, "; ") + "\n"
 }
 
 // SummaryText returns the summary: per shape, each server's medians and its ratios to the

@@ -71,7 +71,7 @@ func TestTableTiny(t *testing.T) {
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(text.String(), "table: closed loop, 1 senders per room, 2 in flight each") || !strings.Contains(text.String(), "gochannels:memory") {
+	if !strings.HasPrefix(text.String(), "table: closed loop, 1 sender(s) per room, 2 in flight each") || !strings.Contains(text.String(), "gochannels:memory") {
 		t.Errorf("table text:\n%s", text.String())
 	}
 	if progress.String() != text.String() {
@@ -132,5 +132,26 @@ func TestProcCounters(t *testing.T) {
 	p := NewProfiler(context.Background(), ProfileConfig{Label: "never"})
 	if _, err := p.Costs(1); err == nil {
 		t.Error("Costs of a profiler never started: no error")
+	}
+}
+
+// TestTableRowSaysWhyLost: a row with loss names the limit the servers counted, or says
+// that none did.
+func TestTableRowSaysWhyLost(t *testing.T) {
+	r := TableRow{Round: 1, Server: ServerSpec{Server: ServerGo}, Shape: Shape{1, 10}, Report: &Report{Expected: 100, Lost: 3, DrainSeconds: 5}}
+	if got := r.Row(); strings.Contains(got, "^") {
+		t.Errorf("without /metrics, a row says nothing more: %q", got)
+	}
+	r.Report.LimitsHit = map[string]float64{}
+	if got := r.Row(); !strings.Contains(got, "no limit counted by the server (late past the 5.0s drain") {
+		t.Errorf("row %q", got)
+	}
+	r.Report.LimitsHit = map[string]float64{"chat_mailbox_full_total": 3}
+	if got := r.Row(); !strings.Contains(got, "limits hit: ") || !strings.Contains(got, "chat_mailbox_full_total") {
+		t.Errorf("row %q", got)
+	}
+	r.Report.Lost, r.Report.LimitsHit = 0, nil
+	if got := r.Row(); strings.Count(got, "\n") != 1 {
+		t.Errorf("a clean row is one line: %q", got)
 	}
 }
