@@ -29,7 +29,8 @@ const schedSampling = 8
 // ProfileConfig describes what a Profiler captures.
 type ProfileConfig struct {
 	// Dir receives the files: <Label>[-i]-<kind>.pb.gz per server process (kind "profile"
-	// is the CPU profile), <Label>-top.txt (go tool pprof -top of them, when go is on PATH)
+	// is the CPU profile), <Label>-<i>-trace.out (a TraceSeconds execution trace, when the go
+	// command is on PATH to count it), <Label>-top.txt (go tool pprof -top of the profiles)
 	// and <Label>-costs.txt.
 	Dir, Label string
 	// PprofURLs are the servers' debug addresses (Cluster.PprofURLs); the processes' own
@@ -58,6 +59,7 @@ type Profiler struct {
 	done    chan struct{}
 
 	before, after counterSample
+	trace         *traceCounts // nil without a trace
 	files         []string
 	errs          []error
 }
@@ -111,10 +113,49 @@ func (p *Profiler) capture() {
 			})
 		}
 	}
+	var traces []string
+	if _, err := exec.LookPath("go"); err == nil {
+		for i, base := range p.cfg.PprofURLs {
+			path := filepath.Join(p.cfg.Dir, p.cfg.Label+"-"+strconv.Itoa(i)+"-trace.out")
+			wg.Go(func() {
+				err := fetchTo(p.ctx, client, base+"/debug/pprof/trace?seconds="+strconv.Itoa(TraceSeconds), path)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					p.errs = append(p.errs, err)
+					return
+				}
+				traces = append(traces, path)
+			})
+		}
+	} else {
+		p.errs = append(p.errs, fmt.Errorf("loadtest: no execution trace: %w", err))
+	}
 	if sleepCtx(p.ctx, p.cfg.Window) == nil {
 		p.after = p.sample(client)
 	}
 	wg.Wait()
+	// The traces' counts, summed over the servers.
+	if len(traces) < len(p.cfg.PprofURLs) {
+		traces = nil // a partial sum would mislead
+	}
+	for _, path := range traces {
+		c, err := countTrace(p.ctx, path)
+		if err != nil {
+			p.errs = append(p.errs, err)
+			break
+		}
+		p.files = append(p.files, path)
+		if p.trace == nil {
+			p.trace = &traceCounts{blocks: map[string]float64{}}
+		}
+		p.trace.wakeUps += c.wakeUps
+		p.trace.syscalls += c.syscalls
+		p.trace.created += c.created
+		for k, v := range c.blocks {
+			p.trace.blocks[k] += v
+		}
+	}
 }
 
 // counterSample is the processes' counters at one moment.
@@ -290,6 +331,9 @@ type Costs struct {
 	Redis  *ProcessCosts `json:"redis_per_delivery,omitempty"`
 	// Runtime holds the servers' runtime/metrics per delivery (nil without /debug/metrics).
 	Runtime *RuntimeCosts `json:"runtime_per_delivery,omitempty"`
+	// Trace holds the counts of a TraceSeconds execution trace taken at the window's start,
+	// per delivery at the window's mean rate (nil without one).
+	Trace *TraceCosts `json:"trace_per_delivery,omitempty"`
 	// Files are the profiles written; Errors what could not be captured.
 	Files  []string `json:"files,omitempty"`
 	Errors []string `json:"errors,omitempty"`
@@ -355,6 +399,9 @@ func (p *Profiler) Costs(deliveries int64) (*Costs, error) {
 			GCCycles:          d("/gc/cycles/total:gc-cycles"),
 		}
 	}
+	if p.trace != nil && c.WindowSeconds > 0 {
+		c.Trace = p.trace.perDelivery(n * TraceSeconds / c.WindowSeconds)
+	}
 	return c, nil
 }
 
@@ -395,6 +442,14 @@ func (c *Costs) WriteText(w io.Writer) error {
 		row("GC CPU µs", r.GCCPUMicros, nil, "%9.4f")
 		fmt.Fprintf(&b, "  %-34s %8.2f\n", "GC cycles per million deliveries", 1e6*r.GCCycles)
 	}
+	if t := c.Trace; t != nil {
+		row("goroutine wake-ups (trace)", t.WakeUps, nil, "%9.5f")
+		row("Go syscalls (trace)", t.Syscalls, nil, "%9.5f")
+		row("goroutines created (trace)", t.GoroutinesCreated, nil, "%9.5f")
+		for _, k := range t.blockReasons() {
+			row("blocked: "+k+" (trace)", t.Blocks[k], nil, "%9.5f")
+		}
+	}
 	for _, f := range c.Files {
 		fmt.Fprintf(&b, "  profile: %s\n", f)
 	}
@@ -421,6 +476,9 @@ func (c *Costs) WriteFiles(ctx context.Context, dir string) error {
 	}
 	var top strings.Builder
 	for _, f := range c.Files {
+		if !strings.HasSuffix(f, ".pb.gz") {
+			continue // the execution trace
+		}
 		args := []string{"tool", "pprof", "-top", "-nodecount=25"}
 		switch {
 		case strings.HasSuffix(f, "-allocs.pb.gz"):

@@ -101,8 +101,11 @@ func TestProfiles(t *testing.T) {
 		if c == nil {
 			t.Fatalf("%s: no costs", r.Server)
 		}
-		if len(c.Errors) != 0 || len(c.Files) != len(ProfileKinds) {
-			t.Errorf("%s: files %v, errors %v", r.Server, c.Files, c.Errors)
+		if len(c.Errors) != 0 || len(c.Files) != len(ProfileKinds)+1 {
+			t.Errorf("%s: files %v (want the profiles and a trace), errors %v", r.Server, c.Files, c.Errors)
+		}
+		if c.Trace == nil || c.Trace.WakeUps <= 0 || c.Trace.Syscalls <= 0 || len(c.Trace.Blocks) == 0 {
+			t.Errorf("%s: trace costs %+v", r.Server, c.Trace)
 		}
 		if c.Deliveries <= 0 || c.Server.CPUMicros <= 0 || c.Server.WriteSyscalls <= 0 || c.Server.BytesWritten <= 0 || c.Redis != nil {
 			t.Errorf("%s: costs %+v", r.Server, c)
@@ -118,6 +121,30 @@ func TestProfiles(t *testing.T) {
 	}
 	if !strings.HasPrefix(rep.Header(), "table: closed loop") || !strings.Contains(rep.Header(), "PROFILING ON") {
 		t.Errorf("header %q", rep.Header())
+	}
+}
+
+func TestParseTraceDump(t *testing.T) {
+	dump := `M=1 P=-1 G=-1 StateTransition Time=1 ProcID=1 Undetermined->Running Reason=""
+M=1 P=1 G=1 StateTransition Time=2 GoID=1 Running->Syscall Reason=""
+M=1 P=1 G=1 StateTransition Time=3 GoID=1 Syscall->Running Reason=""
+M=1 P=1 G=1 StateTransition Time=4 GoID=1 Running->Waiting Reason="chan receive"
+M=1 P=1 G=2 StateTransition Time=5 GoID=2 Running->Waiting Reason="network"
+M=1 P=1 G=3 StateTransition Time=6 GoID=3 Running->Waiting Reason="chan receive"
+M=1 P=1 G=-1 StateTransition Time=7 GoID=1 Waiting->Runnable Reason=""
+M=1 P=1 G=1 StateTransition Time=8 GoID=9 NotExist->Runnable Reason=""
+M=1 P=1 G=1 Metric Time=9 Name="/sched/gomaxprocs:threads" Value=Value{Uint64(2)}
+`
+	c, err := parseTraceDump(strings.NewReader(dump))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.wakeUps != 1 || c.syscalls != 1 || c.created != 1 || c.blocks["chan receive"] != 2 || c.blocks["network"] != 1 || len(c.blocks) != 2 {
+		t.Fatalf("counts %+v", c)
+	}
+	tc := c.perDelivery(2)
+	if tc.WakeUps != 0.5 || tc.Blocks["chan receive"] != 1 || tc.blockReasons()[0] != "chan receive" {
+		t.Fatalf("per delivery %+v", tc)
 	}
 }
 
