@@ -436,7 +436,7 @@ func (c *Costs) WriteText(w io.Writer) error {
 	if r := c.Runtime; r != nil {
 		row("heap allocations", r.Allocs, nil, "%9.4f")
 		row("heap bytes allocated", r.AllocBytes, nil, "%9.1f")
-		row("goroutine schedulings (est., 8x)", r.GoroutineRuns, nil, "%9.4f")
+		row("goroutine schedulings (8 x sampled)", r.GoroutineRuns, nil, "%9.4f")
 		row("goroutines created", r.GoroutinesCreated, nil, "%9.5f")
 		row("mutex wait ns", r.MutexWaitNanos, nil, "%9.1f")
 		row("GC CPU µs", r.GCCPUMicros, nil, "%9.4f")
@@ -446,8 +446,17 @@ func (c *Costs) WriteText(w io.Writer) error {
 		row("goroutine wake-ups (trace)", t.WakeUps, nil, "%9.5f")
 		row("Go syscalls (trace)", t.Syscalls, nil, "%9.5f")
 		row("goroutines created (trace)", t.GoroutinesCreated, nil, "%9.5f")
-		for _, k := range t.blockReasons() {
-			row("blocked: "+k+" (trace)", t.Blocks[k], nil, "%9.5f")
+		reasons := t.blockReasons()
+		var other float64
+		for i, k := range reasons {
+			if i < 4 {
+				row("blocked: "+k+" (trace)", t.Blocks[k], nil, "%9.5f")
+			} else {
+				other += t.Blocks[k]
+			}
+		}
+		if len(reasons) > 4 {
+			row("blocked: other reasons (trace)", other, nil, "%9.5f")
 		}
 	}
 	for _, f := range c.Files {
