@@ -132,6 +132,10 @@ func (c *conn) readLoop() {
 			c.fail(ws.StatusProtocolError, "unmasked client frame")
 			return
 		}
+		if h.OpCode.IsControl() && (h.Length > 125 || !h.Fin) {
+			c.fail(ws.StatusProtocolError, "bad control frame")
+			return
+		}
 		if h.Length > c.s.cfg.MaxMessageSize || int64(len(msg))+h.Length > c.s.cfg.MaxMessageSize {
 			c.fail(ws.StatusMessageTooBig, "message too big")
 			return

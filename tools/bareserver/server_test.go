@@ -224,7 +224,17 @@ func TestRefusesOtherPathsAndBadMessages(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != ws.StatusInvalidFramePayloadData {
 		t.Errorf("bad JSON: got %v, want a 1007 close", err)
 	}
-	waitFor(t, "bad requests counted", func() bool { return srv.Stats().BadRequests == 4 })
+	// A ping over 125 bytes is a protocol error (1002), not a crash.
+	c2 := dial(t, addr, "bad")
+	if err := ws.WriteFrame(c2, ws.MaskFrame(ws.NewFrame(ws.OpPing, true, make([]byte, 200)))); err != nil {
+		t.Fatal(err)
+	}
+	_ = c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = wsutil.ReadServerText(c2)
+	if !errors.As(err, &ce) || ce.Code != ws.StatusProtocolError {
+		t.Errorf("big ping: got %v, want a 1002 close", err)
+	}
+	waitFor(t, "bad requests counted", func() bool { return srv.Stats().BadRequests == 5 })
 }
 
 func TestPingIsAnswered(t *testing.T) {
