@@ -27,7 +27,7 @@ func tableFlags(fs *flag.FlagSet) *tableOptions {
 	fs.StringVar(&t.shapes, "shapes", "", `table: comma-separated <rooms>x<members> shapes ("1x100,10x100"), or "scaling" (1x10,1x100,1x1000,1x10000,10x10,1000x10); each replaces -clients and -rooms`)
 	fs.IntVar(&t.rounds, "rounds", 1, "table: passes over the servers, alternating their order")
 	fs.IntVar(&t.maxConns, "max-conns", 10000, "table: refuse shapes needing more client connections than this")
-	fs.StringVar(&t.profileDir, "profile", "", "capture CPU, block, mutex and allocation profiles of the Go servers over each measured window into this directory, with the costs per delivery (allocations, syscalls, context switches, goroutine schedulings, mutex wait)")
+	fs.StringVar(&t.profileDir, "profile", "", "capture CPU, block, mutex and allocation profiles of the Go servers over each measured window into this directory, and a 1 s execution trace, with the costs per delivery (allocations, syscalls, context switches, goroutine wake-ups and starts, mutex wait)")
 	return t
 }
 
