@@ -10,7 +10,8 @@
 // one line per request and connection. On SIGTERM or SIGINT /readyz fails at once; after
 // -drain-delay the WebSockets are closed with 1001 and the consumers awaited (at most
 // -shutdown-timeout). -addr unix:/path listens on a unix socket, -proxy-headers trusts a
-// reverse proxy's X-Forwarded-For; -h lists every flag.
+// reverse proxy's X-Forwarded-For; -pprof 127.0.0.1:6060 serves net/http/pprof and the
+// runtime/metrics counters there (loopback only), for profiling; -h lists every flag.
 package main
 
 import (
@@ -43,8 +44,16 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	ops.SetUsage(fs, "the Django Channels tutorial chat (rooms at /chat/{room}/, socket /ws/chat/{room}/)")
 	layerFlag := layers.Flag(fs)
 	hosts := fs.String("allowed-hosts", "", "comma-separated host patterns allowed as WebSocket Origin, Django style (default: this machine)")
+	pprofAddr := pprofFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		stop, err := startPprof(ctx, *pprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	metrics := ops.NewMetrics(nil, "")
 	layer, err := ops.OpenLayer(ctx, layerFlag, metrics, logger)

@@ -70,6 +70,9 @@ type Config struct {
 	// measured window the report shows.
 	ServerPIDs []int
 	RedisPID   int
+	// OnWindow, when not nil, is called (in a goroutine of its own) when the measured window
+	// starts, which lasts Duration: Profiler.Start, say.
+	OnWindow func()
 }
 
 // Report is the outcome of Run.
@@ -311,6 +314,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer cancel()
 	cpuc := make(chan [2]cpuSample, 1)
 	go func() { cpuc <- r.sampleWindow(sendCtx) }()
+	if cfg.OnWindow != nil {
+		go func() {
+			if sleepCtx(sendCtx, r.measure-time.Since(r.base)) == nil {
+				cfg.OnWindow()
+			}
+		}()
+	}
 	if cfg.Mode == ClosedLoop {
 		for _, c := range senders {
 			wg.Add(1)

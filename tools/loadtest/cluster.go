@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,8 +33,11 @@ type ClusterConfig struct {
 	ChatBinary string
 	// Logger receives progress (slog.Default() when nil).
 	Logger *slog.Logger
-	// Server is ServerGo (default) or ServerDjango.
+	// Server is ServerGo (default), ServerBare or ServerDjango.
 	Server string
+	// Pprof starts Go servers (examples/chat, the bare server) with -pprof on a free loopback
+	// port each (Cluster.PprofURLs), for profiles of a run (see Profiler).
+	Pprof bool
 	// KeepLogs leaves the work directory with the servers' logs (chat-N.log, redis.log) in
 	// place after Close; Dir names it.
 	KeepLogs bool
@@ -44,8 +48,11 @@ type ClusterConfig struct {
 type Cluster struct {
 	// URLs are the servers' base WebSocket URLs, ws://127.0.0.1:port.
 	URLs []string
-	// LayerURL is the layer the servers use.
+	// LayerURL is the layer the servers use (LayerNone for the bare server).
 	LayerURL string
+	// PprofURLs are the servers' debug addresses (http://127.0.0.1:port) when
+	// ClusterConfig.Pprof was set.
+	PprofURLs []string
 
 	dir   string
 	keep  bool
@@ -98,8 +105,12 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		if err := checkDjango(); err != nil {
 			return nil, err
 		}
+	case ServerBare:
+		if err := checkBare(cfg); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("loadtest: unknown server %q (want %q or %q)", cfg.Server, ServerGo, ServerDjango)
+		return nil, fmt.Errorf("loadtest: unknown server %q (want %q, %q or %q)", cfg.Server, ServerGo, ServerBare, ServerDjango)
 	}
 	c := &Cluster{log: cfg.Logger, keep: cfg.KeepLogs}
 	if c.log == nil {
@@ -118,17 +129,23 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		if err := writeDjangoRef(c.dir); err != nil {
 			return nil, err
 		}
-	} else if bin == "" {
-		bin = filepath.Join(c.dir, "chat")
-		c.log.Info("chatload: building " + ChatPackage)
+	} else if bin == "" || cfg.Server == ServerBare {
+		pkg := ChatPackage
+		if cfg.Server == ServerBare {
+			pkg = BarePackage
+		}
+		bin = filepath.Join(c.dir, path.Base(pkg))
+		c.log.Info("chatload: building " + pkg)
 		bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		out, err := exec.CommandContext(bctx, "go", "build", "-o", bin, ChatPackage).CombinedOutput()
+		out, err := exec.CommandContext(bctx, "go", "build", "-o", bin, pkg).CombinedOutput()
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("loadtest: go build %s (run inside the repository, or pass a built binary): %w: %s", ChatPackage, err, strings.TrimSpace(string(out)))
+			return nil, fmt.Errorf("loadtest: go build %s (run inside the repository, or pass a built binary): %w: %s", pkg, err, strings.TrimSpace(string(out)))
 		}
 	}
 	switch layer := cfg.LayerURL; {
+	case cfg.Server == ServerBare:
+		c.LayerURL = LayerNone
 	case layer == "" || layer == "redis":
 		if c.LayerURL, err = c.startRedis(ctx); err != nil {
 			return nil, err
@@ -143,10 +160,19 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		var p *proc
-		if cfg.Server == ServerDjango {
+		var args []string
+		if cfg.Pprof && cfg.Server != ServerDjango {
+			if args, err = c.pprofArgs(); err != nil {
+				return nil, err
+			}
+		}
+		switch cfg.Server {
+		case ServerDjango:
 			p, err = c.startDjango(i, port)
-		} else {
-			p, err = c.start(fmt.Sprintf("chat-%d", i), bin, nil, "-addr", addr, "-layer", c.LayerURL)
+		case ServerBare:
+			p, err = c.start("bare", bin, nil, append(args, "-addr", addr)...)
+		default:
+			p, err = c.start(fmt.Sprintf("chat-%d", i), bin, nil, append(args, "-addr", addr, "-layer", c.LayerURL)...)
 		}
 		if err != nil {
 			return nil, err

@@ -33,6 +33,21 @@
 // omission). With -inflight N each closed-loop sender keeps N of its own messages unanswered
 // (a burst) instead of one.
 //
+// -server bare runs the same load against the bare reference broadcast server
+// (tools/bareserver: gobwas/ws, a reader and a batching writer per connection, no framework,
+// no layer, one process), the ceiling examples/chat is measured against. A comma-separated
+// list of server[:layer[:procs]] runs each in turn, every one in fresh processes, and prints
+// one table with deliveries/s, deliveries per server CPU-second and per (server + Redis)
+// CPU-second, and loss, then medians and ratios to the first server; -rounds N repeats the
+// pass N times, alternating the order. -shapes gives the table's <rooms>x<members> shapes
+// ("scaling": rooms of 10 to 10,000 members, and 1 to 1,000 rooms; -max-conns bounds them).
+// -profile DIR also captures CPU, block, mutex and allocation profiles of the Go servers over
+// each measured window (they run with -pprof) and their costs per delivery:
+//
+//	go run ./tools/cmd/chatload -server bare,gochannels:memory,gochannels:redis -clients 100 -senders 10 -inflight 50
+//	go run ./tools/cmd/chatload -server bare,gochannels -shapes scaling -senders 1 -inflight 10
+//	go run ./tools/cmd/chatload -server bare,gochannels:memory -clients 100 -senders 10 -inflight 50 -profile /tmp/prof
+//
 // -mode search finds the highest open-loop rate the servers sustain with nothing lost, no echo
 // timeouts and p99 at most -p99: steps of -warmup + -duration each, doubling from -rate until
 // one fails, then bisecting to -precision, in at most -search-steps steps. It prints a table
@@ -101,6 +116,7 @@ type options struct {
 	k, c, perProc, perSource, offset                  int
 	jsonOut, verbose, worker, keepLogs                bool
 	perServer                                         int
+	table                                             *tableOptions
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -112,7 +128,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.procs, "procs", 1, "chat server processes to start")
 	fs.StringVar(&o.layer, "layer", "", `layer of started servers: "memory", "redis" or a layer URL (default memory for one process, redis for more)`)
 	fs.StringVar(&o.redis, "redis", "", "redis:// URL of a running Redis for the redis layer (default: start a private redis-server)")
-	fs.StringVar(&o.server, "server", loadtest.ServerGo, `servers to start: "gochannels" (examples/chat) or "django" (the Django Channels tutorial chat under daphne, for comparison in one run)`)
+	fs.StringVar(&o.server, "server", loadtest.ServerGo, `servers to start: "gochannels" (examples/chat), "bare" (the bare reference broadcast server, tools/bareserver) or "django" (the Django Channels tutorial chat under daphne); a comma-separated list of server[:layer[:procs]] runs each in turn and prints one table (bare,gochannels:memory,gochannels:redis)`)
 	fs.StringVar(&o.chatBin, "chat-bin", "", "a built examples/chat binary (default: go build it)")
 	fs.StringVar(&o.origin, "origin", "", "Origin header (default http://<server host:port>)")
 	fs.IntVar(&o.clients, "clients", 100, "WebSocket clients (idle mode: connections)")
@@ -145,6 +161,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the started servers' logs (the directory is printed to stderr)")
 	fs.BoolVar(&o.worker, "idle-worker", false, "internal: run as an idle-mode client worker")
 	fs.IntVar(&o.offset, "offset", 0, "internal: source index offset of an idle-mode worker")
+	o.table = tableFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -181,6 +198,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		if o.mode == "search" { // each step also connects its clients afresh
 			o.timeout += time.Duration(o.repeat*o.searchSteps) * (o.warmup + o.duration + o.drain + o.pause + time.Minute)
 		}
+		o.timeout += o.table.extraTime(o)
 	}
 	return o, nil
 }
@@ -204,6 +222,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dialer := loadtest.Dialer{Origin: o.origin, PerSource: o.perSource}
 	if o.worker {
 		return loadtest.ServeWorker(ctx, dialer, splitURLs(o.urls), o.clients, o.rooms, o.offset, os.Stdin, stdout)
+	}
+
+	if o.table.wanted(o) {
+		return runTable(ctx, o, logger, stdout)
 	}
 
 	urls := splitURLs(o.urls)
