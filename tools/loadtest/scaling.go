@@ -270,16 +270,6 @@ func resolveLayer(layer, def, redisURL string, procs int) string {
 	return layer
 }
 
-// redactLayer hides a password in a layer URL.
-func redactLayer(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		if at := strings.LastIndex(s, "@"); at > i {
-			return s[:i+3] + "xxxxx" + s[at:]
-		}
-	}
-	return s
-}
-
 // costLabel names a run's profile files: server-layer[-Np]-shape-rRound.
 func costLabel(spec ServerSpec, layerURL string, procs int, shape Shape, round int) string {
 	layer := LayerNone
@@ -319,7 +309,7 @@ func (tr *TableReport) summarize(servers []ServerSpec, shapes []Shape) {
 			if s.Rounds == 0 {
 				continue
 			}
-			s.DeliveriesPerSec, s.DeliveriesPerServerCPUSec, s.DeliveriesPerServerRedisCPUSec = median(rate), median(cpu), median(cpuRedis)
+			s.DeliveriesPerSec, s.DeliveriesPerServerCPUSec, s.DeliveriesPerServerRedisCPUSec = medianOf(rate), medianOf(cpu), medianOf(cpuRedis)
 			if first < 0 {
 				first = len(tr.Summary)
 				s.RateRatio, s.CPURatio = 1, 1
@@ -337,16 +327,13 @@ func (tr *TableReport) summarize(servers []ServerSpec, shapes []Shape) {
 	}
 }
 
-func median(v []float64) float64 {
+// medianOf is the median of v rounded for the table (0 when v is empty).
+func medianOf(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return round3((s[len(s)/2-1] + s[len(s)/2]) / 2)
+	m, _, _ := median(v)
+	return round3(m)
 }
 
 // tableColumns heads the rows of a table.
