@@ -72,8 +72,8 @@ func TestFormsPostRedirectGet(t *testing.T) {
 		{"/login", formLogin, "Wrong username or password.", url.Values{"username": {"alice"}, "password": {"nope-nope"}}},
 		{"/signup", formSignup, "That username is taken.", url.Values{"username": {"ALICE"}, "password": {"password-1"}, "password2": {"password-1"}}},
 		{"/signup", formSignup, "The two passwords differ.", url.Values{"username": {"carol"}, "password": {"password-1"}, "password2": {"password-2"}}},
-		{"/signup", formSignup, "A password has 8 to 72 bytes.", url.Values{"username": {"carol"}, "password": {"short"}, "password2": {"short"}}},
-		{"/signup", formSignup, "A username may hold only letters, digits, &#39;_&#39;, &#39;-&#39; and &#39;.&#39;.", url.Values{"username": {"ca rol"}, "password": {"password-1"}, "password2": {"password-1"}}},
+		{"/signup", formSignup, "A password has 8 to 72 characters (accented letters and emoji count as 2 to 4).", url.Values{"username": {"carol"}, "password": {"short"}, "password2": {"short"}}},
+		{"/signup", formSignup, "A username may hold only letters, digits, dots, dashes and underscores.", url.Values{"username": {"ca rol"}, "password": {"password-1"}, "password2": {"password-1"}}},
 	}
 	for _, c := range cases {
 		loc, page := b.formFlash(c.path, c.values)

@@ -231,7 +231,7 @@ func ValidateUsername(name string) error {
 	}
 	for _, c := range []byte(name) {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return errors.New("a username may hold only letters, digits, '_', '-' and '.'")
+			return errors.New("a username may hold only letters, digits, dots, dashes and underscores")
 		}
 	}
 	return nil
@@ -244,7 +244,7 @@ func (s *Store) CreateUser(ctx context.Context, username, password string, staff
 		return nil, &InputError{Field: "username", Reason: err.Error()}
 	}
 	if len(password) < MinPasswordLen || len(password) > MaxPasswordBytes {
-		return nil, &InputError{Field: "password", Reason: fmt.Sprintf("a password has %d to %d bytes", MinPasswordLen, MaxPasswordBytes)}
+		return nil, &InputError{Field: "password", Reason: fmt.Sprintf("a password has %d to %d characters (accented letters and emoji count as 2 to 4)", MinPasswordLen, MaxPasswordBytes)}
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
 	if err != nil {
