@@ -92,6 +92,10 @@ func (a *App) pages() http.Handler {
 	for _, p := range []string{"/signup", "/login", "/logout", "/rooms"} {
 		// Reloading after a post, or typing the URL: back to the page, not a bare 405.
 		mux.Handle("GET "+p, http.RedirectHandler("/", http.StatusSeeOther))
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", "GET, HEAD, POST")
+			a.errorPage(w, r, http.StatusMethodNotAllowed, "Not possible here", "This address only takes the site's own forms.")
+		})
 	}
 	mux.HandleFunc("GET /rooms.json", a.roomsJSON)
 	mux.HandleFunc("/", a.notFound)

@@ -104,6 +104,18 @@ func TestFormsPostRedirectGet(t *testing.T) {
 			t.Errorf("GET %s: status %d to %q, want 303 to /", path, st, loc)
 		}
 	}
+	// Any other method: the site's own 405 page.
+	req, _ := http.NewRequest(http.MethodPut, p.base+"/login", nil)
+	req.Header.Set("X-CSRFToken", b.cookie("csrftoken"))
+	resp, err := b.noFollow().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") == "" || !strings.Contains(string(body), "/static/style.css") {
+		t.Errorf("PUT /login: status %d, Allow %q; want the site's 405 page", resp.StatusCode, resp.Header.Get("Allow"))
+	}
 }
 
 // TestRoomFormFlash: a refused room title comes back as a one-shot message for the room form;
