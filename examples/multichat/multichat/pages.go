@@ -79,6 +79,11 @@ func (a *App) pages() http.Handler {
 	}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		d := pageData{}
+		if r.Method != http.MethodGet {
+			// A HEAD (link checkers, prefetch) leaves the flash for the page view.
+			a.render(w, r, http.StatusOK, d)
+			return
+		}
 		if f, ok := takeFlash(r); ok {
 			d.Error, d.Form, d.Name = f.Error, f.Form, f.Name
 		}
