@@ -13,10 +13,12 @@ import (
 // AccessLog returns middleware that writes one log line per scope when it ends, to logger
 // (slog.Default() when nil): the scope type, path, client address, the HTTP status or the
 // WebSocket close code, who closed first ("application", "client" or "server"), the
-// duration, and the payload bytes received and sent. The level is Info, and Warn for a 5xx
+// duration, and the payload bytes received (bytes_in: WebSocket frames, or the request body)
+// and sent (bytes_out). The level is Info, and Warn for a 5xx
 // response or a 1011 close; a refused WebSocket handshake is logged with status 403. The
-// status and size of responses an http.Handler writes itself (channels.FromHTTPHandler) are
-// known when the server is mounted through RecordResponses.
+// status and size of responses an http.Handler writes itself (channels.FromHTTPHandler), and
+// the size of the request body it reads, are known when the server is mounted through
+// RecordResponses.
 //
 // It is a channels.Observer (see channels.Observe): it costs a small allocation per scope
 // and a few additions per message, and keeps the Receiver's and Sender's optional
@@ -158,6 +160,12 @@ func (a *accessEntry) Ended(err error, panicked bool) {
 				status = st
 				a.out += n
 			}
+		}
+		// The body read by an http.Handler itself (FromHTTPHandler on a server mounted
+		// through RecordResponses) goes through no event; when the server delivered it as
+		// events it was counted both ways, once each.
+		if n, ok := recordedBodyIn(a.ctx); ok && n > a.in {
+			a.in = n
 		}
 		if status == 0 && failed {
 			status = 500 // the server answers for a failed application

@@ -13,10 +13,12 @@ import (
 // responseKey is the context key of the record RecordResponses puts in a request.
 type responseKey struct{}
 
-// responseRecord holds what was written of one HTTP response.
+// responseRecord holds what was written of one HTTP response, and what was read of its
+// request's body.
 type responseRecord struct {
 	status atomic.Int32
 	bytes  atomic.Int64
+	in     atomic.Int64 // request body bytes read
 }
 
 func (rec *responseRecord) setStatus(code int) {
@@ -34,8 +36,9 @@ func (rec *responseRecord) setStatus(code int) {
 //
 // WebSocket handshakes (and other upgrades) pass through untouched; other requests get a
 // ResponseWriter that records the first status and the body bytes and keeps Flush, Hijack,
-// ReadFrom and http.ResponseController's Unwrap. The scope's context carries the record,
-// since the server derives it from the request's.
+// ReadFrom and http.ResponseController's Unwrap. The request body is counted as it is read,
+// for AccessLog's bytes_in (such a handler reads the body itself, not through events). The
+// scope's context carries the record, since the server derives it from the request's.
 func RecordResponses(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {
@@ -43,8 +46,36 @@ func RecordResponses(next http.Handler) http.Handler {
 			return
 		}
 		rec := &responseRecord{}
-		next.ServeHTTP(&recordingWriter{ResponseWriter: w, rec: rec}, r.WithContext(context.WithValue(r.Context(), responseKey{}, rec)))
+		r = r.WithContext(context.WithValue(r.Context(), responseKey{}, rec))
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &countingBody{ReadCloser: r.Body, n: &rec.in}
+		}
+		next.ServeHTTP(&recordingWriter{ResponseWriter: w, rec: rec}, r)
 	})
+}
+
+// recordedBodyIn returns how many request body bytes were read so far of the request whose
+// context (or a scope's context derived from it) is ctx; ok is false when the request did not
+// pass through RecordResponses.
+func recordedBodyIn(ctx context.Context) (n int64, ok bool) {
+	rec, ok := ctx.Value(responseKey{}).(*responseRecord)
+	if !ok {
+		return 0, false
+	}
+	return rec.in.Load(), true
+}
+
+// countingBody counts the bytes read from a request body.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+// Read reads from the body and counts what it got.
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 // RecordedResponse returns the status and the body bytes written so far to the response of

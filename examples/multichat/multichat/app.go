@@ -222,7 +222,7 @@ func (a *App) socketApp() channels.Application {
 func (a *App) buildApplication() channels.Application {
 	ws := router.URL(router.Path(SocketPath, a.socketApp()))
 	ws.Logger = a.logger
-	csrfOpts := middleware.CSRFOptions{Secure: a.cfg.SecureCookies}
+	csrfOpts := middleware.CSRFOptions{Secure: a.cfg.SecureCookies, Failure: a.csrfFailure()}
 	return router.ProtocolType{
 		// groups.Handler: logging out closes the session's sockets on every server (4001).
 		channels.ScopeHTTP: channels.FromHTTPHandler(a.groups.Handler(auth.Handler(middleware.CSRF(a.pages(), csrfOpts), a.sessions, a))),

@@ -66,5 +66,17 @@
 //   - logging out closes every socket of that session, in every tab and on every process,
 //     with close code 4001 (auth.CloseLoggedOut);
 //   - entered/left notices (msg_type 4/5) go out when a user adds a room to their rooms or
-//     removes it, not for every tab or reconnect.
+//     removes it, not for every tab or reconnect;
+//   - a room staff creates reaches every connected socket, on every process, as
+//     {"room_created": {"id": <number>, "title": "…", "staff_only": false}} (staff-only rooms to
+//     staff only): every socket is in the group RoomsGroup ("rooms").
+//
+// # Pages
+//
+// The forms (log in, sign up, create room) follow post/redirect/get: a post always ends in a
+// 303, and a refusal travels to the page as a one-shot flash message in the session, with the
+// form it belongs to, so reloading never re-posts nor shows "Method Not Allowed"; a GET on a
+// form's URL redirects to the page. Creating a room redirects its creator to /?room=<id>.
+// Unknown URLs, refused actions and forms failing the CSRF check get HTML 404 and 403 pages
+// in the site's style, and /favicon.ico is served (an ICO drawn in code).
 package multichat

@@ -2,6 +2,7 @@ package multichat_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,4 +40,32 @@ func ExampleNew() {
 	// 2 Random false room-2
 	// 3 Staff only true room-3
 	// alice is staff: true
+}
+
+// Room titles are unique ignoring case, and a refused value is an *InputError whose Reason is
+// meant for people.
+func ExampleStore_CreateRoom() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "multichat-example")
+	defer os.RemoveAll(dir)
+	store, err := multichat.OpenStore(ctx, filepath.Join(dir, "multichat.db"), 4)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer store.Close()
+
+	r, _ := store.CreateRoom(ctx, "  Go fans ", false)
+	fmt.Printf("%s %q\n", r.StringID(), r.Title)
+	_, err = store.CreateRoom(ctx, "GO FANS", false)
+	fmt.Println(errors.Is(err, multichat.ErrRoomTitleTaken))
+	var in *multichat.InputError
+	_, err = store.CreateRoom(ctx, "   ", false)
+	if errors.As(err, &in) {
+		fmt.Println(in.Field+":", in.Reason)
+	}
+	// Output:
+	// 4 "Go fans"
+	// true
+	// title: a room title has 1 to 60 characters
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
@@ -25,7 +26,21 @@ var (
 	ErrBadCredentials = errors.New("multichat: wrong username or password")
 	// ErrRoomNotFound is returned for a room id that names no room.
 	ErrRoomNotFound = errors.New("multichat: no such room")
+	// ErrRoomTitleTaken is returned by CreateRoom for a title another room has, compared
+	// case-insensitively (Unicode simple folding: "go fans" and "Go Fans" are one title).
+	ErrRoomTitleTaken = errors.New("multichat: a room with that title exists")
 )
+
+// InputError is what the store returns for a value a person typed that it refuses (a
+// username, password or room title out of bounds). Reason is a sentence fragment meant for
+// that person, without a prefix or final period: the pages show it as a sentence.
+type InputError struct {
+	Field  string // "username", "password" or "title"
+	Reason string // e.g. "a username has 1 to 30 characters"
+}
+
+// Error implements error.
+func (e *InputError) Error() string { return "multichat: invalid " + e.Field + ": " + e.Reason }
 
 // Limits on what users type into the forms.
 const (
@@ -216,7 +231,7 @@ func ValidateUsername(name string) error {
 	}
 	for _, c := range []byte(name) {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return errors.New("a username may hold only letters, digits, '_', '-' and '.'")
+			return errors.New("a username may hold only letters, digits, dots, dashes and underscores")
 		}
 	}
 	return nil
@@ -226,10 +241,10 @@ func ValidateUsername(name string) error {
 // staff, and so is any account when staff is true.
 func (s *Store) CreateUser(ctx context.Context, username, password string, staff bool) (*User, error) {
 	if err := ValidateUsername(username); err != nil {
-		return nil, fmt.Errorf("multichat: create user: %w", err)
+		return nil, &InputError{Field: "username", Reason: err.Error()}
 	}
 	if len(password) < MinPasswordLen || len(password) > MaxPasswordBytes {
-		return nil, fmt.Errorf("multichat: create user: a password has %d to %d bytes", MinPasswordLen, MaxPasswordBytes)
+		return nil, &InputError{Field: "password", Reason: fmt.Sprintf("a password has %d to %d characters (accented letters and emoji count as 2 to 4)", MinPasswordLen, MaxPasswordBytes)}
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
 	if err != nil {
@@ -338,18 +353,48 @@ func (s *Store) Room(ctx context.Context, id int64) (Room, error) {
 	return r, nil
 }
 
-// CreateRoom adds a room.
+// CreateRoom adds a room. A title is trimmed and has 1 to MaxTitleLen characters (else an
+// *InputError), and no other room may have it in any letter case (else ErrRoomTitleTaken):
+// the check and the insert run in one IMMEDIATE transaction, so two processes sharing the
+// database cannot both add the same title.
 func (s *Store) CreateRoom(ctx context.Context, title string, staffOnly bool) (Room, error) {
 	title = strings.TrimSpace(title)
-	if title == "" || len([]rune(title)) > MaxTitleLen {
-		return Room{}, fmt.Errorf("multichat: create room: a title has 1 to %d characters", MaxTitleLen)
+	if title == "" || utf8.RuneCountInString(title) > MaxTitleLen {
+		return Room{}, &InputError{Field: "title", Reason: fmt.Sprintf("a room title has 1 to %d characters", MaxTitleLen)}
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO rooms(title, staff_only, created_at) VALUES(?, ?, ?)`, title, staffOnly, time.Now().UnixMilli())
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT title FROM rooms`)
+	if err != nil {
+		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
+	}
+	taken := false
+	for rows.Next() && !taken {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
+		}
+		taken = strings.EqualFold(t, title)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
+	}
+	if taken {
+		return Room{}, fmt.Errorf("%w: %q", ErrRoomTitleTaken, title)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO rooms(title, staff_only, created_at) VALUES(?, ?, ?)`, title, staffOnly, time.Now().UnixMilli())
 	if err != nil {
 		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
+		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
 	}
 	return Room{ID: id, Title: title, StaffOnly: staffOnly}, nil
