@@ -83,6 +83,11 @@ func TestFormsPostRedirectGet(t *testing.T) {
 		if !strings.Contains(page, c.msg) {
 			t.Errorf("%s: the page does not show %q", c.path, c.msg)
 		}
+		// The message sits inside the form that failed, and only there.
+		if !regexp.MustCompile(`(?s)<form[^>]*id="`+c.form+`".*?id="`+c.form+`-error"[^>]*>`+regexp.QuoteMeta(c.msg)+`.*?</form>`).MatchString(page) ||
+			strings.Count(page, c.msg) != 1 {
+			t.Errorf("%s: the message %q is not shown once, inside the %s form", c.path, c.msg, c.form)
+		}
 		if strings.Contains(page, "..") {
 			t.Errorf("%s: a double period on the page", c.path)
 		}
@@ -132,6 +137,10 @@ func TestRoomFormFlash(t *testing.T) {
 		loc, page := alice.formFlash("/rooms", url.Values{"title": {c.title}})
 		if loc != "/" || !strings.Contains(page, c.msg) {
 			t.Errorf("title %q: redirected to %q; want / and the page saying %q", c.title, loc, c.msg)
+		}
+		if !regexp.MustCompile(`(?s)<form[^>]*action="/rooms".*?id="rooms-error"[^>]*>`+regexp.QuoteMeta(c.msg)+`.*?</form>`).MatchString(page) ||
+			strings.Count(page, c.msg) != 1 {
+			t.Errorf("title %q: the message is not shown once, inside the room form", c.title)
 		}
 		if strings.Contains(page, "multichat:") || strings.Contains(page, "create room") {
 			t.Errorf("title %q: internal wording reaches the page", c.title)
