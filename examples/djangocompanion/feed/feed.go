@@ -26,8 +26,9 @@ const Path = "/ws/notifications/"
 const MessageType = "notify"
 
 // UserGroup is the group of all of one Django user's sockets, on every Go process that
-// shares the channel layer: "user.<id>", id being auth_user.id.
-func UserGroup(userID string) string { return "user." + userID }
+// shares the channel layer: auth.UserGroup, "user.<id>" for auth_user.id, the same group
+// auth.UserGroups uses, so auth.SendUser and auth.CloseUser reach these sockets too.
+func UserGroup(userID string) string { return auth.UserGroup(userID) }
 
 // Consumer is one feed socket.
 type Consumer struct {
