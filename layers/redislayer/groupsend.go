@@ -86,7 +86,7 @@ func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.M
 	keys := []string{l.groupKey(group), l.registryKey(), l.snapshotKey("members", group), l.snapshotKey("targets", group)}
 	var res []any
 	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
-		res, err = groupSendScript.Run(ctx, sc, keys, args...).Slice()
+		res, err = l.gatedGroupSend(ctx, sc, keys, args...)
 		// A retry goes straight to Redis: a call that failed in the shared pipeline has left
 		// it, and this caller's next send waits for this one to return, so nothing of this
 		// caller's can overtake it there.
@@ -168,7 +168,7 @@ func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.M
 	now := time.Now()
 	var res []any
 	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
-		res, err = membersScript.Run(ctx, l.shards[gidx].client, keys, now.Unix()-l.gexpiry, hb).Slice()
+		res, err = l.gatedMembers(ctx, l.shards[gidx].client, keys, now.Unix()-l.gexpiry, hb)
 		return err
 	})
 	if err != nil {

@@ -102,6 +102,11 @@ type Options struct {
 	// Redis has been away for longer, calls fail after one attempt. See the package
 	// documentation, "Failures".
 	SendTimeout time.Duration
+	// RejoinGrace is how long group sends to a Redis server found restarted or failed over
+	// wait, from the moment a process notices it, for every process to add its channels back
+	// to their groups (default DefaultRejoinGrace; negative: no wait). See the package
+	// documentation, "Failures".
+	RejoinGrace time.Duration
 	// Logger receives errors of the background loops and dropped messages (default
 	// slog.Default()).
 	Logger *slog.Logger
