@@ -174,3 +174,61 @@ func TestGroupSendRejoinWindowBounded(t *testing.T) {
 		t.Fatalf("group send once the window closed: %v", err)
 	}
 }
+
+// TestRejoinWindowClosedByRejoin: a process with group members that finds its server
+// replaced holds group sends there until it has rejoined, and then removes its own entry
+// (the floor entry of the grace stays until it lapses).
+func TestRejoinWindowClosedByRejoin(t *testing.T) {
+	srv := redistest.StartPrivate(t)
+	ctx := testCtx(t)
+	// A grace far longer than the test: the "rejoin:" entry can only go by being removed.
+	l := newLayer(t, []*redistest.Server{srv}, func(o *Options) { o.RejoinGrace = time.Hour })
+	ch, stop, err := l.Listen(ctx, "specific", func(channels.Message) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := l.GroupAdd(ctx, "room", ch); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	srv.Restart()
+	rc := srv.Client()
+	waitUntil(t, "the process to rejoin its group", func() bool {
+		n, err := rc.ZScore(ctx, l.groupKey("room"), ch).Result()
+		return err == nil && n > 0
+	})
+	waitUntil(t, "the process to remove its rejoin entry", func() bool {
+		return errors.Is(rc.ZScore(ctx, l.rejoinKey(), "rejoin:"+l.clientID).Err(), redis.Nil)
+	})
+	if err := rc.ZScore(ctx, l.rejoinKey(), "floor:"+l.clientID).Err(); err != nil {
+		t.Fatalf("the grace entry: %v, want it kept", err)
+	}
+	// Group sends wait for the grace: bounded by the caller's context here.
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := l.GroupSend(cctx, "room", channels.Message{"type": "a"}); !errors.Is(err, layers.ErrUnavailable) {
+		t.Fatalf("group send inside the grace: %v, want layers.ErrUnavailable", err)
+	}
+}
+
+// TestParseURLRejoinGrace: rejoin_grace takes seconds, a duration or "off".
+func TestParseURLRejoinGrace(t *testing.T) {
+	for raw, want := range map[string]time.Duration{
+		"redis://h/0":                     0,
+		"redis://h/0?rejoin_grace=2":      2 * time.Second,
+		"redis://h/0?rejoin_grace=1500ms": 1500 * time.Millisecond,
+		"redis://h/0?rejoin_grace=off":    -1,
+	} {
+		o, err := ParseURL(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if o.RejoinGrace != want {
+			t.Errorf("%s: RejoinGrace %v, want %v", raw, o.RejoinGrace, want)
+		}
+	}
+	if _, err := ParseURL("redis://h/0?rejoin_grace=soon"); err == nil {
+		t.Error("rejoin_grace=soon accepted")
+	}
+}
