@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultRejoinGrace is how long group sends to a Redis server that restarted (or failed
-// over) wait, counted from the moment a process first notices the new server, so that every
+// over) wait, counted from the moment each process notices the new server, so that every
 // live process has time to notice it too and add its channels back to their groups. Receive
 // loops reconnect at most maxBackoff (200 ms) after the server answers again, and each
 // process's rejoin is one pipeline per shard, so one second leaves ample margin.
