@@ -179,23 +179,35 @@ func TestGroupSendRejoinWindowBounded(t *testing.T) {
 // replaced holds group sends there until it has rejoined, and then removes its own entry
 // (the floor entry of the grace stays until it lapses).
 func TestRejoinWindowClosedByRejoin(t *testing.T) {
-	srv := redistest.StartPrivate(t)
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprintf("shards=%d", n), func(t *testing.T) { testRejoinWindowClosedByRejoin(t, n) })
+	}
+}
+
+// testRejoinWindowClosedByRejoin restarts the server of the group's shard, one of n.
+func testRejoinWindowClosedByRejoin(t *testing.T, n int) {
+	servers := redistest.StartPrivateN(t, n)
+	room := "room"
+	for i := 0; i < 1000 && shardIndex(room, n) != n-1; i++ { // the last shard: its watch is not the first
+		room = fmt.Sprintf("room%d", i)
+	}
+	srv := servers[n-1]
 	ctx := testCtx(t)
 	// A grace far longer than the test: the "rejoin:" entry can only go by being removed.
-	l := newLayer(t, []*redistest.Server{srv}, func(o *Options) { o.RejoinGrace = time.Hour })
+	l := newLayer(t, servers, func(o *Options) { o.RejoinGrace = time.Hour })
 	ch, stop, err := l.Listen(ctx, "specific", func(channels.Message) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
-	if err := l.GroupAdd(ctx, "room", ch); err != nil {
+	if err := l.GroupAdd(ctx, room, ch); err != nil {
 		t.Fatal(err)
 	}
 	srv.Kill()
 	srv.Restart()
 	rc := srv.Client()
 	waitUntil(t, "the process to rejoin its group", func() bool {
-		n, err := rc.ZScore(ctx, l.groupKey("room"), ch).Result()
+		n, err := rc.ZScore(ctx, l.groupKey(room), ch).Result()
 		return err == nil && n > 0
 	})
 	waitUntil(t, "the process to remove its rejoin entry", func() bool {
@@ -207,7 +219,7 @@ func TestRejoinWindowClosedByRejoin(t *testing.T) {
 	// Group sends wait for the grace: bounded by the caller's context here.
 	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	if err := l.GroupSend(cctx, "room", channels.Message{"type": "a"}); !errors.Is(err, layers.ErrUnavailable) {
+	if err := l.GroupSend(cctx, room, channels.Message{"type": "a"}); !errors.Is(err, layers.ErrUnavailable) {
 		t.Fatalf("group send inside the grace: %v, want layers.ErrUnavailable", err)
 	}
 }
