@@ -88,7 +88,25 @@
 // channels back to the groups they joined, so a Redis restarted without persistence gets its
 // groups back (messages stored before the outage are lost with it). The run_id is read with
 // INFO once per new connection of the layer's own clients (not of caller-supplied Clients or
-// a Cluster); a server that refuses INFO is not asked again. Undecodable or undecryptable stored messages are logged,
+// a Cluster); a server that refuses INFO is not asked again.
+//
+// Until every process has rejoined, the restarted server's groups are empty or partial, and a
+// group send would reach no one and still succeed. So a process that finds a replaced
+// server opens a rejoin window on it, on that first connection before any of its commands
+// runs there: the sorted set prefix+":gochannels:rejoin" (never read by channels_redis)
+// gets an entry for RejoinGrace (URL parameter rejoin_grace, default 1 s; receive loops
+// reconnect within 200 ms of the server's return) and, if the process has channels in
+// groups, one that its heartbeat loop removes once it has added them back (one pipeline per
+// shard), or that lapses after max(5 s, 2×RejoinGrace) if the process dies first. Every
+// group send checks the window atomically with reading the group (inside the group-send
+// script, or pipelined with the members script) and, while any entry is current, waits and
+// retries like a send meeting an outage: in order per sender, within its context and
+// SendTimeout (counted from the start of the outage), then layers.ErrUnavailable. Send,
+// GroupAdd and Receive do not wait. A message whose write the old server made but whose reply
+// the kill cut is written again by the retry: its receiver may get it twice (once from the
+// old server, if it read it before the kill). Limits: the window needs the run_id watch
+// (not Clients, not a Cluster, not a server refusing INFO), a process noticing the restart
+// later than the grace after the first one is not waited for, and Python senders ignore it. Undecodable or undecryptable stored messages are logged,
 // counted and dropped one at a time.
 //
 // # Presence
@@ -171,7 +189,9 @@
 // PubSubLayer is channels_redis's RedisPubSubChannelLayer: channels and groups are Redis
 // pub/sub channels, one PUBLISH per send or group send, one subscriber connection per process
 // and shard that reconnects and resubscribes by itself. Delivery is at most once and only to
-// subscribers connected at the time: messages published during an outage are lost. It does
+// subscribers connected at the time: messages published during an outage are lost, and so
+// are those published after a restart before the subscribers have resubscribed (a publish
+// reaching no subscriber is not an error; there is no rejoin window on this layer). It does
 // not interoperate with the sorted-set Layer (a Django process must use the same variant).
 // PubSubLayer keeps neither presence nor history: it does not implement layers.Presencer or
 // layers.Historian, so layers.Presence, layers.History and layers.Recover return an error

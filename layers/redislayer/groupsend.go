@@ -109,7 +109,7 @@ func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.M
 	}
 	var res []any
 	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
-		res, err = script.Run(ctx, sc, keys, args...).Slice()
+		res, err = l.runGated(ctx, sc, script, keys, args...)
 		// A retry goes straight to Redis: a call that failed in the shared pipeline has left
 		// it, and this caller's next send waits for this one to return, so nothing of this
 		// caller's can overtake it there.
@@ -217,7 +217,7 @@ func (l *Layer) groupSendSplit(ctx context.Context, group string, msg channels.M
 	}
 	var res []any
 	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
-		res, err = script.Run(ctx, l.shards[gidx].client, keys, args...).Slice()
+		res, err = l.runGated(ctx, l.shards[gidx].client, script, keys, args...)
 		return err
 	})
 	if err != nil {

@@ -32,7 +32,11 @@ func (l *Layer) runHeartbeat() {
 		}
 		// After a long silence, group sends elsewhere may have pruned this process's members.
 		if ok && (rejoin || (l.hbTTL > 0 && time.Since(lastOK) > l.hbTTL/2)) {
-			ok = l.rejoin(l.ctx)
+			// The rejoin windows this process opened are closed once its channels are back
+			// in their groups (taken before, so that a window opened during the rejoin waits
+			// for the next one).
+			pend := l.pendingRejoins()
+			ok = l.rejoin(l.ctx) && l.closeRejoins(l.ctx, pend)
 		}
 		var retryC <-chan time.Time
 		if ok {
@@ -85,8 +89,8 @@ func (l *Layer) beat(ctx context.Context, offset float64) bool {
 	return ok
 }
 
-// rejoin adds this process's channels back to the groups they joined, and reports whether
-// every group took them.
+// rejoin adds this process's channels back to the groups they joined, one pipeline per
+// shard, and reports whether every group took them.
 func (l *Layer) rejoin(ctx context.Context) bool {
 	byGroup := map[string][]string{}
 	infos := map[string][]any{} // group → presence hash field/value pairs
@@ -103,27 +107,36 @@ func (l *Layer) rejoin(ctx context.Context) bool {
 	if len(byGroup) == 0 {
 		return true
 	}
+	byShard := make([][]string, len(l.shards))
+	for g := range byGroup {
+		i := shardIndex(g, len(l.shards))
+		byShard[i] = append(byShard[i], g)
+	}
 	score := float64(time.Now().UnixNano()) / 1e9
-	for g, chans := range byGroup {
-		zs := make([]redis.Z, len(chans))
-		for i, ch := range chans {
-			zs[i] = redis.Z{Score: score, Member: ch}
+	for i, groups := range byShard {
+		if len(groups) == 0 {
+			continue
 		}
-		c := l.shards[shardIndex(g, len(l.shards))].client
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := c.Pipelined(cctx, func(p redis.Pipeliner) error {
-			p.ZAdd(cctx, l.groupKey(g), zs...)
-			p.Expire(cctx, l.groupKey(g), time.Duration(l.gexpiry)*time.Second)
-			if kv := infos[g]; len(kv) > 0 {
-				p.HSet(cctx, l.presenceKey(g), kv...)
-				p.Expire(cctx, l.presenceKey(g), time.Duration(l.gexpiry)*time.Second)
+		_, err := l.shards[i].client.Pipelined(cctx, func(p redis.Pipeliner) error {
+			for _, g := range groups {
+				zs := make([]redis.Z, len(byGroup[g]))
+				for j, ch := range byGroup[g] {
+					zs[j] = redis.Z{Score: score, Member: ch}
+				}
+				p.ZAdd(cctx, l.groupKey(g), zs...)
+				p.Expire(cctx, l.groupKey(g), time.Duration(l.gexpiry)*time.Second)
+				if kv := infos[g]; len(kv) > 0 {
+					p.HSet(cctx, l.presenceKey(g), kv...)
+					p.Expire(cctx, l.presenceKey(g), time.Duration(l.gexpiry)*time.Second)
+				}
 			}
 			return nil
 		})
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
-				l.log.Warn("rejoining groups after a Redis failure failed; retrying", "group", g, "error", err)
+				l.log.Warn("rejoining groups after a Redis failure failed; retrying", "groups", len(groups), "error", err)
 			}
 			return false
 		}

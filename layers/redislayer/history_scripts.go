@@ -136,7 +136,9 @@ end
 // KEYS[1] group key, KEYS[2] stream, KEYS[3] meta, KEYS[4] (optional) registry key. ARGV:
 // group trim bound (s), heartbeat timeout (s), group, candidate epoch, size, TTL (ms), stream
 // expiry (s), meta expiry (s), stored entry. Returns {members, pruned, offset, epoch, score}.
-var historyMembersScript = redis.NewScript(historyLua + `
+var historyMembersScript = redis.NewScript(historyMembersLua)
+
+var historyMembersLua = historyLua + `
 local off, epoch, _, score = hist_append(KEYS[2], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[5]),
   tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
@@ -169,7 +171,7 @@ for _, m in ipairs(members) do
   end
 end
 return {kept, pruned, off, epoch, score}
-`)
+`
 
 // historyReadScript reads a group's history: the epoch (creating it from the candidate
 // when the meta hash is missing, so that a reader and the next sender agree), the last

@@ -34,6 +34,8 @@ type Layer struct {
 	snapMin  int // snapshotMin; tests lower it
 	snaps    snapCache
 	outage   *outage // retries of the calls that meet a Redis outage
+	rj       rejoinGate
+	watches  []*restartWatch // one per shard when the shards have restart watches (see restart.go)
 	log      *slog.Logger
 	clientID string // 32 hex: this process's part of its channel names
 
@@ -95,6 +97,7 @@ func New(opts Options) (*Layer, error) {
 		snapMin:  snapshotMin,
 
 		recovered: make(chan struct{}, 1),
+		rj:        rejoinGate{grace: opts.RejoinGrace},
 	}
 	if l.prefix == "" {
 		l.prefix = DefaultPrefix

@@ -51,6 +51,8 @@ func open(_ context.Context, u *url.URL) (layers.Layer, error) {
 // failing with layers.ErrUnavailable; "off" or 0 fails at once, see Options.SendTimeout),
 // history=pattern:size:ttl,... (groups that keep history: layers.ParseHistoryRules, see
 // Options.History; may repeat),
+// rejoin_grace=1 (seconds or a duration: how long group sends to a restarted server wait for
+// every process to rejoin its groups; "off" or 0 does not wait, see Options.RejoinGrace),
 // sentinel_password=P, tls_ca=/path/ca.pem (PEM certificates to trust instead of the system
 // roots, for a private CA; with redis+sentinel:// and redis+cluster:// it also turns TLS on).
 func ParseURL(raw string) (Options, error) {
@@ -89,6 +91,12 @@ func ParseURL(raw string) (Options, error) {
 			if last == "off" || last == "0" {
 				opts.SendTimeout = -1
 			} else if opts.SendTimeout, err = layers.ParseSeconds(last); err != nil {
+				return opts, fmt.Errorf("redislayer: %s=%q: %w", key, last, err)
+			}
+		case "rejoin_grace":
+			if last == "off" || last == "0" {
+				opts.RejoinGrace = -1
+			} else if opts.RejoinGrace, err = layers.ParseSeconds(last); err != nil {
 				return opts, fmt.Errorf("redislayer: %s=%q: %w", key, last, err)
 			}
 		case "capacity", "local_capacity", "inbox_capacity":
@@ -135,7 +143,7 @@ func ParseURL(raw string) (Options, error) {
 				return opts, err
 			}
 		default:
-			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, inbox_capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, send_timeout, tls_ca, history)", key)
+			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, inbox_capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, send_timeout, rejoin_grace, tls_ca, history)", key)
 		}
 	}
 	if u.Host == "" {

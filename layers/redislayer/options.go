@@ -106,6 +106,12 @@ type Options struct {
 	// group, and gives each a position (see layers.HistoryRule and the package
 	// documentation, "History"). Off by default.
 	History []layers.HistoryRule
+
+	// RejoinGrace is how long group sends to a Redis server found restarted or failed over
+	// wait, from the moment a process notices it, for every process to add its channels back
+	// to their groups (default DefaultRejoinGrace; negative: no wait). See the package
+	// documentation, "Failures".
+	RejoinGrace time.Duration
 	// Logger receives errors of the background loops and dropped messages (default
 	// slog.Default()).
 	Logger *slog.Logger

@@ -27,7 +27,9 @@ return 1
 //
 // KEYS[1] group key, KEYS[2] (optional) registry key. ARGV: group trim bound (s), heartbeat
 // timeout (s). Returns {members, pruned}.
-var membersScript = redis.NewScript(`
+var membersScript = redis.NewScript(membersLua)
+
+const membersLua = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 if #KEYS < 2 then
@@ -58,7 +60,7 @@ for _, m in ipairs(members) do
   end
 end
 return {kept, pruned}
-`)
+`
 
 // deliverScript is the per-shard half of a group send, as channels_redis's group_send script
 // with the expiry trim folded in: for each key, drop expired messages and add the key's
