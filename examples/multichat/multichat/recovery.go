@@ -56,9 +56,14 @@ func WithRoomHistory(rawURL string) string {
 	if q.Has("history") {
 		return rawURL
 	}
-	q.Set("history", RoomHistoryRule)
-	u.RawQuery = q.Encode()
-	return u.String()
+	sep := "&"
+	if u.RawQuery == "" {
+		sep = "?"
+		if strings.HasSuffix(rawURL, "?") {
+			sep = ""
+		}
+	}
+	return rawURL + sep + "history=" + RoomHistoryRule
 }
 
 // rejoining returns the rooms the page listed in the rejoin parameter.
