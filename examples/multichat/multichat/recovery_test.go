@@ -30,7 +30,9 @@ func since(t *testing.T, ev map[string]any) map[string]any {
 }
 
 func isText(text string) func(map[string]any) bool {
-	return func(ev map[string]any) bool { return ev["msg_type"] == float64(MsgTypeMessage) && ev["message"] == text }
+	return func(ev map[string]any) bool {
+		return ev["msg_type"] == float64(MsgTypeMessage) && ev["message"] == text
+	}
 }
 
 func TestWithRoomHistory(t *testing.T) {
