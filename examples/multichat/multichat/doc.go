@@ -67,4 +67,15 @@
 //     with close code 4001 (auth.CloseLoggedOut);
 //   - entered/left notices (msg_type 4/5) go out when a user adds a room to their rooms or
 //     removes it, not for every tab or reconnect.
+//   - who's online (presence.go): join replies carry "members" (one per user: "user_id",
+//     "name", "sids", the digests of their sockets in the room) and "member_count", from every
+//     process on the layer; {"command": "who", "room": "<id>"} is answered with {"who": "<id>",
+//     "members": [...], "member_count": n}; and {"presence": "join"|"leave", "room", "user_id",
+//     "name", "sid"} events follow each socket entering or leaving a room (a user is online
+//     while any of their sockets is);
+//   - catch-up after a reconnect (recovery.go), when the layer keeps the rooms' history
+//     (RoomHistoryRule, WithRoomHistory): room events and join replies carry "pos"; a page
+//     reconnects with ?rejoin=<ids> and joins with "since": {"offset", "epoch"}, and gets the
+//     missed messages in order, then {"gochannels": "recovered"|"unrecoverable", ...} and the
+//     join reply ("resumed": true, or the archive's history when unrecoverable).
 package multichat
