@@ -48,7 +48,11 @@ func TestBrowserCatchUpAfterReconnect(t *testing.T) {
 	if err := signUp(alice, srv.base(), "alice"); err != nil {
 		t.Fatalf("alice signs up: %v", err)
 	}
-	do(t, alice, "alice joins the Lobby", chromedp.Click(chromedp.CSS(`#rooms button[data-room="1"]`)), chromedp.WaitVisible("#composer"),
+	// Clicked from the page: the room list may be redrawn between finding the button and a
+	// click from outside.
+	do(t, alice, "alice joins the Lobby",
+		poll(`(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`),
+		chromedp.WaitVisible("#composer"),
 		poll(`document.getElementById('whocount').textContent === '1 online'`))
 
 	bob := connectTab(t, other, mustUser(t, other, "bob"))
