@@ -54,6 +54,10 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// The rooms keep their recent messages in the layer, for pages that reconnect.
+	if err := fs.Set(layers.FlagName, multichat.WithRoomHistory(layerFlag.URL())); err != nil {
+		return err
+	}
 	metrics := ops.NewMetrics(nil, "")
 	layer, err := ops.OpenLayer(ctx, layerFlag, metrics, logger)
 	if err != nil {

@@ -93,6 +93,7 @@ type command struct {
 	Room     json.RawMessage `json:"room"`
 	Message  json.RawMessage `json:"message"`
 	ClientID json.RawMessage `json:"client_id"`
+	Since    json.RawMessage `json:"since"` // join: the last position the page saw (recovery.go)
 }
 
 // validClientID reports whether raw is absent (ok, "") or a JSON string of 1 to
@@ -135,8 +136,9 @@ func (c *ChatConsumer) Connect(ctx context.Context) error {
 		c.Logger().Warn("multichat: could not restore the user's rooms", "user", u.Name, "error", err)
 		return nil
 	}
+	rejoin := c.rejoining() // rooms the page rejoins itself, with "since"
 	for _, r := range saved {
-		if r.StaffOnly && !u.Staff {
+		if (r.StaffOnly && !u.Staff) || rejoin[r.StringID()] {
 			continue
 		}
 		if err := c.enter(ctx, r); err != nil {
@@ -151,7 +153,7 @@ func (c *ChatConsumer) ReceiveJSON(ctx context.Context, content json.RawMessage)
 	var cmd command
 	dec := json.NewDecoder(bytes.NewReader(content))
 	if err := dec.Decode(&cmd); err != nil {
-		return c.sendError(ctx, ErrCodeBadCommand, "", `want {"command": "join"|"leave"|"send", "room": "<id>", ...}`)
+		return c.sendError(ctx, ErrCodeBadCommand, "", `want {"command": "join"|"leave"|"send"|"who", "room": "<id>", ...}`)
 	}
 	clientID, ok := validClientID(cmd.ClientID)
 	if !ok {
@@ -180,9 +182,11 @@ func (c *ChatConsumer) ReceiveJSON(ctx context.Context, content json.RawMessage)
 func (c *ChatConsumer) run(ctx context.Context, cmd command) error {
 	switch cmd.Command {
 	case "join":
-		return c.join(ctx, cmd.Room)
+		return c.join(ctx, cmd.Room, cmd.Since)
 	case "leave":
 		return c.leave(ctx, cmd.Room)
+	case "who":
+		return c.who(ctx, cmd.Room)
 	case "send":
 		return c.send(ctx, cmd.Room, cmd.Message)
 	case "ping":
@@ -194,7 +198,7 @@ func (c *ChatConsumer) run(ctx context.Context, cmd command) error {
 		}
 		return c.Send(ctx, c.ChannelName(), pong)
 	}
-	return c.sendError(ctx, ErrCodeBadCommand, "", fmt.Sprintf("unknown command %q (want join, leave, send or ping)", cmd.Command))
+	return c.sendError(ctx, ErrCodeBadCommand, "", fmt.Sprintf("unknown command %q (want join, leave, send, who or ping)", cmd.Command))
 }
 
 // roomID accepts a room id as a JSON string (the protocol) or number (lenient).
@@ -235,7 +239,11 @@ func (c *ChatConsumer) lookup(ctx context.Context, raw json.RawMessage) (r Room,
 	return r, "", nil
 }
 
-func (c *ChatConsumer) join(ctx context.Context, raw json.RawMessage) error {
+func (c *ChatConsumer) join(ctx context.Context, raw, rawSince json.RawMessage) error {
+	since, ok := parseSince(rawSince)
+	if !ok {
+		return c.sendError(ctx, ErrCodeBadCommand, string(raw), `"since" must be {"offset": <integer>, "epoch": "<string>"}`)
+	}
 	r, code, err := c.lookup(ctx, raw)
 	if err != nil {
 		return err
@@ -247,7 +255,12 @@ func (c *ChatConsumer) join(ctx context.Context, raw json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	if err := c.enter(ctx, r); err != nil {
+	if since != nil {
+		err = c.enterSince(ctx, r, *since)
+	} else {
+		err = c.enter(ctx, r)
+	}
+	if err != nil {
 		return err
 	}
 	if added {
@@ -261,15 +274,23 @@ func (c *ChatConsumer) join(ctx context.Context, raw json.RawMessage) error {
 	return nil
 }
 
-// enter joins the room's group (once) and sends the join reply with the room's history.
+// enter joins the room's group (once, with presence) and sends the join reply with the
+// room's history.
 func (c *ChatConsumer) enter(ctx context.Context, r Room) error {
 	id := r.StringID()
 	if _, ok := c.rooms[id]; !ok {
-		if err := c.GroupAdd(ctx, RoomGroup(id)); err != nil {
+		if err := c.joinRoomGroup(ctx, id); err != nil {
 			return err
 		}
 		c.rooms[id] = r
 	}
+	return c.sendJoinReply(ctx, r)
+}
+
+// sendJoinReply sends the join reply: the room, its recent messages from the archive, its
+// members (presence.go) and its current position (recovery.go).
+func (c *ChatConsumer) sendJoinReply(ctx context.Context, r Room) error {
+	id := r.StringID()
 	lines, err := c.app.store.History(ctx, r.ID, HistoryLen)
 	if err != nil {
 		c.Logger().Warn("multichat: history not available", "room", id, "error", err)
@@ -280,7 +301,10 @@ func (c *ChatConsumer) enter(ctx context.Context, r Room) error {
 			"msg_type": MsgTypeMessage, "room": id, "username": l.Username, "message": l.Text, "id": l.MsgID, "ts": l.TS,
 		})
 	}
-	return c.SendJSON(ctx, map[string]any{"join": id, "title": r.Title, "staff_only": r.StaffOnly, "history": history})
+	reply := map[string]any{"join": id, "title": r.Title, "staff_only": r.StaffOnly, "history": history}
+	c.addMembers(ctx, id, reply)
+	c.addTop(ctx, id, reply)
+	return c.SendJSON(ctx, reply)
 }
 
 func (c *ChatConsumer) leave(ctx context.Context, raw json.RawMessage) error {
@@ -383,7 +407,7 @@ func (c *ChatConsumer) ChatMessage(ctx context.Context, msg channels.Message) er
 	if cid := msg.String("client_id"); cid != "" && msg.String("sender") == c.ChannelName() {
 		ev["client_id"] = cid
 	}
-	return c.SendJSON(ctx, ev)
+	return c.SendJSON(ctx, consumer.AddPosition(ev, msg))
 }
 
 // ChatPong answers a ping: {"pong": true}, with the ping's client_id if it had one.
@@ -410,7 +434,7 @@ func (c *ChatConsumer) notice(ctx context.Context, msg channels.Message, typ int
 	if _, ok := c.rooms[id]; !ok {
 		return nil
 	}
-	return c.SendJSON(ctx, map[string]any{"msg_type": typ, "room": id, "username": msg.String("username")})
+	return c.SendJSON(ctx, consumer.AddPosition(map[string]any{"msg_type": typ, "room": id, "username": msg.String("username")}, msg))
 }
 
 // UserJoin follows a join made on another of the user's sockets.

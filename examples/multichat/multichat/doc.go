@@ -69,7 +69,18 @@
 //     removes it, not for every tab or reconnect;
 //   - a room staff creates reaches every connected socket, on every process, as
 //     {"room_created": {"id": <number>, "title": "…", "staff_only": false}} (staff-only rooms to
-//     staff only): every socket is in the group RoomsGroup ("rooms").
+//     staff only): every socket is in the group RoomsGroup ("rooms");
+//   - who's online (presence.go): join replies carry "members" (one per user: "user_id",
+//     "name", "sids", the digests of their sockets in the room) and "member_count", from every
+//     process on the layer; {"command": "who", "room": "<id>"} is answered with {"who": "<id>",
+//     "members": [...], "member_count": n}; and {"presence": "join"|"leave", "room", "user_id",
+//     "name", "sid"} events follow each socket entering or leaving a room (a user is online
+//     while any of their sockets is);
+//   - catch-up after a reconnect (recovery.go), when the layer keeps the rooms' history
+//     (RoomHistoryRule, WithRoomHistory): room events and join replies carry "pos"; a page
+//     reconnects with ?rejoin=<ids> and joins with "since": {"offset", "epoch"}, and gets the
+//     missed messages in order, then {"gochannels": "recovered"|"unrecoverable", ...} and the
+//     join reply ("resumed": true, or the archive's history when unrecoverable).
 //
 // # Pages
 //

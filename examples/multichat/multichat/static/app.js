@@ -17,7 +17,7 @@
   var ACK_TIMEOUT = 8000;      // ms without an acknowledgement: the message failed
   var PING_EVERY = 20000;      // ms between checks that the server carries messages
   var PING_TIMEOUT = 8000;     // ms without a pong: the server is busy
-  var rooms = new Map(); // id → {id, title, staff, joined, unread, msgs: [], seen: Set}
+  var rooms = new Map(); // id → {id, title, staff, joined, unread, msgs: [], seen: Set, pos, who: Map}
   var pending = new Map(); // client_id → {cid, room, text, m, sock, timer}
   var current = null;
   var ws = null;
@@ -33,6 +33,7 @@
   var joinedEl = el('joined'), othersEl = el('others');
   var titleEl = el('roomtitle'), leaveBtn = el('leave'), composer = el('composer');
   var textEl = el('text'), emptyEl = el('empty'), emptyText = el('empty-text'), toastEl = el('toast');
+  var whoEl = el('who'), whoCountEl = el('whocount'), whoListEl = el('wholist');
   var noteEl = el('composer-note'), counterEl = el('counter'), sendBtn = el('send');
   var menuBtn = el('menu'), sidebar = el('sidebar'), scrim = el('scrim');
   var phone = window.matchMedia('(max-width: 700px)');
@@ -124,12 +125,50 @@
   function room(id, title, staff) {
     var r = rooms.get(id);
     if (!r) {
-      r = {id: id, title: title || ('Room ' + id), staff: !!staff, joined: false, unread: 0, msgs: [], seen: new Set()};
+      r = {id: id, title: title || ('Room ' + id), staff: !!staff, joined: false, unread: 0, msgs: [], seen: new Set(),
+        pos: null, who: new Map()};
       rooms.set(id, r);
     }
     if (title) r.title = title;
     if (staff !== undefined) r.staff = !!staff;
     return r;
+  }
+
+  // --- who's online and positions (catch-up after a reconnect) ---
+
+  // notePos remembers the newest position seen in a room; a new epoch replaces the old one.
+  function notePos(r, p, force) {
+    if (!p || typeof p.offset !== 'number' || typeof p.epoch !== 'string') return;
+    if (force || !r.pos || r.pos.epoch !== p.epoch || p.offset > r.pos.offset) r.pos = {offset: p.offset, epoch: p.epoch};
+  }
+
+  // setMembers replaces a room's members (user id → {name, sids}), from a join reply or who answer.
+  function setMembers(r, list) {
+    r.who = new Map();
+    (list || []).forEach(function (m) { r.who.set(m.user_id, {name: m.name, sids: new Set(m.sids || [])}); });
+  }
+
+  // presenceEvent applies one socket's join or leave: a user is online while any of their sockets is.
+  function presenceEvent(r, d) {
+    var u = r.who.get(d.user_id);
+    if (d.presence === 'join') {
+      if (!u) { u = {name: d.name, sids: new Set()}; r.who.set(d.user_id, u); }
+      u.sids.add(d.sid);
+    } else if (u) {
+      u.sids.delete(d.sid);
+      if (u.sids.size === 0) r.who.delete(d.user_id);
+    }
+  }
+
+  function renderWho() {
+    var r = current && rooms.get(current);
+    if (!r || !r.joined || r.who.size === 0) { whoEl.hidden = true; return; }
+    var names = Array.from(r.who.values(), function (u) { return u.name; }).sort();
+    whoEl.hidden = false;
+    whoCountEl.textContent = r.who.size + ' online';
+    whoEl.title = names.join(', ');
+    whoListEl.replaceChildren();
+    names.forEach(function (n) { whoListEl.appendChild(make('li', n === me ? 'me' : '', n)); });
   }
 
   function time(ts) {
@@ -230,6 +269,7 @@
     // Re-rendering a room is not news: keep screen readers from reading it all out.
     msgsEl.setAttribute('aria-live', 'off');
     msgsEl.replaceChildren();
+    renderWho();
     if (!r || !r.joined) {
       titleEl.textContent = r ? r.title : 'Pick a room';
       leaveBtn.hidden = true;
@@ -549,6 +589,26 @@
       markOnline();
       return;
     }
+    if (d.gochannels === 'recovered' || d.gochannels === 'unrecoverable') {
+      // After a rejoin "since": the missed messages came before this; when they could not,
+      // the join reply that follows brings the room's recent messages from the archive.
+      var gr = rooms.get(String(d.stream || '').replace(/^room-/, ''));
+      if (gr) notePos(gr, d.pos, d.gochannels === 'unrecoverable');
+      return;
+    }
+    if (d.presence !== undefined) {
+      var pr = rooms.get(String(d.room));
+      if (!pr) return;
+      notePos(pr, d.pos);
+      presenceEvent(pr, d);
+      if (pr.id === current) renderWho();
+      return;
+    }
+    if (d.who !== undefined) {
+      var wr = rooms.get(String(d.who));
+      if (wr) { setMembers(wr, d.members); if (wr.id === current) renderWho(); }
+      return;
+    }
     if (d.room_created !== undefined) {
       var rc = d.room_created || {};
       if (rc.id !== undefined) {
@@ -560,6 +620,8 @@
     if (d.join !== undefined) {
       var r = room(String(d.join), d.title, d.staff_only);
       r.joined = true;
+      if (d.members) setMembers(r, d.members);
+      notePos(r, d.pos);
       (d.history || []).forEach(function (h) {
         add(r, {kind: 'msg', id: h.id, username: h.username, text: h.message, ts: h.ts});
       });
@@ -574,7 +636,7 @@
     if (d.leave !== undefined) {
       var id = String(d.leave);
       var lr = rooms.get(id);
-      if (lr) { lr.joined = false; lr.unread = 0; lr.msgs = []; lr.seen = new Set(); }
+      if (lr) { lr.joined = false; lr.unread = 0; lr.msgs = []; lr.seen = new Set(); lr.pos = null; lr.who = new Map(); }
       var dropped = 0;
       pending.forEach(function (p, cid) {
         if (p.room !== id) return;
@@ -591,6 +653,7 @@
     if (d.msg_type !== undefined) {
       var mr = rooms.get(String(d.room));
       if (!mr) return;
+      notePos(mr, d.pos);
       var ts = d.ts || Date.now();
       var fresh;
       if (d.msg_type === 0) {
@@ -627,7 +690,12 @@
     retryAt = 0;
     setStatus('connecting', 'connecting…');
     var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    var sock = new WebSocket(proto + '//' + location.host + '/chat/stream/');
+    // Rooms this page saw a position in are rejoined "since" it (the server replays what was
+    // missed); the server does not restore those by itself.
+    var resume = [];
+    rooms.forEach(function (r) { if (r.joined && r.pos) resume.push(r.id); });
+    var sock = new WebSocket(proto + '//' + location.host + '/chat/stream/' +
+      (resume.length ? '?rejoin=' + encodeURIComponent(resume.join(',')) : ''));
     ws = sock;
     var opened = false;
     sock.onopen = function () {
@@ -635,9 +703,15 @@
       backoff = 500;
       setStatus('online', 'online');
       loadRooms();
-      // Re-join what this page had open; the server also restores the rooms saved for the
-      // user, and a second join of the same room is harmless.
-      rooms.forEach(function (r) { if (r.joined) sock.send(JSON.stringify({command: 'join', room: r.id})); });
+      // Re-join what this page had open, since the last position seen when there is one; the
+      // server also restores the other rooms saved for the user, and a second join of the
+      // same room is harmless.
+      rooms.forEach(function (r) {
+        if (!r.joined) return;
+        var cmd = {command: 'join', room: r.id};
+        if (resume.indexOf(r.id) >= 0) cmd.since = {offset: r.pos.offset, epoch: r.pos.epoch};
+        sock.send(JSON.stringify(cmd));
+      });
       ping();
     };
     sock.onmessage = function (e) {

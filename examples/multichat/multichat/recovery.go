@@ -1,0 +1,149 @@
+package multichat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gochannels/gochannels/consumer"
+	"github.com/gochannels/gochannels/layers"
+)
+
+// Catch-up after a reconnect, through the channel layer's history. The rooms' groups keep
+// their last messages (RoomHistoryRule, set on the layer's URL); every event of a room group
+// carries its position, "pos": {"stream": "room-<id>", "offset": <n>, "epoch": "<e>"}, and so
+// does the join reply (the room's top). A page that lost its socket reconnects to
+// SocketPath?rejoin=<id>,<id>,... (the rooms it will rejoin itself, which the server then
+// does not restore on its own) and sends, per room, the last position it saw:
+//
+//	{"command": "join", "room": "<id>", "since": {"offset": <n>, "epoch": "<e>"}}
+//
+// The server replays exactly the messages after that position, in order, then sends
+// {"gochannels": "recovered", "stream": "room-<id>", "replayed": <n>, "pos": {...}} and a join
+// reply with "resumed": true (no archive history: the page keeps its messages). When the
+// messages cannot be replayed (the layer restarted: another epoch; or more were missed than
+// the history keeps) it sends {"gochannels": "unrecoverable", ...} followed by the usual join
+// reply with the room's recent messages from the SQLite archive.
+
+// RoomHistoryRule is the layer history rule for the rooms' groups (see
+// layers.ParseHistoryRules): the last 100 messages of each room, for an hour.
+const RoomHistoryRule = "room-*:100:3600"
+
+// RejoinParam is the query parameter of SocketPath in which a reconnecting page lists the
+// rooms it rejoins itself with "since" (comma-separated ids, at most MaxRejoinRooms).
+const RejoinParam = "rejoin"
+
+// MaxRejoinRooms bounds the rooms a rejoin parameter may list; more are ignored (restored
+// by the server as usual).
+const MaxRejoinRooms = 64
+
+// WithRoomHistory returns the channel layer URL rawURL with RoomHistoryRule added as its
+// history parameter, unless it has one already (which then decides). The memory and Redis
+// layers keep history (memory://, redis://, rediss://); other URLs (redis+pubsub://, which
+// keeps none) and those that cannot be parsed are returned unchanged: without history the
+// chat works as before, and a reconnecting page reloads its rooms from the archive.
+func WithRoomHistory(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "memory" && u.Scheme != "redis" && u.Scheme != "rediss") {
+		return rawURL
+	}
+	q := u.Query()
+	if q.Has("history") {
+		return rawURL
+	}
+	sep := "&"
+	if u.RawQuery == "" {
+		sep = "?"
+		if strings.HasSuffix(rawURL, "?") {
+			sep = ""
+		}
+	}
+	return rawURL + sep + "history=" + RoomHistoryRule
+}
+
+// rejoining returns the rooms the page listed in the rejoin parameter.
+func (c *ChatConsumer) rejoining() map[string]bool {
+	q, err := url.ParseQuery(c.Scope().QueryString)
+	if err != nil || q.Get(RejoinParam) == "" {
+		return nil
+	}
+	out := map[string]bool{}
+	for i, s := range strings.Split(q.Get(RejoinParam), ",") {
+		if i >= MaxRejoinRooms {
+			break
+		}
+		if id, ok := roomID(json.RawMessage(strconv.Quote(strings.TrimSpace(s)))); ok {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// parseSince reads a join command's "since": absent (ok, nil) or {"offset": <n>, "epoch": "<e>"}.
+func parseSince(raw json.RawMessage) (*layers.Position, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, true
+	}
+	var p struct {
+		Offset json.RawMessage `json:"offset"`
+		Epoch  *string         `json:"epoch"`
+	}
+	if json.NewDecoder(bytes.NewReader(raw)).Decode(&p) != nil || p.Epoch == nil || len(*p.Epoch) > 128 {
+		return nil, false
+	}
+	off, err := strconv.ParseUint(string(p.Offset), 10, 64)
+	if err != nil || (off > 0 && *p.Epoch == "") {
+		return nil, false
+	}
+	return &layers.Position{Offset: off, Epoch: *p.Epoch}, true
+}
+
+// enterSince joins the room for a page that saw its messages up to since: the missed ones
+// are replayed, then the outcome and the join reply are sent (see above). A room the socket
+// is in already (restored at connect) gets the usual join reply.
+func (c *ChatConsumer) enterSince(ctx context.Context, r Room, since layers.Position) error {
+	id := r.StringID()
+	if _, ok := c.rooms[id]; ok {
+		return c.enter(ctx, r)
+	}
+	if err := c.joinRoomGroup(ctx, id); err != nil {
+		return err
+	}
+	c.rooms[id] = r // before the replay: events are forwarded for joined rooms only
+	rec, err := c.GroupAddSince(ctx, RoomGroup(id), since)
+	if errors.Is(err, layers.ErrNotSupported) {
+		rec, err = consumer.Recovery{Group: RoomGroup(id), Reason: layers.ReasonEpoch}, nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.SendRecovery(ctx, rec); err != nil {
+		return err
+	}
+	if !rec.Recovered {
+		c.Logger().Info("multichat: missed messages not recoverable; the page reloads the room", "room", id, "reason", rec.Reason)
+		return c.sendJoinReply(ctx, r)
+	}
+	reply := map[string]any{"join": id, "title": r.Title, "staff_only": r.StaffOnly, "resumed": true}
+	c.addMembers(ctx, id, reply)
+	return c.SendJSON(ctx, reply)
+}
+
+// addTop puts the room's current position into a join reply, so that a page that sees no
+// message before it reconnects can still resume from there.
+func (c *ChatConsumer) addTop(ctx context.Context, id string, reply map[string]any) {
+	page, err := layers.History(ctx, c.app.layer, RoomGroup(id), layers.Position{}, 1)
+	if err != nil {
+		if !errors.Is(err, layers.ErrNotSupported) {
+			c.Logger().Warn("multichat: room position not available", "room", id, "error", err)
+		}
+		return
+	}
+	if page.Top.Epoch != "" {
+		reply["pos"] = map[string]any{"stream": RoomGroup(id), "offset": page.Top.Offset, "epoch": page.Top.Epoch}
+	}
+}
