@@ -177,6 +177,23 @@ func TestBrowserTwoUsersTwoProcesses(t *testing.T) {
 			t.Errorf("%s's page ran or rendered user HTML (pwned=%v, err=%v)", name, pwned, err)
 		}
 	}
+	// Alice (staff) creates a room: she lands in it, and Bob's list on the other process
+	// shows it without a reload. The post redirects to /?room=<id>: RunResponse waits for
+	// that page to load.
+	if _, err := chromedp.RunResponse(alice,
+		chromedp.SendKeys("#newroom-title", "Go fans"),
+		chromedp.Click(chromedp.CSS("form.newroom button")),
+	); err != nil {
+		t.Fatalf("alice creates a room: %v", err)
+	}
+	if err := chromedp.Do(alice,
+		poll(`document.querySelector("#roomtitle").textContent.includes("Go fans") && !document.querySelector("#composer").hidden && location.search === ""`),
+	); err != nil {
+		t.Fatalf("alice did not land in the room she created: %v", err)
+	}
+	if err := chromedp.Do(bob, poll(`[...document.querySelectorAll("#rooms button")].some(b => b.textContent.includes("Go fans"))`)); err != nil {
+		t.Fatalf("bob's room list (process 2) never showed the new room: %v", err)
+	}
 	screenshot(t, alice, dir, "1-alice-desktop")
 	screenshot(t, bob, dir, "2-bob-phone")
 

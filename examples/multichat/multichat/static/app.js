@@ -684,6 +684,11 @@
     }).catch(function () { return false; /* offline: keep what we have */ });
   }
 
+  // A page opened as /?room=<id> (where creating a room sends its creator) opens that room
+  // once connected; the parameter leaves the address so that a reload does not reopen it.
+  var wantRoom = new URLSearchParams(location.search).get('room');
+  if (wantRoom !== null) history.replaceState(null, '', location.pathname);
+
   function connect() {
     clearTimeout(retryTimer);
     clearInterval(tickTimer);
@@ -712,6 +717,8 @@
         if (resume.indexOf(r.id) >= 0) cmd.since = {offset: r.pos.offset, epoch: r.pos.epoch};
         sock.send(JSON.stringify(cmd));
       });
+      if (wantRoom !== null && rooms.get(wantRoom)) openRoom(wantRoom);
+      wantRoom = null;
       ping();
     };
     sock.onmessage = function (e) {
