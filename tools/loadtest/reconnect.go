@@ -180,6 +180,7 @@ type rcClient struct {
 	first  atomic.Uint64 // offset of the first message received (0: none yet)
 	unique atomic.Int64  // distinct offsets received
 	caught atomic.Int64  // when (from base) the recovery frame after the cut-off arrived; 0: not yet
+	back   atomic.Int64  // when (from base) the first reconnect after the cut-off succeeded; 0: not yet
 
 	// Owned by the session goroutine; read after it ended.
 	got                  bitset // offsets received
@@ -584,6 +585,9 @@ func (r *reconnectRun) session(ctx context.Context, c *rcClient, conn *Conn) {
 			return
 		}
 		c.reconnects++
+		if r.cutAt.Load() != 0 && c.back.Load() == 0 {
+			c.back.Store(int64(r.now()))
+		}
 		c.resuming, c.sessionFrames = true, 0
 	}
 }
@@ -702,6 +706,7 @@ func (r *reconnectRun) recoveryFrame(c *rcClient, f *rcFrame) {
 func (r *reconnectRun) tally(rep *ReconnectReport) {
 	cut := time.Duration(r.cutAt.Load())
 	var caught []time.Duration
+	var firstBack, lastBack time.Duration
 	rep.UnrecoverableReasons = map[string]int64{}
 	rep.Closes = map[string]int64{}
 	for _, s := range r.senders {
@@ -744,10 +749,17 @@ func (r *reconnectRun) tally(rep *ReconnectReport) {
 		for k, v := range c.closes {
 			rep.Closes[k] += v
 		}
+		if at := time.Duration(c.back.Load()); c.affected && at > 0 {
+			if firstBack == 0 || at-cut < firstBack {
+				firstBack = at - cut
+			}
+			lastBack = max(lastBack, at-cut)
+		}
 		if at := time.Duration(c.caught.Load()); c.affected && at > 0 {
 			caught = append(caught, at-cut)
 		}
 	}
+	rep.FirstReconnectSeconds, rep.LastReconnectSeconds = round3(firstBack.Seconds()), round3(lastBack.Seconds())
 	rep.CaughtUp = len(caught)
 	if len(caught) > 0 {
 		slices.Sort(caught)

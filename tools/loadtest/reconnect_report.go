@@ -24,8 +24,13 @@ type ReconnectReport struct {
 	// Affected is the number of clients whose socket was taken away.
 	Affected       int     `json:"affected"`
 	ConnectSeconds float64 `json:"connect_seconds"`
-	// DownSeconds is, for a kill, the time from the kill until the restarted process accepted.
-	DownSeconds float64 `json:"down_seconds,omitempty"`
+	// DownSeconds is, for a kill, the time from the kill until the restarted process
+	// answered the run's own probe (which may wait behind the clients' reconnects in the
+	// accept queue). FirstReconnectSeconds and LastReconnectSeconds are the first and the
+	// last cut-off client's handshake after the cut-off.
+	DownSeconds           float64 `json:"down_seconds,omitempty"`
+	FirstReconnectSeconds float64 `json:"first_reconnect_seconds"`
+	LastReconnectSeconds  float64 `json:"last_reconnect_seconds"`
 
 	// AllCaughtUp is true when every affected client got its recovery frame; CaughtUp counts
 	// those that did. RecoverySeconds is the time from the cut-off until the last of them (or
@@ -110,9 +115,9 @@ func (r *ReconnectReport) WriteText(w io.Writer) error {
 		r.By, r.Clients, r.Senders, r.Rooms, r.Procs, layerText(r.Layer), r.History, r.Rate)
 	fmt.Fprintf(&b, "connected in %.3fs; %d clients cut off", r.ConnectSeconds, r.Affected)
 	if r.By == ReconnectKill {
-		fmt.Fprintf(&b, " (process killed, accepting again after %.3fs)", r.DownSeconds)
+		fmt.Fprintf(&b, " (process killed, answering the probe after %.3fs)", r.DownSeconds)
 	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, "; reconnected from %.3fs to %.3fs after the cut-off\n", r.FirstReconnectSeconds, r.LastReconnectSeconds)
 	all := "all caught up"
 	if !r.AllCaughtUp {
 		all = fmt.Sprintf("NOT all caught up (%d of %d)", r.CaughtUp, r.Affected)

@@ -57,6 +57,8 @@ func TestReconnect(t *testing.T) {
 				t.Fatalf("sent %d, errors %d, stored %d", rep.MessagesSent, rep.SendErrors, rep.Stored)
 			case rep.RedisCommands <= 0 || rep.RedisByCommand == nil:
 				t.Fatalf("redis commands %d %v", rep.RedisCommands, rep.RedisByCommand)
+			case !(rep.FirstReconnectSeconds <= rep.LastReconnectSeconds && rep.LastReconnectSeconds <= rep.CatchUpMax):
+				t.Fatalf("reconnected from %v to %v, caught up by %v", rep.FirstReconnectSeconds, rep.LastReconnectSeconds, rep.CatchUpMax)
 			case !(rep.CatchUpP50 <= rep.CatchUpP99 && rep.CatchUpP99 <= rep.CatchUpMax && rep.CatchUpMax <= rep.RecoverySeconds):
 				t.Fatalf("catch-up p50 %v, p99 %v, max %v, all %v out of order", rep.CatchUpP50, rep.CatchUpP99, rep.CatchUpMax, rep.RecoverySeconds)
 			}
