@@ -382,7 +382,7 @@ func (r *reconnectRun) run(ctx context.Context) (*ReconnectReport, error) {
 		if err := sleepCtx(ctx, cfg.Gap); err != nil {
 			return nil, err
 		}
-		if err := r.cl.restartChat(ctx, k, r.restart[k]); err != nil {
+		if err := r.cl.restartChat(ctx, k, r.restart[k], max(30*time.Second, cfg.CatchUp)); err != nil {
 			return nil, fmt.Errorf("loadtest: reconnect: restart: %w", err)
 		}
 		rep.DownSeconds = round3(time.Since(cut).Seconds())

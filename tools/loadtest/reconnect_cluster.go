@@ -76,14 +76,15 @@ func (c *Cluster) killChat(i int) error {
 }
 
 // restartChat starts chat process i again with args (its binary first, see
-// startHistoryCluster), on the same port, and waits until it accepts.
-func (c *Cluster) restartChat(ctx context.Context, i int, args []string) error {
+// startHistoryCluster), on the same port, and waits until it accepts (at most timeout: the
+// probe waits behind the clients' reconnects).
+func (c *Cluster) restartChat(ctx context.Context, i int, args []string, timeout time.Duration) error {
 	p, err := c.start(fmt.Sprintf("chat-%d-restarted", i), args[0], nil, args[1:]...)
 	if err != nil {
 		return err
 	}
 	c.chat[i] = p
-	return p.waitAccepting(ctx, strings.TrimPrefix(c.URLs[i], "ws://"), 30*time.Second, nil)
+	return p.waitAccepting(ctx, strings.TrimPrefix(c.URLs[i], "ws://"), timeout, nil)
 }
 
 // redisCommandStats returns the calls per command of the redis-server at a redis:// URL

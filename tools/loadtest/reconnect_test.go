@@ -83,3 +83,31 @@ func TestReconnectConfig(t *testing.T) {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 }
+
+// TestReconnectBeyondHistory: with a history of 1 message and a killed process down for
+// longer than a message takes, every cut-off client is told it cannot recover ("gap"), and
+// what it missed is counted lost, consistently.
+func TestReconnectBeyondHistory(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		redistest.SkipOrFail(t, "redis-server not found: install redis-server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := RunReconnect(ctx, ReconnectConfig{
+		Clients: 4, Rooms: 1, Rate: 100, History: 1, By: ReconnectKill,
+		Baseline: 100 * time.Millisecond, Gap: 500 * time.Millisecond, After: 100 * time.Millisecond,
+		CatchUp: time.Minute, Drain: 5 * time.Second, Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case rep.Affected != 2 || !rep.AllCaughtUp || rep.Unrecoverable != 2 || rep.UnrecoverableReasons["gap"] != 2 || rep.Recovered != 0:
+		t.Fatalf("affected %d, all %v, unrecoverable %d %v, recovered %d; want 2 unrecoverable by gap",
+			rep.Affected, rep.AllCaughtUp, rep.Unrecoverable, rep.UnrecoverableReasons, rep.Recovered)
+	case rep.Lost == 0 || rep.ClientsWithLoss != 2 || rep.Received+rep.Lost != rep.Expected:
+		t.Fatalf("lost %d by %d clients, received %d, expected %d", rep.Lost, rep.ClientsWithLoss, rep.Received, rep.Expected)
+	case rep.Duplicates != 0 || rep.Replayed != 0 || rep.ReplayedFrames != 0:
+		t.Fatalf("duplicates %d, replayed %d, frames before the recovery frame %d", rep.Duplicates, rep.Replayed, rep.ReplayedFrames)
+	}
+}
