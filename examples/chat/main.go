@@ -12,13 +12,23 @@
 // -shutdown-timeout). -addr unix:/path listens on a unix socket, -proxy-headers trusts a
 // reverse proxy's X-Forwarded-For; -pprof 127.0.0.1:6060 serves net/http/pprof and the
 // runtime/metrics counters there (loopback only), for profiling; -h lists every flag.
+//
+// -history N keeps the last N messages of every room (it adds history=chat_*:N:0 to the
+// layer URL) and lets clients resume after a reconnect: each chat frame then carries its
+// position, {"message": m, "pos": {"stream": "chat_<room>", "offset": n, "epoch": e}}, and a
+// socket opened with ?resume={"chat_<room>": {"offset": n, "epoch": e}} (URL-encoded) first
+// gets the messages it missed, then {"gochannels": "recovered", ...} or "unrecoverable".
+// Without it the wire is exactly the Django tutorial's.
 package main
 
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gochannels/gochannels/channels"
@@ -45,8 +55,14 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	layerFlag := layers.Flag(fs)
 	hosts := fs.String("allowed-hosts", "", "comma-separated host patterns allowed as WebSocket Origin, Django style (default: this machine)")
 	pprofAddr := pprofFlag(fs)
+	history := fs.Int("history", 0, "keep the last N messages of every room (adds history=chat_*:N:0 to the layer URL) and let clients resume with ?resume=; 0: off, the tutorial's wire")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *history != 0 {
+		if err := addHistory(fs, layerFlag, *history); err != nil {
+			return err
+		}
 	}
 	if *pprofAddr != "" {
 		stop, err := startPprof(ctx, *pprofAddr, logger)
@@ -69,7 +85,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 		}
 	}
 	// As in the tutorial: WebSocket handshakes only from pages of the allowed hosts.
-	app, err := opts.Wrap(middleware.AllowedHostsOriginValidator(chat.NewApplication(layer, logger), allowed...), metrics, logger)
+	app, err := opts.Wrap(middleware.AllowedHostsOriginValidator(chat.NewApplicationWith(layer, logger, chat.Options{Resume: *history > 0}), allowed...), metrics, logger)
 	if err != nil {
 		return err
 	}
@@ -85,4 +101,19 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	err = svc.Serve(ctx, ln)
 	logger.Info("chat: stopped")
 	return err
+}
+
+// addHistory sets the -layer flag to the layer URL with the history rule chat_*:n:0 added:
+// every room keeps its last n messages.
+func addHistory(fs *flag.FlagSet, layerFlag *layers.URLFlag, n int) error {
+	if n < 1 || n > layers.MaxHistoryLimit {
+		return fmt.Errorf("-history %d: want 1 to %d messages", n, layers.MaxHistoryLimit)
+	}
+	u := layerFlag.URL()
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	u += sep + "history=" + url.QueryEscape(chat.GroupName("*")+":"+strconv.Itoa(n)+":0")
+	return fs.Set(layers.FlagName, u)
 }

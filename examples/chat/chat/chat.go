@@ -101,6 +101,48 @@ var chatFrames = consumer.NewSharedJSON(func(msg channels.Message) any {
 	return map[string]any{"message": msg["message"]}
 })
 
+// positionFrames are chatFrames with the message's position, when its room keeps history:
+// {"message": m, "pos": {"stream": "chat_<room>", "offset": n, "epoch": e}}.
+var positionFrames = consumer.NewSharedJSON(func(msg channels.Message) any {
+	return consumer.AddPosition(map[string]any{"message": msg["message"]}, msg)
+})
+
+// resumingConsumer is a Consumer whose client may resume (Options.Resume): it joins the room
+// with JoinResumed, so that a reconnecting client that gives ?resume= its last position gets
+// the messages it missed, then a "recovered" (or "unrecoverable") frame, before newer ones.
+type resumingConsumer struct {
+	Consumer
+}
+
+// Connect checks the room as Consumer.Connect does, then accepts and joins its group with
+// JoinResumed (a bad resume parameter refuses the handshake with 400).
+func (c *resumingConsumer) Connect(ctx context.Context) error {
+	room := c.Scope().Param("room_name")
+	c.group = GroupName(room)
+	if err := layers.ValidateGroupName(c.group); err != nil {
+		return fmt.Errorf("%w: room %q: %w", consumer.ErrDeny, room, err)
+	}
+	_, err := c.JoinResumed(ctx, c.group)
+	return err
+}
+
+// ChatMessage sends the message to the client with its position (when the room keeps
+// history), replayed or live.
+func (c *resumingConsumer) ChatMessage(ctx context.Context, msg channels.Message) error {
+	return c.SendSharedJSON(ctx, positionFrames, msg)
+}
+
+// Options changes the chat's behaviour beyond the tutorial.
+type Options struct {
+	// Resume lets clients resume after a reconnect: the consumer joins the room through
+	// consumer.JoinResumed, so ?resume={"chat_<room>": {"offset": n, "epoch": e}} on the
+	// socket's URL replays the messages after that position, then sends
+	// {"gochannels": "recovered", ...} (or "unrecoverable"). Rooms need history on the layer
+	// (e.g. the layer URL parameter history=chat_*:1000:0): their messages then carry "pos".
+	// Off, the wire is exactly the tutorial's.
+	Resume bool
+}
+
 // layerValue turns decoded JSON into values every layer carries as Python does: whole
 // numbers as integers, others as floats.
 func layerValue(v any) any {
@@ -125,10 +167,19 @@ func layerValue(v any) any {
 
 // NewWebsocketApplication returns the chat WebSocket application, routed at WebsocketPath.
 func NewWebsocketApplication(layer layers.Layer, logger *slog.Logger) channels.Application {
+	return NewWebsocketApplicationWith(layer, logger, Options{})
+}
+
+// NewWebsocketApplicationWith is NewWebsocketApplication with opts.
+func NewWebsocketApplicationWith(layer layers.Layer, logger *slog.Logger, opts Options) channels.Application {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	ws := consumer.JSONWebsocket[Consumer](consumer.WithLayer(layer), consumer.WithLogger(logger), consumer.WithoutIdleGoroutine())
+	copts := []consumer.Option{consumer.WithLayer(layer), consumer.WithLogger(logger), consumer.WithoutIdleGoroutine()}
+	ws := consumer.JSONWebsocket[Consumer](copts...)
+	if opts.Resume {
+		ws = consumer.JSONWebsocket[resumingConsumer](copts...)
+	}
 	r := router.URL(router.Path(WebsocketPath, ws))
 	r.Logger = logger
 	return r
@@ -136,8 +187,13 @@ func NewWebsocketApplication(layer layers.Layer, logger *slog.Logger) channels.A
 
 // NewApplication returns the whole chat site: the pages over HTTP and the chat WebSocket.
 func NewApplication(layer layers.Layer, logger *slog.Logger) channels.Application {
+	return NewApplicationWith(layer, logger, Options{})
+}
+
+// NewApplicationWith is NewApplication with opts.
+func NewApplicationWith(layer layers.Layer, logger *slog.Logger, opts Options) channels.Application {
 	return router.ProtocolType{
 		channels.ScopeHTTP:      channels.FromHTTPHandler(Pages()),
-		channels.ScopeWebsocket: NewWebsocketApplication(layer, logger),
+		channels.ScopeWebsocket: NewWebsocketApplicationWith(layer, logger, opts),
 	}
 }

@@ -13,6 +13,7 @@
 //	go run ./tools/cmd/chatload -clients 100 -senders 10 -inflight 50        # 10 senders, 50 in flight each
 //	go run ./tools/cmd/chatload -mode search -clients 100 -p99 100ms         # highest clean sustained rate
 //	go run ./tools/cmd/chatload -mode outage -rate 2000 -clients 100         # Redis killed, restarted 1.5 s later
+//	go run ./tools/cmd/chatload -mode reconnect                             # 10,000 clients resume after a server's SIGKILL
 //	go run ./tools/cmd/chatload -mode open -rate 2000 -clients 100 -repeat 5  # five runs: median, min–max
 //	go run ./tools/cmd/chatload -mode connect -k 5000 -c 50                 # handshakes per second
 //	go run ./tools/cmd/chatload -mode idle -clients 50000 -procs 3          # RSS per idle connection
@@ -70,6 +71,20 @@
 // write errors, sockets closed by code, reconnects, refused reconnects by HTTP status, p50 and
 // p99; then each process's loss counters from /metrics.
 //
+// -mode reconnect starts -procs chat servers (default 2) with -history (default 1,000
+// messages per room) on a private redis-server, connects -clients receivers (default 10,000,
+// in -rooms rooms, default one per 100 clients) and -senders senders per room (default 1, on
+// the first process) sending -rate messages per second over all rooms (default 100), then
+// takes sockets away: -reconnect-by kill (default) SIGKILLs the last process and restarts it
+// on its port, -reconnect-by drop closes every client's socket at once. Each cut-off client
+// reconnects at once with ?resume= its last position. It reports the time until every one
+// has its recovery frame (all, p50, p99), messages replayed, Redis commands per client during
+// the recovery (INFO commandstats, the steady rate subtracted), lost and duplicated messages
+// (checked per client by offset), and unrecoverable frames; -catchup bounds the wait. In this
+// mode -warmup bounds the wait for every client's first message (default 30s), -duration is
+// the steady window whose Redis commands are the baseline (default 2s) and -outage-gap how
+// long the killed process stays down (default 0).
+//
 // Every receiver counts loss, duplicates, reordering (per sender) and foreign or malformed
 // frames; the open loop counts as an echo timeout each own message a sender never hears back,
 // or hears back after -echo-timeout.
@@ -112,6 +127,10 @@ type options struct {
 	duration, warmup, drain, settle, timeout          time.Duration
 	echoTimeout, p99, pause                           time.Duration
 	outageAt, outageGap                               time.Duration
+	reconnectBy                                       string
+	history                                           int
+	catchUp                                           time.Duration
+	set                                               map[string]bool
 	searchSteps, repeat                               int
 	k, c, perProc, perSource, offset                  int
 	jsonOut, verbose, worker, keepLogs                bool
@@ -123,7 +142,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("chatload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.mode, "mode", "closed", "closed (closed loop), open (fixed rate), search (highest rate with 0 loss and p99 under -p99), outage (open loop through a Redis restart), connect (handshakes/s) or idle (RSS per idle connection)")
+	fs.StringVar(&o.mode, "mode", "closed", "closed (closed loop), open (fixed rate), search (highest rate with 0 loss and p99 under -p99), outage (open loop through a Redis restart), reconnect (a mass reconnect with recovery), connect (handshakes/s) or idle (RSS per idle connection)")
 	fs.StringVar(&o.urls, "url", "", "comma-separated base URLs of running servers (ws://127.0.0.1:8000,...); empty: start them")
 	fs.IntVar(&o.procs, "procs", 1, "chat server processes to start")
 	fs.StringVar(&o.layer, "layer", "", `layer of started servers: "memory", "redis" or a layer URL (default memory for one process, redis for more)`)
@@ -149,6 +168,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.echoTimeout, "echo-timeout", 5*time.Second, "closed loop: how long a sender waits for its own message before giving it up and sending the next; open loop: an own message back later than this (or never) counts as an echo timeout")
 	fs.DurationVar(&o.outageAt, "outage-at", 0, "outage mode: when, into the measured duration, redis-server is killed (default a third of -duration)")
 	fs.DurationVar(&o.outageGap, "outage-gap", 1500*time.Millisecond, "outage mode: how long redis-server stays down before it is restarted on the same port")
+	fs.StringVar(&o.reconnectBy, "reconnect-by", loadtest.ReconnectKill, "reconnect mode: kill (SIGKILL the last server process and restart it) or drop (close every client's socket at once)")
+	fs.IntVar(&o.history, "history", 1000, "reconnect mode: the chat servers' -history, messages kept per room")
+	fs.DurationVar(&o.catchUp, "catchup", 2*time.Minute, "reconnect mode: longest wait until every cut-off client has recovered")
 	fs.IntVar(&o.k, "k", 2000, "connect mode: handshakes")
 	fs.IntVar(&o.c, "c", 50, "connect mode: concurrent dialers")
 	fs.IntVar(&o.perProc, "per-proc", 15000, "idle mode: most connections per client process (more use worker processes)")
@@ -168,9 +190,21 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	if o.mode == "reconnect" {
+		if !o.set["procs"] {
+			o.procs = 2
+		}
+		if o.urls != "" || o.redis != "" || o.server != loadtest.ServerGo || o.layer != "" {
+			return nil, errors.New("reconnect mode starts its own chat servers on a private redis-server: leave out -url, -redis, -server and -layer")
+		}
+		if o.catchUp <= 0 || o.history < 1 {
+			return nil, fmt.Errorf("-catchup %v, -history %d: want a positive bound and history", o.catchUp, o.history)
+		}
+	}
 	if o.mode == "outage" {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		set := o.set
 		if !set["procs"] {
 			o.procs = 2 // the shape of the figure: two processes on one Redis
 		}
@@ -188,12 +222,15 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-inflight %d: want 1 or more, and more than 1 only in the closed loop", o.inflight)
 	}
 	if o.repeat < 1 || (o.repeat > 1 && (o.mode == "connect" || o.mode == "idle")) {
-		return nil, fmt.Errorf("-repeat %d: want 1 or more, and more than 1 only in the closed, open, search and outage modes", o.repeat)
+		return nil, fmt.Errorf("-repeat %d: want 1 or more, and more than 1 only in the closed, open, search, outage and reconnect modes", o.repeat)
 	}
 	if o.timeout <= 0 {
 		o.timeout = o.warmup + o.duration + o.drain + 5*time.Minute
 		if o.repeat > 1 { // each run also connects afresh (and, in outage mode, starts its servers)
 			o.timeout += time.Duration(o.repeat-1) * (o.warmup + o.duration + o.drain + o.pause + time.Minute)
+		}
+		if o.mode == "reconnect" { // a first message bound, the catch-up bound
+			o.timeout += time.Duration(o.repeat) * (o.catchUp + time.Minute)
 		}
 		if o.mode == "search" { // each step also connects its clients afresh
 			o.timeout += time.Duration(o.repeat*o.searchSteps) * (o.warmup + o.duration + o.drain + o.pause + time.Minute)
@@ -243,6 +280,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				Rate: o.rate, Warmup: o.warmup, Duration: o.duration, Drain: o.drain, Size: o.size,
 				KillAfter: o.outageAt, Gap: o.outageGap, Dialer: dialer, Logger: logger, KeepLogs: o.keepLogs,
 			}))
+		}
+		report, err := repeated(ctx, o, logger, once)
+		if err != nil {
+			return err
+		}
+		return writeReport(stdout, o.jsonOut, report)
+	}
+	if o.mode == "reconnect" {
+		once := func(ctx context.Context, _ int) (loadtest.Figured, error) {
+			return figured(loadtest.RunReconnect(ctx, reconnectConfig(o, dialer, logger)))
 		}
 		report, err := repeated(ctx, o, logger, once)
 		if err != nil {
@@ -355,12 +402,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			report = rep
 		}
 	default:
-		return fmt.Errorf("unknown -mode %q (want closed, open, search, outage, connect or idle)", o.mode)
+		return fmt.Errorf("unknown -mode %q (want closed, open, search, outage, reconnect, connect or idle)", o.mode)
 	}
 	if err != nil {
 		return err
 	}
 	return writeReport(stdout, o.jsonOut, report)
+}
+
+// reconnectConfig is the reconnect mode's configuration: the flags given, the mode's own
+// defaults (loadtest.ReconnectConfig) for those not given.
+func reconnectConfig(o *options, dialer loadtest.Dialer, logger *slog.Logger) loadtest.ReconnectConfig {
+	cfg := loadtest.ReconnectConfig{
+		Procs: o.procs, ChatBinary: o.chatBin, History: o.history, By: o.reconnectBy, CatchUp: o.catchUp,
+		Drain: o.drain, Dialer: dialer, Logger: logger, KeepLogs: o.keepLogs,
+	}
+	if o.set["clients"] {
+		cfg.Clients = o.clients
+	}
+	if o.set["rooms"] {
+		cfg.Rooms = o.rooms
+	}
+	if o.set["senders"] {
+		cfg.SendersPerRoom = o.senders
+	}
+	if o.set["rate"] {
+		cfg.Rate = o.rate
+	}
+	if o.set["warmup"] {
+		cfg.Warmup = o.warmup
+	}
+	if o.set["duration"] {
+		cfg.Baseline = o.duration
+	}
+	if o.set["outage-gap"] {
+		cfg.Gap = o.outageGap
+	}
+	return cfg
 }
 
 // repeated runs once -repeat times: one run's report, or the spread of several.
