@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,11 +14,11 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 	"go.uber.org/goleak"
 
 	"github.com/gochannels/gochannels/examples/djangocompanion/feed"
 	"github.com/gochannels/gochannels/examples/internal/djangotest"
+	"github.com/gochannels/gochannels/examples/internal/wstest"
 	"github.com/gochannels/gochannels/internal/logbuf"
 	"github.com/gochannels/gochannels/internal/redistest"
 )
@@ -53,46 +50,13 @@ func startDjango(t *testing.T, layerURL string) *djangoSite {
 	return d
 }
 
-// socket is a client of the Go feed.
-type socket struct {
-	conn net.Conn
-	r    io.Reader
-}
-
-// dial opens the feed with the session cookie ("" for none) from a page of the Django site.
-func dial(ctx context.Context, addr, session, origin string) (*socket, error) {
+// dial opens the feed with the session cookie ("" for none) from a page of origin.
+func dial(ctx context.Context, addr, session, origin string) (*wstest.Conn, error) {
 	h := http.Header{"Origin": {origin}}
 	if session != "" {
 		h.Set("Cookie", "sessionid="+session)
 	}
-	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(h)}
-	conn, br, _, err := d.Dial(ctx, "ws://"+addr+feed.Path)
-	if err != nil {
-		return nil, err
-	}
-	var r io.Reader = conn
-	if br != nil {
-		r = bufio.NewReader(io.MultiReader(br, conn))
-	}
-	return &socket{conn: conn, r: r}, nil
-}
-
-// next reads the next frame as JSON.
-func (s *socket) next(t *testing.T) map[string]any {
-	t.Helper()
-	_ = s.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	b, err := wsutil.ReadServerText(struct {
-		io.Reader
-		io.Writer
-	}{s.r, s.conn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("frame %q: %v", b, err)
-	}
-	return m
+	return wstest.Dial(ctx, "ws://"+addr+feed.Path, h)
 }
 
 // TestDjangoCompanion runs the example next to a real Django site on a real Redis: users
@@ -131,13 +95,13 @@ func TestDjangoCompanion(t *testing.T) {
 	origin := d.Base // the socket is opened by a page of the Django site
 
 	if s, err := dial(ctx, addr, "", origin); err == nil {
-		s.conn.Close()
+		s.Close()
 		t.Fatal("a handshake without a session cookie was accepted")
 	} else if se, ok := errors.AsType[ws.StatusError](err); !ok || int(se) != http.StatusForbidden {
 		t.Fatalf("handshake without a cookie: %v, want 403", err)
 	}
 	if s, err := dial(ctx, addr, aliceSession, "http://evil.example"); err == nil {
-		s.conn.Close()
+		s.Close()
 		t.Fatal("a foreign origin was accepted")
 	}
 
@@ -145,29 +109,29 @@ func TestDjangoCompanion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("alice's handshake: %v", err)
 	}
-	defer alice.conn.Close()
+	defer alice.Close()
 	bob, err := dial(ctx, addr, bobSession, origin)
 	if err != nil {
 		t.Fatalf("bob's handshake: %v", err)
 	}
-	defer bob.conn.Close()
+	defer bob.Close()
 	// The greeting comes after the socket joined its group: from here on Django reaches it.
 	for _, c := range []struct {
-		s    *socket
+		s    *wstest.Conn
 		user string
 	}{{alice, "alice"}, {bob, "bob"}} {
-		if m := c.s.next(t); m["type"] != "hello" || m["user"] != c.user {
+		if m := c.s.ReadJSON(t); m["type"] != "hello" || m["user"] != c.user {
 			t.Fatalf("%s's greeting: %v", c.user, m)
 		}
 	}
 
 	d.Manage("notify", "alice", "for alice, from Django")
 	d.Manage("notify", "bob", "for bob, from Django")
-	if m := alice.next(t); m["type"] != feed.MessageType || m["event"].(map[string]any)["text"] != "for alice, from Django" {
+	if m := alice.ReadJSON(t); m["type"] != feed.MessageType || m["event"].(map[string]any)["text"] != "for alice, from Django" {
 		t.Fatalf("alice got %v", m)
 	}
 	// Bob's first notification is his own: alice's never reached him.
-	if m := bob.next(t); m["type"] != feed.MessageType || m["event"].(map[string]any)["text"] != "for bob, from Django" {
+	if m := bob.ReadJSON(t); m["type"] != feed.MessageType || m["event"].(map[string]any)["text"] != "for bob, from Django" {
 		t.Fatalf("bob got %v", m)
 	}
 
