@@ -40,7 +40,7 @@ type djangoSetup struct {
 	engine   string
 	postgres bool
 	redis    bool
-	sha1     bool // DEFAULT_HASHING_ALGORITHM = "sha1" (Django 3.1, 3.2), read with Config.Legacy
+	sha1     bool // DEFAULT_HASHING_ALGORITHM = "sha1" (Django 3.1, 3.2): Config.HashingAlgorithm "sha1", which implies Legacy
 }
 
 func startDjango(t *testing.T, setup djangoSetup) *djangoSite {
