@@ -15,6 +15,7 @@ import (
 // Request is an HTTP request as an HTTP consumer's Handle sees it: the scope's request line
 // and headers, and the whole body.
 type Request struct {
+	// Method is the HTTP method, "GET", "POST"...
 	Method string
 	// Path is the percent-decoded path.
 	Path string

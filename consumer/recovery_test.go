@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -376,25 +375,10 @@ func TestResumeBadRefusedWith400(t *testing.T) {
 	l := historyLayer(t, 10)
 	logger, _ := newLogger()
 	base := serveReal(t, consumer.JSONWebsocket[feed](consumer.WithLayer(l), consumer.WithLogger(logger)), logger)
-	u := "http" + strings.TrimPrefix(base, "ws") + "/room/x/?resume=" + url.QueryEscape(`{"feed.main":{"offset":"x"}}`)
-	req, err := http.NewRequestWithContext(testCtx(t), http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	resp, body := handshakeStatus(t, testCtx(t), base+"/room/x/?resume="+url.QueryEscape(`{"feed.main":{"offset":"x"}}`))
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "bad resume parameter") {
 		t.Fatalf("answered %s %q, want 400 naming the bad resume parameter", resp.Status, body)
 	}
-	http.DefaultClient.CloseIdleConnections()
 }
 
 func TestPositionFrame(t *testing.T) {

@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -41,8 +42,8 @@ func (c *busyConsumer) Echo(ctx context.Context, msg channels.Message) error {
 }
 
 // handshakeStatus makes a WebSocket handshake to url (ws://) over plain HTTP and returns the
-// response, for its status and headers.
-func handshakeStatus(t *testing.T, ctx context.Context, url string) *http.Response {
+// response, for its status and headers, and its body.
+func handshakeStatus(t *testing.T, ctx context.Context, url string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http"+strings.TrimPrefix(url, "ws"), nil)
 	if err != nil {
@@ -56,8 +57,10 @@ func handshakeStatus(t *testing.T, ctx context.Context, url string) *http.Respon
 	if err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
-	return resp
+	http.DefaultClient.CloseIdleConnections()
+	return resp, body
 }
 
 // TestLayerOutage runs a consumer on a real server and a Redis layer whose Redis is killed:
@@ -86,7 +89,7 @@ func TestLayerOutage(t *testing.T) {
 	if got := readText(t, conn); got != "UNAVAILABLE during" {
 		t.Fatalf("during the outage: %q, want the error frame", got)
 	}
-	resp := handshakeStatus(t, ctx, url)
+	resp, _ := handshakeStatus(t, ctx, url)
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("handshake during the outage: %s, want 503", resp.Status)
 	}

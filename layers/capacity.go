@@ -33,29 +33,19 @@ type CapacityRule struct {
 // in "re:a{1,3}:5") is kept because the part before it does not end in ":capacity". Spaces
 // around entries are ignored. The rules keep their order, and every pattern is checked.
 func ParseCapacities(spec string) ([]CapacityRule, error) {
-	var rules []CapacityRule
 	if strings.TrimSpace(spec) == "" {
 		return nil, nil
 	}
-	pieces := strings.Split(spec, ",")
-	cur := ""
-	for i, p := range pieces {
-		if i > 0 && cur != "" {
-			cur += ","
-		}
-		cur += p
-		entry := strings.TrimSpace(cur)
+	entries, err := splitEntries(spec, "capacity", "pattern:capacity", func(entry string) bool {
 		colon := strings.LastIndexByte(entry, ':')
-		if colon < 0 || !isDigits(entry[colon+1:]) {
-			if i == len(pieces)-1 {
-				return nil, fmt.Errorf("layers: capacity entry %q: want pattern:capacity", entry)
-			}
-			if entry == "" {
-				return nil, fmt.Errorf("layers: capacity specification %q has an empty entry", spec)
-			}
-			continue
-		}
-		cur = ""
+		return colon >= 0 && isDigits(entry[colon+1:])
+	})
+	if err != nil {
+		return nil, err
+	}
+	var rules []CapacityRule
+	for _, entry := range entries {
+		colon := strings.LastIndexByte(entry, ':')
 		pattern := entry[:colon]
 		n, err := strconv.Atoi(entry[colon+1:])
 		if err != nil || n <= 0 {
@@ -68,6 +58,35 @@ func ParseCapacities(spec string) ([]CapacityRule, error) {
 		rules = append(rules, r)
 	}
 	return rules, nil
+}
+
+// splitEntries splits a comma-separated list of rules whose patterns may hold commas (a
+// regular expression's "{1,3}"): a piece that is not a complete entry by itself (complete
+// reports false) is joined to the next one. Spaces around entries are dropped. what names
+// the list in errors ("capacity", "history") and want is an entry's form.
+func splitEntries(spec, what, want string, complete func(entry string) bool) ([]string, error) {
+	var entries []string
+	pieces := strings.Split(spec, ",")
+	cur := ""
+	for i, p := range pieces {
+		if i > 0 && cur != "" {
+			cur += ","
+		}
+		cur += p
+		entry := strings.TrimSpace(cur)
+		if !complete(entry) {
+			if i == len(pieces)-1 {
+				return nil, fmt.Errorf("layers: %s entry %q: want %s", what, entry, want)
+			}
+			if entry == "" {
+				return nil, fmt.Errorf("layers: %s specification %q has an empty entry", what, spec)
+			}
+			continue
+		}
+		cur = ""
+		entries = append(entries, entry)
+	}
+	return entries, nil
 }
 
 func isDigits(s string) bool {

@@ -17,26 +17,16 @@ func ParseHistoryRules(spec string) ([]HistoryRule, error) {
 	if strings.TrimSpace(spec) == "" {
 		return nil, nil
 	}
+	entries, err := splitEntries(spec, "history", "pattern:size:ttl (ttl in seconds or a duration such as 30s)", func(entry string) bool {
+		_, ok := splitHistoryEntry(entry)
+		return ok
+	})
+	if err != nil {
+		return nil, err
+	}
 	var rules []HistoryRule
-	pieces := strings.Split(spec, ",")
-	cur := ""
-	for i, p := range pieces {
-		if i > 0 && cur != "" {
-			cur += ","
-		}
-		cur += p
-		entry := strings.TrimSpace(cur)
-		r, ok := splitHistoryEntry(entry)
-		if !ok {
-			if i == len(pieces)-1 {
-				return nil, fmt.Errorf("layers: history entry %q: want pattern:size:ttl (ttl in seconds or a duration such as 30s)", entry)
-			}
-			if entry == "" {
-				return nil, fmt.Errorf("layers: history specification %q has an empty entry", spec)
-			}
-			continue
-		}
-		cur = ""
+	for _, entry := range entries {
+		r, _ := splitHistoryEntry(entry)
 		if _, err := compileHistoryRule(r); err != nil {
 			return nil, err
 		}

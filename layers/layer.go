@@ -22,9 +22,9 @@
 //
 // # Presence, history and recovery
 //
-// The memory and Redis layers implement two optional interfaces, used through Unwrap or the
-// helpers Presence, PresenceCount, History and Recover (which return ErrNotSupported for a
-// layer without them). Presencer: PresenceAdd joins a group with a small piece of
+// The memory layer and redislayer.Layer (not the pub/sub layer) implement two optional
+// interfaces, used through Unwrap or the helpers Presence, PresenceCount, History and
+// Recover (which return ErrNotSupported for a layer without them). Presencer: PresenceAdd joins a group with a small piece of
 // information, Presence and PresenceCount tell who is in it, from any process. Historian: a
 // group matching a HistoryRule (MemoryOptions.History, the history URL parameter) keeps its
 // last messages, and each message sent to it carries its position (GroupKey, OffsetKey,

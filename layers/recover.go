@@ -22,7 +22,7 @@ const (
 // UnrecoverableError is the error Recover returns when the messages after a position cannot
 // all be given. It wraps ErrUnrecoverable.
 type UnrecoverableError struct {
-	Group  string
+	Group  string   // the group asked for
 	Since  Position // the position asked for
 	Top    Position // the group's current top
 	Reason string   // ReasonEpoch or ReasonGap

@@ -2,10 +2,8 @@ package middleware
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -44,29 +42,7 @@ func TestAccessLogCountsRequestBody(t *testing.T) {
 		})).Serve(ctx, scope, receive, send)
 	})
 	srv := &channels.Server{Application: AccessLog(inner, logger), Logger: logger}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: RecordResponses(srv), ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := hs.Shutdown(ctx); err != nil {
-			t.Errorf("http Shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	base := "http://" + ln.Addr().String()
-	c := &http.Client{Timeout: 10 * time.Second}
-	defer c.CloseIdleConnections()
+	base, c := serveRecorded(t, srv)
 	body := strings.Repeat("x", 70_000) // more than one read, and than one event
 	requests := []struct {
 		method, path string

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,29 +40,7 @@ func TestRecordResponses(t *testing.T) {
 		})).Serve(ctx, scope, receive, send)
 	})
 	srv := &channels.Server{Application: AccessLog(inner, logger), Logger: logger}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: RecordResponses(srv), ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := hs.Shutdown(ctx); err != nil {
-			t.Errorf("http Shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	base := "http://" + ln.Addr().String()
-	c := &http.Client{Timeout: 10 * time.Second}
-	defer c.CloseIdleConnections()
+	base, c := serveRecorded(t, srv)
 	for path, want := range map[string]int{"/missing": 404, "/events": 201} {
 		resp, err := c.Get(base + path)
 		if err != nil {
@@ -76,7 +55,7 @@ func TestRecordResponses(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, _, _, err := ws.Dialer{Timeout: 10 * time.Second}.Dial(ctx, "ws://"+ln.Addr().String()+"/ws/")
+	conn, _, _, err := ws.Dialer{Timeout: 10 * time.Second}.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws/")
 	if err != nil {
 		t.Fatalf("WebSocket through RecordResponses: %v", err)
 	}
@@ -106,4 +85,33 @@ func TestRecordResponses(t *testing.T) {
 	if l := got["/ws/"]; l == nil || l["type"] != "websocket" || l["close_code"] != 1000.0 || l["closed_by"] != "application" {
 		t.Errorf("/ws/ logged %v", l)
 	}
+}
+
+// serveRecorded serves srv behind RecordResponses on a net/http server on a loopback port
+// until the test ends, and returns its base URL and a client for it.
+func serveRecorded(t *testing.T, srv *channels.Server) (base string, c *http.Client) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: RecordResponses(srv), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := hs.Shutdown(ctx); err != nil {
+			t.Errorf("http Shutdown: %v", err)
+		}
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	c = &http.Client{Timeout: 10 * time.Second}
+	t.Cleanup(c.CloseIdleConnections)
+	return "http://" + ln.Addr().String(), c
 }

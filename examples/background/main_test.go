@@ -1,24 +1,21 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 	"go.uber.org/goleak"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/examples/background/tasks"
+	"github.com/gochannels/gochannels/examples/internal/wstest"
 	"github.com/gochannels/gochannels/internal/proctest"
 	"github.com/gochannels/gochannels/internal/redistest"
 	"github.com/gochannels/gochannels/layers"
@@ -65,46 +62,9 @@ func start(t *testing.T, args ...string) started {
 	return started{}
 }
 
-type wsClient struct {
-	conn net.Conn
-	r    io.Reader
-}
-
-func dialWS(ctx context.Context, addr, path string) (*wsClient, error) {
-	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {"http://" + addr}})}
-	conn, br, _, err := d.Dial(ctx, "ws://"+addr+path)
-	if err != nil {
-		return nil, err
-	}
-	var r io.Reader = conn
-	if br != nil {
-		r = bufio.NewReader(io.MultiReader(br, conn))
-	}
-	return &wsClient{conn: conn, r: r}, nil
-}
-
-func (c *wsClient) read(t *testing.T) map[string]any {
-	t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	b, err := wsutil.ReadServerText(struct {
-		io.Reader
-		io.Writer
-	}{c.r, c.conn})
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("frame %q: %v", b, err)
-	}
-	return m
-}
-
-func (c *wsClient) write(t *testing.T, s string) {
-	t.Helper()
-	if err := wsutil.WriteClientText(c.conn, []byte(s)); err != nil {
-		t.Fatal(err)
-	}
+// dialWS opens a WebSocket to path from a page of the server's own origin.
+func dialWS(ctx context.Context, addr, path string) (*wstest.Conn, error) {
+	return wstest.Dial(ctx, "ws://"+addr+path, http.Header{"Origin": {"http://" + addr}})
 }
 
 func httpClient(t *testing.T) *http.Client {
@@ -135,8 +95,8 @@ func runTask(t *testing.T, addr string, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.conn.Close()
-	watcher, _ := c.read(t)["watcher"].(string)
+	defer c.Close()
+	watcher, _ := c.ReadJSON(t)["watcher"].(string)
 	if len(watcher) != 32 {
 		t.Fatalf("watcher token %q", watcher)
 	}
@@ -148,7 +108,7 @@ func runTask(t *testing.T, addr string, n int) {
 	id := res["id"].(string)
 	steps := 0
 	for {
-		m := c.read(t)
+		m := c.ReadJSON(t)
 		if m["id"] != id {
 			t.Fatalf("event for task %v, want %s", m["id"], id)
 		}
@@ -232,8 +192,8 @@ func TestClientsCannotReachWorkerChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.conn.Close()
-	watcher := c.read(t)["watcher"].(string)
+	defer c.Close()
+	watcher := c.ReadJSON(t)["watcher"].(string)
 
 	// HTTP: bodies naming the channel, bad watchers, extra fields.
 	for _, body := range []string{
@@ -269,7 +229,7 @@ func TestClientsCannotReachWorkerChannels(t *testing.T) {
 	// WebSocket: paths naming the channel are refused.
 	for _, path := range []string{"/ws/background-tasks/", "/ws/tasks/background-tasks/", "/background-tasks", "/ws/tasks/../background-tasks/"} {
 		if bad, err := dialWS(ctx, addr, path); err == nil {
-			bad.conn.Close()
+			bad.Close()
 			t.Errorf("WebSocket %s accepted", path)
 		}
 	}
@@ -280,8 +240,8 @@ func TestClientsCannotReachWorkerChannels(t *testing.T) {
 		`{"command": "send", "to": "background-tasks"}`,
 		`{"reply_channel": "background-tasks"}`,
 	} {
-		c.write(t, frame)
-		if m := c.read(t); m["error"] == nil {
+		c.WriteText(t, frame)
+		if m := c.ReadJSON(t); m["error"] == nil {
 			t.Errorf("frame %s answered %v", frame, m)
 		}
 	}
@@ -303,7 +263,7 @@ func TestClientsCannotReachWorkerChannels(t *testing.T) {
 		t.Fatalf("legit POST: %d %v", status, res)
 	}
 	for {
-		if m := c.read(t); m["event"] == "done" {
+		if m := c.ReadJSON(t); m["event"] == "done" {
 			break
 		}
 	}
@@ -334,12 +294,12 @@ func TestOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.conn.Close()
-	if tok, _ := w.read(t)["watcher"].(string); tok == "" {
+	defer w.Close()
+	if tok, _ := w.ReadJSON(t)["watcher"].(string); tok == "" {
 		t.Fatal("no watcher token")
 	}
-	w.write(t, `{"hello":1}`)
-	if m := w.read(t); m["error"] == nil {
+	w.WriteText(t, `{"hello":1}`)
+	if m := w.ReadJSON(t); m["error"] == nil {
 		t.Fatalf("reply %v, want an error", m)
 	}
 
@@ -355,11 +315,7 @@ func TestOperations(t *testing.T) {
 
 	closed := make(chan error, 1)
 	go func() {
-		_ = w.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-		_, err := wsutil.ReadServerText(struct {
-			io.Reader
-			io.Writer
-		}{w.r, w.conn}) // answers the close frame
+		_, err := w.ReadText(20 * time.Second) // answers the close frame
 		closed <- err
 	}()
 	p.Drain(t, c, closed, `msg=access type=websocket path=`+tasks.WebsocketPath, `close_code=1001 closed_by=server`, `msg=access type=http path=`+tasks.TasksPath)

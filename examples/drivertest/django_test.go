@@ -1,25 +1,16 @@
 package drivertest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,21 +21,16 @@ import (
 	"github.com/gochannels/gochannels/auth/django"
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/channelstest"
+	"github.com/gochannels/gochannels/examples/internal/djangotest"
 	"github.com/gochannels/gochannels/internal/redistest"
 	"github.com/gochannels/gochannels/sessions"
 )
 
-// djangoProject is the test project that logs users in with Django's own views.
-const djangoProject = "../../auth/django/testdata/djangosite"
-
 // djangoSite is a running Django test project and a Go WebSocket server that authenticates
 // its users with auth/django.
 type djangoSite struct {
+	*djangotest.Site
 	t      *testing.T
-	py     string
-	dir    string
-	env    []string
-	base   string // Django's http://127.0.0.1:port
 	wsURL  string // the Go server's ws:// URL
 	gosite *django.Site
 	cfg    django.Config
@@ -54,20 +40,16 @@ type djangoSetup struct {
 	engine   string
 	postgres bool
 	redis    bool
-	sha1     bool // DEFAULT_HASHING_ALGORITHM = "sha1" (Django 3.1, 3.2), read with Config.Legacy
+	sha1     bool // DEFAULT_HASHING_ALGORITHM = "sha1" (Django 3.1, 3.2): Config.HashingAlgorithm "sha1", which implies Legacy
 }
 
 func startDjango(t *testing.T, setup djangoSetup) *djangoSite {
 	t.Helper()
 	py := redistest.RequirePython(t, "django_redis", "psycopg2")
-	dir, err := filepath.Abs(djangoProject)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var kb [24]byte
 	_, _ = rand.Read(kb[:])
 	secret := "test-" + hex.EncodeToString(kb[:])
-	env := append(os.Environ(), "DJANGO_SECRET_KEY="+secret, "DJANGO_SESSION_ENGINE="+setup.engine, "PYTHONDONTWRITEBYTECODE=1")
+	env := []string{"DJANGO_SECRET_KEY=" + secret, "DJANGO_SESSION_ENGINE=" + setup.engine}
 	cfg := django.Config{SecretKey: secret, SessionEngine: setup.engine}
 	if setup.sha1 {
 		env = append(env, "DJANGO_HASHING_ALGORITHM=sha1")
@@ -88,12 +70,8 @@ func startDjango(t *testing.T, setup djangoSetup) *djangoSite {
 		env = append(env, "DJANGO_REDIS_URL="+srv.URL(), "DJANGO_CACHE_PREFIX=gct")
 		cfg.Redis, cfg.CacheKeyPrefix = srv.Client(), "gct"
 	}
-	d := &djangoSite{t: t, py: py, dir: dir, env: env, cfg: cfg}
-	d.manage("migrate", "--noinput")
-	d.shell(`from django.contrib.auth.models import User
-for name in ("alice", "bob", "carol"):
-    User.objects.create_user(name, "", "pw-" + name)`)
-	d.runserver()
+	d := &djangoSite{Site: djangotest.New(t, py, djangotest.Project, env...), t: t, cfg: cfg}
+	d.Start("alice", "bob", "carol")
 
 	gs, err := django.New(cfg)
 	if err != nil {
@@ -123,177 +101,6 @@ for name in ("alice", "bob", "carol"):
 	})
 	d.wsURL = "ws://" + channelstest.Serve(t, &channels.Server{Application: gs.Middleware(auth.RequireUser(hello))}) + "/ws/"
 	return d
-}
-
-// manage runs manage.py with args and fails the test on an error.
-func (d *djangoSite) manage(args ...string) {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(d.t.Context(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, d.py, append([]string{"manage.py"}, args...)...)
-	cmd.Dir, cmd.Env = d.dir, d.env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		d.t.Fatalf("manage.py %s: %v\n%s", args[0], err, out)
-	}
-}
-
-// shell runs Python code in the project (manage.py shell -c).
-func (d *djangoSite) shell(code string) { d.t.Helper(); d.manage("shell", "-c", code) }
-
-func (d *djangoSite) runserver() {
-	t := d.t
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(d.py, "manage.py", "runserver", "--noreload", addr)
-	cmd.Dir, cmd.Env = d.dir, d.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var logs lockedBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		if t.Failed() {
-			t.Logf("Django runserver output:\n%s", logs.String())
-		}
-	})
-	d.base = "http://" + addr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := quickClient.Get(d.base + "/whoami/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("Django runserver exited:\n%s", logs.String())
-		case <-time.After(100 * time.Millisecond): // polling for the server to listen, bounded
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Django runserver did not answer on %s:\n%s", addr, logs.String())
-		}
-	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// quickClient asks Django without a cookie jar, each request bounded in time.
-var quickClient = &http.Client{Timeout: 30 * time.Second}
-
-var csrfInput = regexp.MustCompile(`name="csrfmiddlewaretoken" value="([^"]+)"`)
-
-// browser is a client of the Django site with its own cookie jar.
-type browser struct {
-	d   *djangoSite
-	c   *http.Client
-	url *url.URL
-}
-
-func (d *djangoSite) browser() *browser {
-	jar, _ := cookiejar.New(nil)
-	u, _ := url.Parse(d.base)
-	return &browser{d: d, url: u, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func (b *browser) cookie(name string) string {
-	for _, c := range b.c.Jar.Cookies(b.url) {
-		if c.Name == name {
-			return c.Value
-		}
-	}
-	return ""
-}
-
-// login logs in through Django's LoginView and returns the session cookie.
-func (b *browser) login(user, password string) string {
-	t := b.d.t
-	t.Helper()
-	resp, err := b.c.Get(b.d.base + "/login/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfInput.FindSubmatch(page)
-	if m == nil {
-		t.Fatalf("no CSRF token in the login page:\n%s", page)
-	}
-	resp, err = b.c.PostForm(b.d.base+"/login/", url.Values{"username": {user}, "password": {password}, "csrfmiddlewaretoken": {string(m[1])}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("login %s: %d\n%s", user, resp.StatusCode, body)
-	}
-	s := b.cookie("sessionid")
-	if s == "" {
-		t.Fatalf("login %s: no session cookie", user)
-	}
-	return s
-}
-
-// post posts to a Django view with the CSRF token.
-func (b *browser) post(path string) {
-	t := b.d.t
-	t.Helper()
-	req, _ := http.NewRequest("POST", b.d.base+path, nil)
-	req.Header.Set("X-CSRFToken", b.cookie("csrftoken"))
-	resp, err := b.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		t.Fatalf("POST %s: %d\n%s", path, resp.StatusCode, body)
-	}
-}
-
-// djangoWhoami asks Django who the session cookie is ("" for anonymous).
-func (d *djangoSite) djangoWhoami(session string) string {
-	d.t.Helper()
-	req, _ := http.NewRequest("GET", d.base+"/whoami/", nil)
-	req.AddCookie(&http.Cookie{Name: "sessionid", Value: session})
-	resp, err := quickClient.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var v struct{ Username string }
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		d.t.Fatal(err)
-	}
-	return v.Username
 }
 
 // goWebsocket opens a WebSocket to the Go server with the session cookie: the greeting,
@@ -331,7 +138,7 @@ func (d *djangoSite) goWebsocket(session string) (greeting string, status int) {
 // accepted fails the test unless both Django and the Go server see user on session.
 func (d *djangoSite) accepted(what, session, user string) {
 	d.t.Helper()
-	if got := d.djangoWhoami(session); got != user {
+	if got := d.Whoami(session); got != user {
 		d.t.Fatalf("%s: Django sees %q, want %q", what, got, user)
 	}
 	if greeting, status := d.goWebsocket(session); status != 101 || !strings.HasPrefix(greeting, user+" ") {
@@ -350,7 +157,7 @@ func (d *djangoSite) refused(what, session string, want error) {
 	if greeting, status := d.goWebsocket(session); status != http.StatusForbidden {
 		d.t.Fatalf("%s: the Go server answered %d %q, want 403", what, status, greeting)
 	}
-	if got := d.djangoWhoami(session); got != "" {
+	if got := d.Whoami(session); got != "" {
 		d.t.Fatalf("%s: Django still sees %q", what, got)
 	}
 }
@@ -361,8 +168,8 @@ func runDjangoScenario(t *testing.T, setup djangoSetup) {
 	d := startDjango(t, setup)
 	signed := setup.engine == django.EngineSignedCookies
 
-	alice := d.browser()
-	s := alice.login("alice", "pw-alice")
+	alice := d.Browser()
+	s := alice.Login("alice", "pw-alice")
 	d.accepted("after login", s, "alice")
 	u, err := d.gosite.Authenticate(t.Context(), s)
 	if err != nil || u.Username() != "alice" || u.IsStaff() || u.IsSuperuser() || !u.IsActive() {
@@ -407,19 +214,19 @@ func runDjangoScenario(t *testing.T, setup djangoSetup) {
 	d.refused("tampered cookie", tampered, django.ErrNoSession)
 
 	// A password changed elsewhere (another session, the admin, a reset).
-	d.shell(`from django.contrib.auth.models import User
+	d.Shell(`from django.contrib.auth.models import User
 u = User.objects.get(username="alice"); u.set_password("pw-alice-2"); u.save()`)
 	d.refused("after a password change", s, django.ErrStaleSession)
 
 	// Logged in again with the new password, then logged out.
-	alice2 := d.browser()
-	s2 := alice2.login("alice", "pw-alice-2")
+	alice2 := d.Browser()
+	s2 := alice2.Login("alice", "pw-alice-2")
 	d.accepted("after logging in again", s2, "alice")
-	alice2.post("/logout/")
+	alice2.Post("/logout/")
 	if signed {
 		// A signed cookie cannot be revoked: Django clears it in the browser, and a kept
 		// copy stays valid until it expires, for Django and the Go server alike.
-		if alice2.cookie("sessionid") != "" {
+		if alice2.Cookie("sessionid") != "" {
 			t.Fatal("Django did not clear the signed session cookie on logout")
 		}
 		d.accepted("a copy of a signed cookie kept after logout", s2, "alice")
@@ -428,16 +235,16 @@ u = User.objects.get(username="alice"); u.set_password("pw-alice-2"); u.save()`)
 	}
 
 	// An inactive user.
-	bob := d.browser()
-	sb := bob.login("bob", "pw-bob")
+	bob := d.Browser()
+	sb := bob.Login("bob", "pw-bob")
 	d.accepted("bob after login", sb, "bob")
 	bobUser, err := d.gosite.Authenticate(t.Context(), sb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.shell(`from django.contrib.auth.models import User
+	d.Shell(`from django.contrib.auth.models import User
 User.objects.filter(username="bob").update(is_active=False)`)
-	if got := d.djangoWhoami(sb); got != "" {
+	if got := d.Whoami(sb); got != "" {
 		t.Fatalf("Django still sees the inactive user %q", got)
 	}
 	if _, status := d.goWebsocket(sb); status != http.StatusForbidden {
@@ -451,8 +258,8 @@ User.objects.filter(username="bob").update(is_active=False)`)
 	}
 
 	// Expiry.
-	carol := d.browser()
-	sc := carol.login("carol", "pw-carol")
+	carol := d.Browser()
+	sc := carol.Login("carol", "pw-carol")
 	d.accepted("carol after login", sc, "carol")
 	if signed {
 		// Django checks a signed cookie's age against SESSION_COOKIE_AGE; a Go site with a
@@ -475,7 +282,7 @@ User.objects.filter(username="bob").update(is_active=False)`)
 			time.Sleep(100 * time.Millisecond) // waiting for the clock to pass the age, bounded
 		}
 	} else {
-		carol.post("/expire/")
+		carol.Post("/expire/")
 		d.refused("after the session expired", sc, django.ErrNoSession)
 	}
 

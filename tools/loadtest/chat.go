@@ -675,35 +675,6 @@ func (r *run) openLoop(ctx context.Context, senders []*client, rooms []*room, wg
 				close(q)
 			}
 		}()
-		// The timer is set to each next intended time (not a fixed tick), so dispatch is not
-		// late by a tick; whatever is due is sent at once.
-		timer := time.NewTimer(0)
-		defer timer.Stop()
-		var k int64
-		for {
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return
-			}
-			now := time.Since(r.base)
-			for {
-				intended := r.start + time.Duration(k)*interval
-				if intended > now || intended >= r.sendEnd {
-					break
-				}
-				select {
-				case queues[k%int64(len(queues))] <- intended:
-				case <-ctx.Done():
-					return
-				}
-				k++
-			}
-			next := r.start + time.Duration(k)*interval
-			if next >= r.sendEnd {
-				return
-			}
-			timer.Reset(next - time.Since(r.base))
-		}
+		dispatch(ctx, queues, r.start, r.sendEnd, interval, func() time.Duration { return time.Since(r.base) })
 	}()
 }

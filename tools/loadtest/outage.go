@@ -542,33 +542,7 @@ func (o *outageRun) openLoop(ctx context.Context, wg *sync.WaitGroup) {
 			close(q)
 		}
 	}()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for k := int64(0); ; {
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return
-		}
-		now := o.now()
-		for {
-			intended := o.start + time.Duration(k)*interval
-			if intended > now || intended >= o.sendEnd {
-				break
-			}
-			select {
-			case queues[k%int64(len(queues))] <- intended:
-			case <-ctx.Done():
-				return
-			}
-			k++
-		}
-		next := o.start + time.Duration(k)*interval
-		if next >= o.sendEnd {
-			return
-		}
-		timer.Reset(next - o.now())
-	}
+	dispatch(ctx, queues, o.start, o.sendEnd, interval, o.now)
 }
 
 // sender writes c's messages at their intended times, on whatever socket c has then.

@@ -163,10 +163,7 @@ func TestBrowserDeliveryRedisOutage(t *testing.T) {
 	execPath := chromiumPath(t)
 	dir := screenshotDir(t)
 	srv := redistest.StartPrivate(t)
-	dbPath := filepath.Join(t.TempDir(), "multichat.db")
-	layerURL := redisLayerURL(srv) + "&send_timeout=0.3"
-	p1 := startProcess(t, layerURL, dbPath)
-	p2 := startProcess(t, layerURL, dbPath)
+	p1, p2 := startTwoProcesses(t, redisLayerURL(srv)+"&send_timeout=0.3")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*browserTimeout)
 	defer cancel()
 	alice := browser(t, ctx, execPath, 1280, 800)

@@ -122,9 +122,7 @@ func TestBrowserTwoUsersTwoProcesses(t *testing.T) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dbPath := filepath.Join(t.TempDir(), "multichat.db")
-	p1 := startProcess(t, redisLayerURL(srv), dbPath)
-	p2 := startProcess(t, redisLayerURL(srv), dbPath)
+	p1, p2 := startTwoProcesses(t, redisLayerURL(srv))
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()

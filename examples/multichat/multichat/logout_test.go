@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -48,28 +47,13 @@ func (w *wsClient) expectClosed(code int) {
 // never reaches the room.
 func TestLogoutClosesOtherTabs(t *testing.T) {
 	srv := redistest.Start(t)
-	dbPath := filepath.Join(t.TempDir(), "multichat.db")
-	p1 := startProcess(t, redisLayerURL(srv), dbPath)
-	p2 := startProcess(t, redisLayerURL(srv), dbPath)
-
-	alice, bob := newBrowserish(t, p1.base), newBrowserish(t, p2.base)
-	alice.signup("alice")
-	bob.signup("bob")
-	tab1, err := alice.dial("http://localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab2, err := alice.sameBrowser(p2.base).dial("http://localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wb, err := bob.dial("http://localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p1, p2 := startTwoProcesses(t, redisLayerURL(srv))
+	alice, bob := aliceAndBob(t, p1, p2)
+	tab1 := alice.mustDial("http://localhost")
+	tab2 := alice.sameBrowser(p2.base).mustDial("http://localhost")
+	wb := bob.mustDial("http://localhost")
 	for _, w := range []*wsClient{tab1, tab2, wb} {
-		w.send(map[string]any{"command": "join", "room": "1"})
-		w.expect("join", isJoin("1"))
+		w.join("1")
 	}
 
 	if st := alice.post("/logout", nil); st != http.StatusOK {

@@ -64,6 +64,23 @@ func redisLayerURL(srv *redistest.Server) string {
 	return srv.URL() + "?prefix=" + url.QueryEscape(srv.Prefix())
 }
 
+// startTwoProcesses starts two processes of the app on the layer at layerURL, sharing one
+// database, as two replicas behind a load balancer.
+func startTwoProcesses(t *testing.T, layerURL string) (p1, p2 *process) {
+	t.Helper()
+	dbPath := filepath.Join(t.TempDir(), "multichat.db")
+	return startProcess(t, layerURL, dbPath), startProcess(t, layerURL, dbPath)
+}
+
+// aliceAndBob signs alice up on p1 (she is the first user, so staff) and bob on p2.
+func aliceAndBob(t *testing.T, p1, p2 *process) (alice, bob *browserish) {
+	t.Helper()
+	alice, bob = newBrowserish(t, p1.base), newBrowserish(t, p2.base)
+	alice.signup("alice")
+	bob.signup("bob")
+	return alice, bob
+}
+
 // browserish is an HTTP client with a cookie jar that signs up like the page's form does.
 type browserish struct {
 	t    *testing.T
@@ -147,6 +164,23 @@ func (b *browserish) dial(origin string) (*wsClient, error) {
 	return &wsClient{t: b.t, conn: conn}, nil
 }
 
+// mustDial is dial that fails the test on an error.
+func (b *browserish) mustDial(origin string) *wsClient {
+	b.t.Helper()
+	w, err := b.dial(origin)
+	if err != nil {
+		b.t.Fatalf("dial from %s: %v", origin, err)
+	}
+	return w
+}
+
+// join joins room and waits for the reply.
+func (w *wsClient) join(room string) {
+	w.t.Helper()
+	w.send(map[string]any{"command": "join", "room": room})
+	w.expect("the join of room "+room, isJoin(room))
+}
+
 func (w *wsClient) send(v any) {
 	w.t.Helper()
 	data, _ := json.Marshal(v)
@@ -175,13 +209,8 @@ func (w *wsClient) expect(what string, match func(map[string]any) bool) map[stri
 
 func TestTwoProcessesShareRooms(t *testing.T) {
 	srv := redistest.Start(t)
-	dbPath := filepath.Join(t.TempDir(), "multichat.db")
-	p1 := startProcess(t, redisLayerURL(srv), dbPath)
-	p2 := startProcess(t, redisLayerURL(srv), dbPath)
-
-	alice, bob := newBrowserish(t, p1.base), newBrowserish(t, p2.base)
-	alice.signup("alice")
-	bob.signup("bob")
+	p1, p2 := startTwoProcesses(t, redisLayerURL(srv))
+	alice, bob := aliceAndBob(t, p1, p2)
 
 	// The socket refuses a foreign origin and an anonymous client before accepting.
 	if _, err := alice.dial("http://evil.example"); err == nil {
@@ -194,18 +223,9 @@ func TestTwoProcessesShareRooms(t *testing.T) {
 		t.Errorf("anonymous socket: %v, want HTTP 403", err)
 	}
 
-	wa, err := alice.dial("http://127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wb, err := bob.dial("http://localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wa.send(map[string]any{"command": "join", "room": "1"})
-	wa.expect("alice's join", isJoin("1"))
-	wb.send(map[string]any{"command": "join", "room": "1"})
-	wb.expect("bob's join", isJoin("1"))
+	wa, wb := alice.mustDial("http://127.0.0.1"), bob.mustDial("http://localhost")
+	wa.join("1")
+	wb.join("1")
 	wa.expect("bob entered (from process 2)", isMsg(MsgTypeEnter, "1", "bob"))
 
 	wa.send(map[string]any{"command": "send", "room": "1", "message": "hello from process 1"})

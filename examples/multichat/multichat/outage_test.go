@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,25 +20,11 @@ import (
 // again.
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.StartPrivate(t)
-	dbPath := filepath.Join(t.TempDir(), "multichat.db")
-	layerURL := redisLayerURL(srv) + "&send_timeout=0.3"
-	p1 := startProcess(t, layerURL, dbPath)
-	p2 := startProcess(t, layerURL, dbPath)
-	alice, bob := newBrowserish(t, p1.base), newBrowserish(t, p2.base)
-	alice.signup("alice")
-	bob.signup("bob")
-	wa, err := alice.dial("http://127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wb, err := bob.dial("http://localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wa.send(map[string]any{"command": "join", "room": "1"})
-	wa.expect("alice's join", isJoin("1"))
-	wb.send(map[string]any{"command": "join", "room": "1"})
-	wb.expect("bob's join", isJoin("1"))
+	p1, p2 := startTwoProcesses(t, redisLayerURL(srv)+"&send_timeout=0.3")
+	alice, bob := aliceAndBob(t, p1, p2)
+	wa, wb := alice.mustDial("http://127.0.0.1"), bob.mustDial("http://localhost")
+	wa.join("1")
+	wb.join("1")
 
 	srv.Kill()
 	wa.send(map[string]any{"command": "send", "room": "1", "message": "during the outage"})

@@ -18,21 +18,10 @@ func isRoomCreated(ev map[string]any) bool { _, ok := ev["room_created"]; return
 // staff only; the creator is sent into the new room.
 func TestRoomCreatedReachesOtherProcess(t *testing.T) {
 	srv := redistest.Start(t)
-	dbPath := filepath.Join(t.TempDir(), "multichat.db")
-	p1 := startProcess(t, redisLayerURL(srv), dbPath)
-	p2 := startProcess(t, redisLayerURL(srv), dbPath)
-
-	alice, bob := newBrowserish(t, p1.base), newBrowserish(t, p2.base)
-	alice.signup("alice") // staff
-	bob.signup("bob")
-	wb, err := bob.dial("http://localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	aliceTab2, err := alice.sameBrowser(p2.base).dial("http://localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p1, p2 := startTwoProcesses(t, redisLayerURL(srv))
+	alice, bob := aliceAndBob(t, p1, p2) // alice is staff
+	wb := bob.mustDial("http://localhost")
+	aliceTab2 := alice.sameBrowser(p2.base).mustDial("http://localhost")
 
 	// Staff-only first: bob must not see it, so the first event bob gets is the public room.
 	loc, _ := alice.formFlash("/rooms", url.Values{"title": {"Staff corner"}, "staff_only": {"on"}})
