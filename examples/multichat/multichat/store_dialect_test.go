@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gochannels/gochannels/examples/internal/pgtest"
 	"github.com/gochannels/gochannels/sessions"
@@ -205,5 +206,46 @@ func TestSessionsChoice(t *testing.T) {
 	_, err := New(t.Context(), Config{DBPath: filepath.Join(t.TempDir(), "mc.db"), Layer: memoryLayer(t), Sessions: "memcached://x", BcryptCost: 4, Logger: quietLogger()})
 	if err == nil {
 		t.Fatal("New accepted an unknown session store")
+	}
+}
+
+// TestSessionsSweep: with sessions in the database, a process running the worker deletes the
+// expired rows (at start, then every SweepInterval).
+func TestSessionsSweep(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "mc.db")
+	s, err := OpenStore(t.Context(), dbPath, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sessions.NewSQLStore(s.DB(), s.Dialect(), sessions.SQLOptions{})
+	if err == nil {
+		err = st.CreateTable(t.Context())
+	}
+	if err == nil {
+		_, err = s.DB().ExecContext(t.Context(), `INSERT INTO gochannels_session (id, data, expires_at) VALUES (?, '{}', ?)`,
+			sessions.NewID(), time.Now().Add(-time.Minute).Unix())
+	}
+	if err := errors.Join(err, s.Close()); err != nil {
+		t.Fatal(err)
+	}
+
+	a, err := New(t.Context(), Config{DBPath: dbPath, Sessions: SessionsDB, Layer: memoryLayer(t), Worker: true, BcryptCost: 4, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		var n int
+		if err := a.Store().DB().QueryRowContext(t.Context(), `SELECT count(*) FROM gochannels_session`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d expired sessions left", n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the database: the sweep signals nothing
 	}
 }
