@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -97,7 +98,11 @@ func openSessions(ctx context.Context, choice string, cfg Config, store *Store, 
 		st := sessions.NewRedisStore(client, sessions.RedisOptions{Prefix: SessionsRedisPrefix})
 		return &sessionStore{store: st, close: client.Close}, nil
 	}
-	return nil, fmt.Errorf("multichat: unknown session store %q (want %s, %s or a redis:// URL)", choice, SessionsCookie, SessionsDB)
+	shown := choice
+	if u, err := url.Parse(choice); err == nil && u.User != nil {
+		shown = u.Redacted() // a mistyped URL may hold a password
+	}
+	return nil, fmt.Errorf("multichat: unknown session store %q (want %s, %s or a redis:// URL)", shown, SessionsCookie, SessionsDB)
 }
 
 // startSweeper deletes expired sessions every SweepInterval until the returned stop is
