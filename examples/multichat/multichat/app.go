@@ -97,12 +97,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	sess, err := openSessions(ctx, cfg.Sessions, cfg, store, cfg.Worker, logger)
+	sess, err := openSessions(ctx, cfg, store, logger)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	closeAll := func() { _ = errors.Join(sess.close(), store.Close()) }
+	closeAll := func() { // a failed New: its error is the one to report
+		_ = sess.close()
+		_ = store.Close()
+	}
 	if cfg.Staff != "" {
 		if _, err := store.SetStaff(ctx, cfg.Staff, true); err != nil {
 			closeAll()

@@ -49,9 +49,11 @@ type sessionStore struct {
 	close func() error // releases a Redis client; stops the sweeper
 }
 
-// openSessions opens the store that choice names ("cookie", "db", or a redis:// or rediss://
-// URL; "" is DefaultSessions(dsn)). sweep starts the hourly deletion of expired rows (db).
-func openSessions(ctx context.Context, choice string, cfg Config, store *Store, sweep bool, logger *slog.Logger) (*sessionStore, error) {
+// openSessions opens the store that cfg.Sessions names ("cookie", "db", or a redis:// or
+// rediss:// URL; "" is DefaultSessions(cfg.DBPath)). With cfg.Worker, a db store's expired
+// rows are deleted every SweepInterval.
+func openSessions(ctx context.Context, cfg Config, store *Store, logger *slog.Logger) (*sessionStore, error) {
+	choice := cfg.Sessions
 	if choice == "" {
 		choice = DefaultSessions(cfg.DBPath)
 	}
@@ -81,7 +83,7 @@ func openSessions(ctx context.Context, choice string, cfg Config, store *Store, 
 			return nil, fmt.Errorf("multichat: session store: %w", err)
 		}
 		stop := func() error { return nil }
-		if sweep {
+		if cfg.Worker {
 			stop = startSweeper(st, logger)
 		}
 		return &sessionStore{store: st, close: stop}, nil
