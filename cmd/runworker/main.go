@@ -9,8 +9,8 @@
 //
 //   - background-tasks: examples/background's task consumer;
 //   - multichat-history: examples/multichat's history consumer, which stores chat messages in
-//     the SQLite file named by $MULTICHAT_DB (default multichat.db, as the multichat server's
-//     -db flag).
+//     the database named by $MULTICHAT_DB, an SQLite file or a postgres:// URL (default
+//     multichat.db, as the multichat server's -db flag).
 //
 // SIGINT or SIGTERM stops it gracefully: no more messages are received, and those in flight
 // get -stop-timeout to finish.
@@ -62,7 +62,7 @@ func serveMultichatHistory(ctx context.Context, scope *channels.Scope, receive c
 	}
 	store, err := multichat.OpenStore(ctx, path, 0)
 	if err != nil {
-		return fmt.Errorf("runworker: open the multichat database %q: %w", path, err)
+		return fmt.Errorf("runworker: open the multichat database %q: %w", multichat.RedactDSN(path), err)
 	}
 	defer store.Close()
 	return multichat.BackgroundApp(store, nil).Serve(ctx, scope, receive, send)

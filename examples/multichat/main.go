@@ -5,9 +5,12 @@
 //	go run ./examples/multichat                                   # one process, in-memory layer
 //	go run ./examples/multichat -addr :8001 -layer redis://localhost:6379/0
 //	go run ./examples/multichat -worker-only -layer redis://localhost:6379/0
+//	go run ./examples/multichat -db postgres://chat@db.internal/multichat -layer redis://redis.internal:6379/0
 //
 // Without -layer it uses $CHANNEL_LAYER_URL, and without that the in-memory layer (one
-// process). See README.md for the protocol and for running several processes.
+// process). -db takes an SQLite file (one host) or a postgres:// URL (several hosts); with
+// PostgreSQL the sessions live in its table too (-sessions), so nothing stays on one host's
+// disk. See README.md for the protocol and for running on several machines.
 //
 // Beside the site it serves Prometheus metrics at /metrics, /healthz and /readyz, and logs
 // one line per request and connection. On SIGTERM or SIGINT /readyz fails at once; after
@@ -22,6 +25,7 @@ import (
 	"flag"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 
 	"github.com/gochannels/gochannels/channels"
@@ -45,7 +49,8 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	opts.RegisterFlags(fs)
 	ops.SetUsage(fs, "the multi-room chat with accounts and history (socket /chat/stream/)")
 	layerFlag := layers.Flag(fs)
-	dbPath := fs.String("db", "multichat.db", "SQLite database file, shared by the processes of one host")
+	dbPath := fs.String("db", "multichat.db", "SQLite database file, shared by the processes of one host, or a postgres:// URL, shared by several hosts")
+	sessionStore := fs.String("sessions", "", "session store: cookie (signed, key in the database), db (the database's table) or a redis:// URL (default: db with a postgres:// -db, else cookie)")
 	worker := fs.Bool("worker", true, "run the background consumer (message history) in this process")
 	workerOnly := fs.Bool("worker-only", false, "run only the background consumer, no HTTP server")
 	hosts := fs.String("allowed-hosts", "", "comma-separated host patterns allowed as WebSocket Origin, Django style (default: localhost, 127.0.0.1, [::1])")
@@ -72,7 +77,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 		}
 	}
 	app, err := multichat.New(ctx, multichat.Config{
-		DBPath: *dbPath, Layer: layer, Worker: *worker || *workerOnly, AllowedHosts: allowed,
+		DBPath: *dbPath, Sessions: *sessionStore, Layer: layer, Worker: *worker || *workerOnly, AllowedHosts: allowed,
 		Staff: *staff, SecureCookies: *secure || opts.TLSCert != "", Logger: logger,
 	})
 	if err != nil {
@@ -98,13 +103,24 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 		return err
 	}
 	logger.Info("multichat: serving", "addr", ln.Addr().String(), "url", displayURL(ln.Addr(), opts.TLSCert != ""),
-		"db", *dbPath, "worker", *worker)
+		"db", multichat.RedactDSN(*dbPath), "sessions", sessionsName(*sessionStore, *dbPath), "worker", *worker)
 	if ready != nil {
 		ready <- ln.Addr()
 	}
 	err = svc.Serve(ctx, ln)
 	logger.Info("multichat: stopped")
 	return errors.Join(err, app.Close())
+}
+
+// sessionsName is the session store for the log line (a Redis URL without its password).
+func sessionsName(choice, db string) string {
+	if choice == "" {
+		return multichat.DefaultSessions(db)
+	}
+	if u, err := url.Parse(choice); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	return choice
 }
 
 // displayURL turns ":8000" listeners into "http://localhost:8000" for the log line.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 
@@ -25,15 +24,20 @@ import (
 const SocketPath = "/chat/stream/"
 
 // EnvSecretKey names the environment variable that may hold the session signing key (at least
-// 32 bytes); without it (and without Config.SecretKey) the key is generated once and kept in
-// the database.
+// 32 bytes) of cookie sessions; without it (and without Config.SecretKey) the key is generated
+// once and kept in the database, so that every process sharing the database has it.
 const EnvSecretKey = "MULTICHAT_SECRET_KEY"
 
 // Config configures an App.
 type Config struct {
-	// DBPath is the SQLite database file ("multichat.db" when empty). Several processes on
-	// one host may share it.
+	// DBPath is the database: an SQLite file ("multichat.db" when empty), which the
+	// processes of one host may share, or a postgres:// URL, which processes on several hosts
+	// may share (see OpenStore).
 	DBPath string
+	// Sessions chooses the session store: SessionsCookie (signed cookies), SessionsDB (the
+	// database's sessions table) or a redis:// URL (sessions.RedisStore). Empty means
+	// DefaultSessions(DBPath): db with PostgreSQL, cookie with SQLite.
+	Sessions string
 	// Layer is the channel layer; it must be shared by every process that serves the same
 	// rooms (a Redis layer for more than one process). The App does not close it.
 	Layer layers.Layer
@@ -43,8 +47,8 @@ type Config struct {
 	// AllowedHosts are the host patterns WebSocket handshakes may come from (Origin), Django
 	// style; empty means middleware.DefaultAllowedHosts (this machine).
 	AllowedHosts []string
-	// SecretKey signs session cookies (at least 32 bytes). Empty: $MULTICHAT_SECRET_KEY, else
-	// a key generated once and stored in the database.
+	// SecretKey signs session cookies (at least 32 bytes) when Sessions is SessionsCookie.
+	// Empty: $MULTICHAT_SECRET_KEY, else a key generated once and stored in the database.
 	SecretKey []byte
 	// Staff names a user made staff at start-up (and at sign-up, if the name is not taken
 	// yet). The first account ever created is staff too.
@@ -62,6 +66,7 @@ type Config struct {
 type App struct {
 	cfg      Config
 	store    *Store
+	sess     *sessionStore
 	layer    layers.Layer
 	sessions *sessions.Manager
 	groups   *auth.UserGroups // every socket in its user's and session's groups
@@ -92,32 +97,27 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := cfg.SecretKey
-	if len(key) == 0 {
-		key = []byte(os.Getenv(EnvSecretKey))
-	}
-	if len(key) == 0 {
-		if key, err = store.SecretKey(ctx); err != nil {
-			store.Close()
-			return nil, err
-		}
-	}
-	cs, err := sessions.NewCookieStore(key)
+	sess, err := openSessions(ctx, cfg, store, logger)
 	if err != nil {
 		store.Close()
-		return nil, fmt.Errorf("multichat: session store: %w", err)
+		return nil, err
+	}
+	closeAll := func() { // a failed New: its error is the one to report
+		_ = sess.close()
+		_ = store.Close()
 	}
 	if cfg.Staff != "" {
 		if _, err := store.SetStaff(ctx, cfg.Staff, true); err != nil {
-			store.Close()
+			closeAll()
 			return nil, err
 		}
 	}
 	a := &App{
 		cfg:        cfg,
 		store:      store,
+		sess:       sess,
 		layer:      cfg.Layer,
-		sessions:   sessions.NewManager(cs, sessions.Options{Secure: cfg.SecureCookies, SameSite: http.SameSiteLaxMode}),
+		sessions:   sessions.NewManager(sess.store, sessions.Options{Secure: cfg.SecureCookies, SameSite: http.SameSiteLaxMode}),
 		groups:     auth.NewUserGroups(cfg.Layer, logger),
 		logger:     logger,
 		stopWorker: func() {},
@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Worker {
 		w := &worker.Worker{Layer: cfg.Layer, Application: BackgroundApp(store, logger), Channels: []string{HistoryChannel}, Logger: logger}
 		if err := w.Start(context.WithoutCancel(ctx)); err != nil {
-			store.Close()
+			closeAll()
 			return nil, fmt.Errorf("multichat: start the history worker: %w", err)
 		}
 		a.stopWorker = func() {
@@ -174,12 +174,13 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return errors.Join(err, a.Close())
 }
 
-// Close stops the background consumer and closes the database. It does not close the layer.
+// Close stops the background consumer, closes the session store (a Redis client) and the
+// database. It does not close the layer.
 func (a *App) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
 		a.stopWorker()
-		err = a.store.Close()
+		err = errors.Join(a.sess.close(), a.store.Close())
 	})
 	return err
 }

@@ -2,10 +2,13 @@
 // accounts, history, staff-only rooms and several tabs and processes per user, speaking the
 // Django Channels multichat protocol on one WebSocket at /chat/stream/.
 //
-// New builds an App from a Config (a channel layer, an SQLite file). App.Application is the
+// New builds an App from a Config (a channel layer, a database). App.Application is the
 // whole site for a channels.Server (App.Serve and App.Handler run one); App.Shutdown stops
 // it. Accounts, rooms, the users' open rooms, message history and the session signing key live
-// in SQLite (modernc.org/sqlite, WAL mode, busy timeout), so processes on one host share them.
+// in SQLite (modernc.org/sqlite, WAL mode, busy timeout), which processes on one host share, or
+// in PostgreSQL (a postgres:// Config.DBPath, pgx), which processes on several hosts share;
+// with PostgreSQL the sessions are rows of that database too (Config.Sessions), so a web
+// process keeps nothing on its own disk.
 // BackgroundApp is the background consumer that stores history from the normal channel
 // HistoryChannel; the worker package hosts it in-process (Config.Worker), and
 // `go run ./cmd/runworker multichat-history` hosts it in a process of its own.

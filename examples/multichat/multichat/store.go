@@ -8,14 +8,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+
+	"github.com/gochannels/gochannels/sessions"
 )
 
 // Store errors the pages show to users.
@@ -102,44 +102,40 @@ type ChatLine struct {
 	TS       int64 // Unix milliseconds
 }
 
-// Store keeps accounts, rooms, messages and settings in an SQLite database file (WAL mode,
-// busy timeout), so that several processes on one host can share it.
+// Store keeps accounts, rooms, messages and settings in a SQL database: an SQLite file (WAL
+// mode, busy timeout), which the processes of one host can share, or PostgreSQL, which the
+// processes of several hosts can share (see OpenStore).
 type Store struct {
 	db         *sql.DB
+	dialect    sessions.Dialect
 	bcryptCost int
 	dummyHash  []byte // compared against for unknown usernames, so timing does not tell
 }
 
-// OpenStore opens (creating if needed) the SQLite database at path and sets up its tables and
-// the seed rooms. bcryptCost 0 means bcrypt.DefaultCost.
-func OpenStore(ctx context.Context, path string, bcryptCost int) (*Store, error) {
-	if path == "" {
+// OpenStore opens the database that dsn names and sets up its tables and the seed rooms on
+// first use. A dsn starting with postgres:// or postgresql:// is a PostgreSQL URL (pgx's
+// driver; the database must exist); anything else is an SQLite file path, created if needed.
+// bcryptCost 0 means bcrypt.DefaultCost.
+func OpenStore(ctx context.Context, dsn string, bcryptCost int) (*Store, error) {
+	if dsn == "" {
 		return nil, errors.New("multichat: open store: empty database path")
 	}
 	if bcryptCost == 0 {
 		bcryptCost = bcrypt.DefaultCost
 	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	dialect, db, name, err := openDB(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("multichat: open database %s: %w", path, err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(4)
 	dummy, err := bcrypt.GenerateFromPassword([]byte("not a password"), bcryptCost)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("multichat: bcrypt cost %d: %w", bcryptCost, err)
 	}
-	s := &Store{db: db, bcryptCost: bcryptCost, dummyHash: dummy}
+	s := &Store{db: db, dialect: dialect, bcryptCost: bcryptCost, dummyHash: dummy}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("multichat: set up database %s: %w", path, err)
+		return nil, fmt.Errorf("multichat: set up database %s: %w", name, err)
 	}
 	return s, nil
 }
@@ -147,54 +143,28 @@ func OpenStore(ctx context.Context, path string, bcryptCost int) (*Store, error)
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-	id INTEGER PRIMARY KEY,
-	username TEXT NOT NULL UNIQUE COLLATE NOCASE,
-	password_hash TEXT NOT NULL,
-	is_staff INTEGER NOT NULL DEFAULT 0,
-	created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rooms (
-	id INTEGER PRIMARY KEY,
-	title TEXT NOT NULL,
-	staff_only INTEGER NOT NULL DEFAULT 0,
-	created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-	msg_id TEXT PRIMARY KEY,
-	room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-	user_id INTEGER NOT NULL,
-	username TEXT NOT NULL,
-	body TEXT NOT NULL,
-	ts INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_room_ts ON messages(room_id, ts);
-CREATE TABLE IF NOT EXISTS user_rooms (
-	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-	room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-	PRIMARY KEY (user_id, room_id)
-);
-`
-
 func (s *Store) migrate(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schema); err != nil {
-		return fmt.Errorf("create tables: %w", err)
+	if err := s.lockSchema(ctx, tx); err != nil {
+		return err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO settings(key, value) VALUES('seeded', '1')`)
+	for _, stmt := range s.schema() {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("create tables: %w", err)
+		}
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO settings(key, value) VALUES('seeded', '1') ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("mark seeded: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		now := time.Now().UnixMilli()
 		for _, r := range SeedRooms {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO rooms(title, staff_only, created_at) VALUES(?, ?, ?)`, r.Title, r.StaffOnly, now); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO rooms(title, staff_only, created_at) VALUES(?, ?, ?)`), r.Title, r.StaffOnly, now); err != nil {
 				return fmt.Errorf("seed room %q: %w", r.Title, err)
 			}
 		}
@@ -209,7 +179,7 @@ func (s *Store) SecretKey(ctx context.Context) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("multichat: generate secret key: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO settings(key, value) VALUES('secret_key', ?)`, hex.EncodeToString(b)); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO settings(key, value) VALUES('secret_key', ?) ON CONFLICT DO NOTHING`), hex.EncodeToString(b)); err != nil {
 		return nil, fmt.Errorf("multichat: store secret key: %w", err)
 	}
 	var v string
@@ -255,21 +225,21 @@ func (s *Store) CreateUser(ctx context.Context, username, password string, staff
 		return nil, fmt.Errorf("multichat: create user: %w", err)
 	}
 	defer tx.Rollback()
+	if err := s.lockTable(ctx, tx, "users"); err != nil {
+		return nil, fmt.Errorf("multichat: create user: %w", err)
+	}
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
 		return nil, fmt.Errorf("multichat: create user: count users: %w", err)
 	}
 	staff = staff || n == 0
-	res, err := tx.ExecContext(ctx, `INSERT INTO users(username, password_hash, is_staff, created_at) VALUES(?, ?, ?, ?)`,
-		username, string(hash), staff, time.Now().UnixMilli())
+	var id int64
+	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO users(username, password_hash, is_staff, created_at) VALUES(?, ?, ?, ?) RETURNING id`),
+		username, string(hash), staff, time.Now().UnixMilli()).Scan(&id)
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+		if isUniqueViolation(err) {
 			return nil, ErrUsernameTaken
 		}
-		return nil, fmt.Errorf("multichat: create user %q: %w", username, err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
 		return nil, fmt.Errorf("multichat: create user %q: %w", username, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -280,7 +250,7 @@ func (s *Store) CreateUser(ctx context.Context, username, password string, staff
 
 // SetStaff makes the named user staff (or not). It reports whether the user exists.
 func (s *Store) SetStaff(ctx context.Context, username string, staff bool) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET is_staff = ? WHERE username = ?`, staff, username)
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET is_staff = ? WHERE `+s.usernameIs()), staff, username)
 	if err != nil {
 		return false, fmt.Errorf("multichat: set staff %q: %w", username, err)
 	}
@@ -298,7 +268,7 @@ func (s *Store) scanUser(row *sql.Row) (*User, error) {
 
 // UserByID returns the user with id; the error wraps sql.ErrNoRows when there is none.
 func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
-	u, err := s.scanUser(s.db.QueryRowContext(ctx, `SELECT id, username, password_hash, is_staff FROM users WHERE id = ?`, id))
+	u, err := s.scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT id, username, password_hash, is_staff FROM users WHERE id = ?`), id))
 	if err != nil {
 		return nil, fmt.Errorf("multichat: load user %d: %w", id, err)
 	}
@@ -307,7 +277,7 @@ func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
 
 // Authenticate returns the user when the password matches, and ErrBadCredentials otherwise.
 func (s *Store) Authenticate(ctx context.Context, username, password string) (*User, error) {
-	u, err := s.scanUser(s.db.QueryRowContext(ctx, `SELECT id, username, password_hash, is_staff FROM users WHERE username = ?`, username))
+	u, err := s.scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT id, username, password_hash, is_staff FROM users WHERE `+s.usernameIs()), username))
 	if errors.Is(err, sql.ErrNoRows) {
 		// Spend the time a real check takes, so that timing does not tell which names exist.
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
@@ -343,7 +313,7 @@ func (s *Store) Rooms(ctx context.Context) ([]Room, error) {
 // Room returns the room with id, or an error wrapping ErrRoomNotFound.
 func (s *Store) Room(ctx context.Context, id int64) (Room, error) {
 	r := Room{ID: id}
-	err := s.db.QueryRowContext(ctx, `SELECT title, staff_only FROM rooms WHERE id = ?`, id).Scan(&r.Title, &r.StaffOnly)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT title, staff_only FROM rooms WHERE id = ?`), id).Scan(&r.Title, &r.StaffOnly)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Room{}, fmt.Errorf("%w: %d", ErrRoomNotFound, id)
 	}
@@ -355,8 +325,9 @@ func (s *Store) Room(ctx context.Context, id int64) (Room, error) {
 
 // CreateRoom adds a room. A title is trimmed and has 1 to MaxTitleLen characters (else an
 // *InputError), and no other room may have it in any letter case (else ErrRoomTitleTaken):
-// the check and the insert run in one IMMEDIATE transaction, so two processes sharing the
-// database cannot both add the same title.
+// the check and the insert run in one transaction that locks the table against other writers
+// (IMMEDIATE in SQLite, LOCK TABLE in PostgreSQL), so two processes sharing the database
+// cannot both add the same title.
 func (s *Store) CreateRoom(ctx context.Context, title string, staffOnly bool) (Room, error) {
 	title = strings.TrimSpace(title)
 	if title == "" || utf8.RuneCountInString(title) > MaxTitleLen {
@@ -367,6 +338,9 @@ func (s *Store) CreateRoom(ctx context.Context, title string, staffOnly bool) (R
 		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
 	}
 	defer tx.Rollback()
+	if err := s.lockTable(ctx, tx, "rooms"); err != nil {
+		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT title FROM rooms`)
 	if err != nil {
 		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
@@ -386,11 +360,9 @@ func (s *Store) CreateRoom(ctx context.Context, title string, staffOnly bool) (R
 	if taken {
 		return Room{}, fmt.Errorf("%w: %q", ErrRoomTitleTaken, title)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO rooms(title, staff_only, created_at) VALUES(?, ?, ?)`, title, staffOnly, time.Now().UnixMilli())
-	if err != nil {
-		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
-	}
-	id, err := res.LastInsertId()
+	var id int64
+	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO rooms(title, staff_only, created_at) VALUES(?, ?, ?) RETURNING id`),
+		title, staffOnly, time.Now().UnixMilli()).Scan(&id)
 	if err != nil {
 		return Room{}, fmt.Errorf("multichat: create room %q: %w", title, err)
 	}
@@ -402,7 +374,7 @@ func (s *Store) CreateRoom(ctx context.Context, title string, staffOnly bool) (R
 
 // SaveMessage stores a chat message; saving the same MsgID twice stores it once.
 func (s *Store) SaveMessage(ctx context.Context, m ChatLine) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO messages(msg_id, room_id, user_id, username, body, ts) VALUES(?, ?, ?, ?, ?, ?)`,
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO messages(msg_id, room_id, user_id, username, body, ts) VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 		m.MsgID, m.RoomID, m.UserID, m.Username, m.Text, m.TS)
 	if err != nil {
 		return fmt.Errorf("multichat: save message %s in room %d: %w", m.MsgID, m.RoomID, err)
@@ -412,8 +384,7 @@ func (s *Store) SaveMessage(ctx context.Context, m ChatLine) error {
 
 // History returns the last limit messages of a room, oldest first.
 func (s *Store) History(ctx context.Context, roomID int64, limit int) ([]ChatLine, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT msg_id, room_id, user_id, username, body, ts FROM
-		(SELECT rowid AS rid, * FROM messages WHERE room_id = ? ORDER BY ts DESC, rowid DESC LIMIT ?) ORDER BY ts, rid`, roomID, limit)
+	rows, err := s.db.QueryContext(ctx, s.q(s.historyQuery()), roomID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("multichat: history of room %d: %w", roomID, err)
 	}
@@ -432,7 +403,7 @@ func (s *Store) History(ctx context.Context, roomID int64, limit int) ([]ChatLin
 // CountMessages returns how many messages a room has stored.
 func (s *Store) CountMessages(ctx context.Context, roomID int64) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE room_id = ?`, roomID).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM messages WHERE room_id = ?`), roomID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("multichat: count messages of room %d: %w", roomID, err)
 	}
 	return n, nil
@@ -440,7 +411,7 @@ func (s *Store) CountMessages(ctx context.Context, roomID int64) (int, error) {
 
 // AddUserRoom records that the user has the room open; added reports whether it is new.
 func (s *Store) AddUserRoom(ctx context.Context, userID, roomID int64) (added bool, err error) {
-	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO user_rooms(user_id, room_id) VALUES(?, ?)`, userID, roomID)
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO user_rooms(user_id, room_id) VALUES(?, ?) ON CONFLICT DO NOTHING`), userID, roomID)
 	if err != nil {
 		return false, fmt.Errorf("multichat: add room %d for user %d: %w", roomID, userID, err)
 	}
@@ -450,7 +421,7 @@ func (s *Store) AddUserRoom(ctx context.Context, userID, roomID int64) (added bo
 
 // RemoveUserRoom records that the user left the room; removed reports whether it was there.
 func (s *Store) RemoveUserRoom(ctx context.Context, userID, roomID int64) (removed bool, err error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM user_rooms WHERE user_id = ? AND room_id = ?`, userID, roomID)
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM user_rooms WHERE user_id = ? AND room_id = ?`), userID, roomID)
 	if err != nil {
 		return false, fmt.Errorf("multichat: remove room %d for user %d: %w", roomID, userID, err)
 	}
@@ -460,8 +431,8 @@ func (s *Store) RemoveUserRoom(ctx context.Context, userID, roomID int64) (remov
 
 // UserRooms returns the rooms the user has open, in id order.
 func (s *Store) UserRooms(ctx context.Context, userID int64) ([]Room, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.title, r.staff_only FROM user_rooms ur JOIN rooms r ON r.id = ur.room_id
-		WHERE ur.user_id = ? ORDER BY r.id`, userID)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.id, r.title, r.staff_only FROM user_rooms ur JOIN rooms r ON r.id = ur.room_id
+		WHERE ur.user_id = ? ORDER BY r.id`), userID)
 	if err != nil {
 		return nil, fmt.Errorf("multichat: rooms of user %d: %w", userID, err)
 	}
