@@ -197,8 +197,12 @@ func TestBrowserDeliveryRedisOutage(t *testing.T) {
 	screenshot(t, bob, dir, "outage-phone")
 
 	srv.Restart()
-	// Retry until the layers are back (UNAVAILABLE again meanwhile is a fair answer).
+	// Retry until the layers are back (UNAVAILABLE again meanwhile is a fair answer: group
+	// sends wait for every process to rejoin its groups, longer than this test's send
+	// timeout). Like a person, retry once the page says it is online again (its ping went
+	// through the layer), so that retries never come faster than the rate limit allows.
 	for !js[bool](t, alice, acked("during the outage")) {
+		do(t, alice, "alice's page sees the layer back", poll(`document.body.dataset.status === "online" || `+acked("during the outage")))
 		do(t, alice, "retry is answered", poll(`(() => { const b = `+bubble("during the outage")+`; return !b.classList.contains('pending'); })()`))
 		if js[bool](t, alice, failed("during the outage")) {
 			js[bool](t, alice, clickRetry("during the outage"))
