@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/gochannels/gochannels/channels"
@@ -67,39 +66,31 @@ func (j *JSONWebsocketConsumer) SendSharedJSON(ctx context.Context, enc *SharedJ
 type SharedJSON struct {
 	f func(channels.Message) any
 
-	// slots is a set-associative table: the entry of a message whose map identity hashes
-	// to set s lives in one of slots[s*sharedJSONWays:(s+1)*sharedJSONWays]. Readers load
-	// the slots atomically; only writers, holding mu, store into them.
-	slots [sharedJSONSlots]atomic.Pointer[sharedJSONEntry]
+	// index maps the identity of a cached message to its *sharedJSONEntry. A sync.Map's
+	// Load takes no lock; only the writers, holding mu, store and delete.
+	index sync.Map
 
 	mu    sync.Mutex
-	fifo  [sharedJSONSlots]*sharedJSONEntry // entries in the order they were stored
-	next  int                               // the fifo position the next new entry takes
-	bytes int                               // sum of the lengths of the texts in slots
-	seq   uint64                            // entries stored so far
+	ring  [sharedJSONSlots]*sharedJSONEntry // the cached entries, oldest at next
+	next  int                               // the slot the next new entry takes
+	bytes int                               // sum of the cached texts' lengths
 }
 
 // sharedJSONEntry is one cached frame, immutable once stored. It holds the message itself,
-// so that the map's address cannot be reused by another message while the entry is
-// reachable: an entry found under a map's address is that map's.
+// so that the map's address cannot be reused by another message while the entry is in the
+// index: an entry found under a live map's address is that map's.
 type sharedJSONEntry struct {
 	msg  channels.Message
-	id   unsafe.Pointer // msg's map identity
 	text string
-	slot int    // its index in slots
-	seq  uint64 // when it was stored: the set's oldest has the least
 }
 
 // Bounds of a SharedJSON's cache: enough entries to span the messages in flight between the
 // first and the last member of a group to handle them (a consumer's mailbox holds 128, and a
 // process serving many busy rooms has thousands of distinct messages in flight: with 256
 // slots, 10 rooms of 100 under full load re-encoded most frames), and a byte budget that
-// keeps large messages from being held long. Each set of sharedJSONWays slots evicts its
-// oldest entry when a new message hashes to it and it is full.
+// keeps large messages from being held long.
 const (
 	sharedJSONSlots    = 4096
-	sharedJSONWays     = 4
-	sharedJSONSets     = sharedJSONSlots / sharedJSONWays
 	sharedJSONMaxBytes = 1 << 20 // total text bytes kept
 	sharedJSONMaxText  = 64 << 10
 )
@@ -110,12 +101,6 @@ func NewSharedJSON(f func(msg channels.Message) any) *SharedJSON {
 	return &SharedJSON{f: f}
 }
 
-// sharedJSONSet returns the first slot of the set where the entry of the map at id lives.
-func sharedJSONSet(id unsafe.Pointer) int {
-	h := uint64(uintptr(id)) * 0x9E3779B97F4A7C15 // Fibonacci hashing: the high bits mix all of id
-	return int(h>>(64-10)) * sharedJSONWays       // 10 bits: sharedJSONSets == 1<<10
-}
-
 // Text returns the JSON encoding of f(msg), computing it only when msg is not one of the
 // messages encoded lately.
 func (s *SharedJSON) Text(msg channels.Message) (string, error) {
@@ -123,30 +108,19 @@ func (s *SharedJSON) Text(msg channels.Message) (string, error) {
 		return s.encode(msg)
 	}
 	id := *(*unsafe.Pointer)(unsafe.Pointer(&msg)) // the map's identity
-	set := sharedJSONSet(id)
-	if text, ok := s.lookup(set, id); ok {
-		return text, nil
+	if e, ok := s.index.Load(id); ok {
+		return e.(*sharedJSONEntry).text, nil
 	}
 	text, err := s.encode(msg)
 	if err != nil || len(text) > sharedJSONMaxText {
 		return text, err
 	}
 	s.mu.Lock()
-	if _, ok := s.lookup(set, id); !ok { // another consumer may have encoded it meanwhile
-		s.storeLocked(set, &sharedJSONEntry{msg: msg, id: id, text: text})
+	if _, ok := s.index.Load(id); !ok { // another consumer may have encoded it meanwhile
+		s.storeLocked(id, &sharedJSONEntry{msg: msg, text: text})
 	}
 	s.mu.Unlock()
 	return text, nil
-}
-
-// lookup returns the remembered frame of the map at id, whose set starts at set.
-func (s *SharedJSON) lookup(set int, id unsafe.Pointer) (string, bool) {
-	for i := set; i < set+sharedJSONWays; i++ {
-		if e := s.slots[i].Load(); e != nil && e.id == id {
-			return e.text, true
-		}
-	}
-	return "", false
 }
 
 func (s *SharedJSON) encode(msg channels.Message) (string, error) {
@@ -159,49 +133,24 @@ func (s *SharedJSON) encode(msg channels.Message) (string, error) {
 	return unsafe.String(unsafe.SliceData(b), len(b)), nil
 }
 
-// storeLocked caches e in its set, replacing an empty slot or else the set's oldest entry,
-// then evicts the oldest entries of the whole cache until the byte budget holds. s.mu is
-// held.
-func (s *SharedJSON) storeLocked(set int, e *sharedJSONEntry) {
-	victim := -1
-	for i := set; i < set+sharedJSONWays; i++ {
-		old := s.slots[i].Load()
-		if old == nil {
-			victim = i
-			break
-		}
-		if victim < 0 || old.seq < s.slots[victim].Load().seq {
-			victim = i
-		}
-	}
-	if old := s.slots[victim].Load(); old != nil {
-		s.bytes -= len(old.text)
-	}
-	s.seq++
-	e.slot, e.seq = victim, s.seq
-	s.slots[victim].Store(e)
-	s.bytes += len(e.text)
-	// The fifo holds every entry in a slot (there are as many positions as slots); the
-	// position e takes holds the oldest entry stored, which goes if it is still cached.
+// storeLocked caches e as the frame of the map at id, evicting the oldest entries as
+// needed. s.mu is held.
+func (s *SharedJSON) storeLocked(id unsafe.Pointer, e *sharedJSONEntry) {
 	for {
-		if old := s.fifo[s.next]; old != nil {
-			s.evictLocked(old)
-			s.fifo[s.next] = nil
+		if old := s.ring[s.next]; old != nil {
+			s.index.Delete(*(*unsafe.Pointer)(unsafe.Pointer(&old.msg)))
+			s.bytes -= len(old.text)
+			s.ring[s.next] = nil
 		}
-		if s.bytes <= sharedJSONMaxBytes {
+		if s.bytes+len(e.text) <= sharedJSONMaxBytes {
 			break
 		}
 		s.next = (s.next + 1) % sharedJSONSlots // evict further until the text fits
 	}
-	s.fifo[s.next] = e
+	s.ring[s.next] = e
+	s.index.Store(id, e)
+	s.bytes += len(e.text)
 	s.next = (s.next + 1) % sharedJSONSlots
-}
-
-// evictLocked removes e from the cache if it is still there. s.mu is held.
-func (s *SharedJSON) evictLocked(e *sharedJSONEntry) {
-	if s.slots[e.slot].CompareAndSwap(e, nil) {
-		s.bytes -= len(e.text)
-	}
 }
 
 // JSONWebsocket returns an Application that serves each WebSocket scope with a new T, which

@@ -3,36 +3,32 @@ package consumer
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/gochannels/gochannels/channels"
 )
 
 // checkSharedJSONBounds checks that s's byte count is the sum of its cached texts, within
-// the budget, and that every cached entry sits in its own set and in the fifo.
+// the budget, and that the index holds exactly the ring's entries.
 func checkSharedJSONBounds(t *testing.T, s *SharedJSON) (entries int) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inFIFO := make(map[*sharedJSONEntry]bool)
-	for _, e := range s.fifo {
-		if e != nil {
-			inFIFO[e] = true
-		}
-	}
 	sum := 0
-	for i := range s.slots {
-		e := s.slots[i].Load()
+	for _, e := range s.ring {
 		if e == nil {
 			continue
 		}
 		entries++
 		sum += len(e.text)
-		if set := sharedJSONSet(e.id); i < set || i >= set+sharedJSONWays || e.slot != i {
-			t.Fatalf("entry in slot %d, its set starts at %d, it says slot %d", i, set, e.slot)
+		if got, ok := s.index.Load(*(*unsafe.Pointer)(unsafe.Pointer(&e.msg))); !ok || got != e {
+			t.Fatal("a ring entry is not in the index")
 		}
-		if !inFIFO[e] {
-			t.Fatalf("entry in slot %d is not in the fifo", i)
-		}
+	}
+	indexed := 0
+	s.index.Range(func(any, any) bool { indexed++; return true })
+	if indexed != entries {
+		t.Fatalf("%d entries indexed, %d in the ring", indexed, entries)
 	}
 	if sum != s.bytes || s.bytes > sharedJSONMaxBytes {
 		t.Fatalf("bytes = %d, texts sum to %d, budget %d", s.bytes, sum, sharedJSONMaxBytes)
@@ -41,7 +37,8 @@ func checkSharedJSONBounds(t *testing.T, s *SharedJSON) (entries int) {
 }
 
 // TestSharedJSONBounds checks the byte budget with large frames and the slot bound with
-// many small ones, and that the last message stored is found without encoding it again.
+// many small ones, that frames over sharedJSONMaxText are not kept, and that the last
+// sharedJSONSlots messages are all found without encoding them again.
 func TestSharedJSONBounds(t *testing.T) {
 	encodings := 0
 	s := NewSharedJSON(func(msg channels.Message) any { encodings++; return msg["text"] })
@@ -69,17 +66,23 @@ func TestSharedJSONBounds(t *testing.T) {
 	if encodings != before+2 {
 		t.Fatalf("a frame over sharedJSONMaxText was cached (%d encodings)", encodings-before)
 	}
-	for i := range 3 * sharedJSONSlots {
-		last = channels.Message{"text": "small", "i": i}
-		if _, err := s.Text(last); err != nil {
+	msgs := make([]channels.Message, 3*sharedJSONSlots)
+	for i := range msgs {
+		msgs[i] = channels.Message{"text": "small", "i": i}
+		if _, err := s.Text(msgs[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := checkSharedJSONBounds(t, s); n < sharedJSONSlots/2 {
-		t.Fatalf("only %d of %d slots used after %d small messages", n, sharedJSONSlots, 3*sharedJSONSlots)
+	if n := checkSharedJSONBounds(t, s); n != sharedJSONSlots {
+		t.Fatalf("%d of %d slots used after %d small messages", n, sharedJSONSlots, len(msgs))
 	}
 	before = encodings
-	if _, err := s.Text(last); err != nil || encodings != before {
-		t.Fatalf("the last small message encoded again (%v)", err)
+	for _, m := range msgs[len(msgs)-sharedJSONSlots:] {
+		if _, err := s.Text(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if encodings != before {
+		t.Fatalf("%d of the last %d messages encoded again", encodings-before, sharedJSONSlots)
 	}
 }
