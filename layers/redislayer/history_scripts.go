@@ -138,38 +138,10 @@ end
 // expiry (s), meta expiry (s), stored entry. Returns {members, pruned, offset, epoch, score}.
 var historyMembersScript = redis.NewScript(historyMembersLua)
 
-var historyMembersLua = historyLua + `
+var historyMembersLua = historyLua + liveMembersLua + `
 local off, epoch, _, score = hist_append(KEYS[2], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[5]),
   tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-if #KEYS < 4 then
-  return {members, 0, off, epoch, score}
-end
-local t = redis.call('TIME')
-local deadline = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[2])
-local dead = {}
-local kept = {}
-local pruned = 0
-for _, m in ipairs(members) do
-  local bang = string.find(m, '!', 1, true)
-  local d = false
-  if bang then
-    local inbox = string.sub(m, 1, bang)
-    d = dead[inbox]
-    if d == nil then
-      local s = redis.call('ZSCORE', KEYS[4], inbox)
-      d = (s and tonumber(s) < deadline) or false
-      dead[inbox] = d
-    end
-  end
-  if d then
-    redis.call('ZREM', KEYS[1], m)
-    pruned = pruned + 1
-  else
-    kept[#kept + 1] = m
-  end
-end
+local kept, pruned = live_members(KEYS[1], KEYS[4], ARGV[1], ARGV[2])
 return {kept, pruned, off, epoch, score}
 `
 

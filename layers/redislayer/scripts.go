@@ -29,37 +29,48 @@ return 1
 // timeout (s). Returns {members, pruned}.
 var membersScript = redis.NewScript(membersLua)
 
-const membersLua = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-if #KEYS < 2 then
-  return {members, 0}
-end
-local t = redis.call('TIME')
-local deadline = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[2])
-local dead = {}
-local kept = {}
-local pruned = 0
-for _, m in ipairs(members) do
-  local bang = string.find(m, '!', 1, true)
-  local d = false
-  if bang then
-    local inbox = string.sub(m, 1, bang)
-    d = dead[inbox]
-    if d == nil then
-      local s = redis.call('ZSCORE', KEYS[2], inbox)
-      d = (s and tonumber(s) < deadline) or false
-      dead[inbox] = d
+const membersLua = liveMembersLua + `
+local kept, pruned = live_members(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+return {kept, pruned}
+`
+
+// liveMembersLua defines live_members(group, registry, trim, hb), shared by the scripts that
+// read a group's members: it drops memberships older than trim, then (when registry is not
+// nil) the members whose process's registry entry is older than hb seconds by the server
+// clock, and returns the members kept and how many it pruned.
+const liveMembersLua = `
+local function live_members(group, registry, trim, hb)
+  redis.call('ZREMRANGEBYSCORE', group, 0, trim)
+  local members = redis.call('ZRANGE', group, 0, -1)
+  if not registry then
+    return members, 0
+  end
+  local t = redis.call('TIME')
+  local deadline = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(hb)
+  local dead = {}
+  local kept = {}
+  local pruned = 0
+  for _, m in ipairs(members) do
+    local bang = string.find(m, '!', 1, true)
+    local d = false
+    if bang then
+      local inbox = string.sub(m, 1, bang)
+      d = dead[inbox]
+      if d == nil then
+        local s = redis.call('ZSCORE', registry, inbox)
+        d = (s and tonumber(s) < deadline) or false
+        dead[inbox] = d
+      end
+    end
+    if d then
+      redis.call('ZREM', group, m)
+      pruned = pruned + 1
+    else
+      kept[#kept + 1] = m
     end
   end
-  if d then
-    redis.call('ZREM', KEYS[1], m)
-    pruned = pruned + 1
-  else
-    kept[#kept + 1] = m
-  end
+  return kept, pruned
 end
-return {kept, pruned}
 `
 
 // deliverScript is the per-shard half of a group send, as channels_redis's group_send script
