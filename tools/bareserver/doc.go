@@ -26,8 +26,9 @@
 // message of its room in order, or it is closed.
 //
 // Besides the WebSocket it answers GET /metrics (Prometheus text: the counters of Stats),
-// which chatload reads for its "limits hit". ServeDebug (the command's -pprof flag) serves
-// net/http/pprof and the runtime/metrics counters on a second, loopback-only listener.
+// which chatload reads for its "limits hit". The command's -pprof flag serves net/http/pprof
+// and the runtime/metrics counters on a second, loopback-only listener (internal/debugserver, as
+// examples/chat's -pprof does).
 //
 // A client that connects but never completes its handshake is cut after
 // Config.HandshakeTimeout; Serve waits for it at shutdown.

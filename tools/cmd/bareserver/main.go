@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/gochannels/gochannels/internal/debugserver"
 	"github.com/gochannels/gochannels/tools/bareserver"
 )
 
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 	defer cancel()
 	debugDone := make(chan error, 1)
 	if *pprofAddr != "" {
-		if err := bareserver.CheckLoopback(*pprofAddr); err != nil {
+		if err := debugserver.CheckLoopback(*pprofAddr); err != nil {
 			return err
 		}
 		dl, err := net.Listen("tcp", *pprofAddr)
@@ -61,7 +62,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, ready chan<- n
 			return fmt.Errorf("bareserver: debug listener: %w", err)
 		}
 		logger.Info("bareserver: pprof", "addr", dl.Addr().String())
-		go func() { debugDone <- bareserver.ServeDebug(ctx, dl) }()
+		go func() { debugDone <- debugserver.ServeDebug(ctx, dl) }()
 	} else {
 		debugDone <- nil
 	}

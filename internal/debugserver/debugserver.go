@@ -1,4 +1,7 @@
-package bareserver
+// Package debugserver serves profiles and runtime counters for the servers the load tool
+// measures (examples/chat -pprof, tools/cmd/bareserver -pprof), on loopback only: one
+// endpoint, so that chatload -profile reads every server alike.
+package debugserver
 
 import (
 	"context"
@@ -22,9 +25,14 @@ const (
 )
 
 // ServeDebug serves net/http/pprof under /debug/pprof/ and the runtime/metrics counters
-// under /debug/metrics on ln until ctx is done, with block and mutex profiling on. ln must
-// be a loopback listener (CheckLoopback): profiles are not for the network.
+// under /debug/metrics (RuntimeMetrics) on ln until ctx is done, with block and mutex
+// profiling on. Profiles are not for the network: ln must be a loopback listener (see
+// CheckLoopback), or ServeDebug returns an error at once. The load tool
+// (tools/cmd/chatload -profile) reads both.
 func ServeDebug(ctx context.Context, ln net.Listener) error {
+	if err := CheckLoopback(ln.Addr().String()); err != nil {
+		return err
+	}
 	runtime.SetBlockProfileRate(int(BlockProfileRate))
 	runtime.SetMutexProfileFraction(MutexProfileFraction)
 	mux := http.NewServeMux()
@@ -38,7 +46,7 @@ func ServeDebug(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
 	defer stop()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("bareserver: debug server: %w", err)
+		return fmt.Errorf("debugserver: debug server: %w", err)
 	}
 	return nil
 }
@@ -74,17 +82,18 @@ func RuntimeMetrics(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte(b.String()))
 }
 
-// CheckLoopback reports an error unless addr ("host:port") is on a loopback address.
+// CheckLoopback reports an error unless addr ("host:port") is on a loopback address
+// ("localhost", 127.0.0.0/8 or ::1).
 func CheckLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("bareserver: %q: %w", addr, err)
+		return fmt.Errorf("debugserver: debug address %q: %w", addr, err)
 	}
 	if host == "localhost" {
 		return nil
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("bareserver: the debug address %q must be on loopback", addr)
+		return fmt.Errorf("debugserver: the debug address %q must be on loopback", addr)
 	}
 	return nil
 }
