@@ -125,9 +125,7 @@ type outageClient struct {
 	url           string
 	dialIndex     int
 
-	mu     sync.Mutex
-	conn   *Conn
-	closed bool // the run ended: no socket may be stored any more
+	socketSlot
 
 	// Owned by the sender goroutine; read after it ended.
 	intended []time.Duration // intended send time of each written message, by sequence number
@@ -234,22 +232,13 @@ func (o *outageRun) run(ctx context.Context) (*OutageReport, error) {
 
 	o.base = time.Now()
 	t0 := time.Now()
-	if err := dialAll(ctx, cfg.DialConcurrency, len(o.clients), func(ctx context.Context, i int) error {
-		c := o.clients[i]
-		conn, err := cfg.Dialer.Dial(ctx, c.url, c.dialIndex)
-		if err != nil {
-			return err
-		}
-		if !c.store(conn) {
-			return errors.New("loadtest: outage: the run ended while connecting")
-		}
-		sessions.Add(1)
-		go func() {
-			defer sessions.Done()
-			o.session(sessCtx, c, conn)
-		}()
-		return nil
-	}); err != nil {
+	if err := dialSessions(ctx, cfg.DialConcurrency, len(o.clients), "outage", &sessions,
+		func(ctx context.Context, i int) (*Conn, error) {
+			return cfg.Dialer.Dial(ctx, o.clients[i].url, o.clients[i].dialIndex)
+		},
+		func(i int) *socketSlot { return &o.clients[i].socketSlot },
+		func(i int, conn *Conn) { o.session(sessCtx, o.clients[i], conn) },
+	); err != nil {
 		return nil, err
 	}
 	connectTime := time.Since(t0)
@@ -329,33 +318,6 @@ func (o *outageRun) drained() bool {
 	return o.receivedTotal.Load() >= o.expectedTotal.Load()
 }
 
-// store makes conn the client's socket, unless the run ended (then it closes conn).
-func (c *outageClient) store(conn *Conn) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		_ = conn.Close()
-		return false
-	}
-	c.conn = conn
-	return true
-}
-
-func (c *outageClient) current() *Conn {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.conn
-}
-
-// drop forgets conn if it is still the client's socket.
-func (c *outageClient) drop(conn *Conn) {
-	c.mu.Lock()
-	if c.conn == conn {
-		c.conn = nil
-	}
-	c.mu.Unlock()
-}
-
 // shutdown closes every socket (a normal close) and keeps new ones from being stored.
 func (o *outageRun) shutdown() {
 	o.closing.Store(true)
@@ -364,13 +326,7 @@ func (o *outageRun) shutdown() {
 		o.stop()
 	}
 	for _, c := range o.clients {
-		c.mu.Lock()
-		c.closed = true
-		if c.conn != nil {
-			_ = c.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-			_ = c.conn.CloseGracefully()
-		}
-		c.mu.Unlock()
+		c.close(2 * time.Second)
 	}
 }
 

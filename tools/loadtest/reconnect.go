@@ -172,9 +172,7 @@ type rcClient struct {
 	url            string
 	affected       bool
 
-	mu     sync.Mutex
-	conn   *Conn
-	closed bool
+	socketSlot
 
 	// Read by the run while it goes on.
 	first  atomic.Uint64 // offset of the first message received (0: none yet)
@@ -299,22 +297,13 @@ func (r *reconnectRun) run(ctx context.Context) (*ReconnectReport, error) {
 		}()
 	}
 	t0 := time.Now()
-	if err := dialAll(ctx, cfg.DialConcurrency, len(r.clients), func(ctx context.Context, i int) error {
-		c := r.clients[i]
-		conn, err := cfg.Dialer.Dial(ctx, c.url, c.id)
-		if err != nil {
-			return err
-		}
-		if !c.store(conn) {
-			return errors.New("loadtest: reconnect: the run ended while connecting")
-		}
-		sessions.Add(1)
-		go func() {
-			defer sessions.Done()
-			r.session(sessCtx, c, conn)
-		}()
-		return nil
-	}); err != nil {
+	if err := dialSessions(ctx, cfg.DialConcurrency, len(r.clients), "reconnect", &sessions,
+		func(ctx context.Context, i int) (*Conn, error) {
+			return cfg.Dialer.Dial(ctx, r.clients[i].url, r.clients[i].id)
+		},
+		func(i int) *socketSlot { return &r.clients[i].socketSlot },
+		func(i int, conn *Conn) { r.session(sessCtx, r.clients[i], conn) },
+	); err != nil {
 		return nil, err
 	}
 	rep := &ReconnectReport{
@@ -515,23 +504,6 @@ func (r *reconnectRun) readSender(s *rcSender) {
 	}
 }
 
-func (c *rcClient) store(conn *Conn) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		_ = conn.Close()
-		return false
-	}
-	c.conn = conn
-	return true
-}
-
-func (c *rcClient) current() *Conn {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.conn
-}
-
 // resumeURL is the client's URL with ?resume= its last position.
 func (c *rcClient) resumeURL(group string) string {
 	b, _ := json.Marshal(map[string]any{group: map[string]any{"offset": c.last, "epoch": c.epoch}})
@@ -545,12 +517,7 @@ func (r *reconnectRun) shutdown() {
 		r.stop()
 	}
 	for _, c := range r.clients {
-		c.mu.Lock()
-		c.closed = true
-		if c.conn != nil {
-			_ = c.conn.CloseGracefully()
-		}
-		c.mu.Unlock()
+		c.close(0)
 	}
 	for _, s := range r.senders {
 		if s.conn != nil {
