@@ -117,8 +117,10 @@ func validClientID(raw json.RawMessage) (string, bool) {
 }
 
 // Connect accepts logged-in users (anonymous ones are refused by auth.RequireUser before
-// this; the check here is a second line) and restores the rooms the user had open. The
-// socket is already in the user's group (auth.UserGroups.Middleware).
+// this; the check here is a second line) and restores the rooms the user had open: since the
+// position the page gives in ?resume= for a room's group (recovery.go), else with the
+// archive's recent messages. The socket is already in the user's group
+// (auth.UserGroups.Middleware).
 func (c *ChatConsumer) Connect(ctx context.Context) error {
 	c.app = appFrom(c.Scope())
 	u, ok := userFrom(c.Scope())
@@ -136,12 +138,17 @@ func (c *ChatConsumer) Connect(ctx context.Context) error {
 		c.Logger().Warn("multichat: could not restore the user's rooms", "user", u.Name, "error", err)
 		return nil
 	}
-	rejoin := c.rejoining() // rooms the page rejoins itself, with "since"
+	resume := c.resumePositions() // the rooms' last positions, from a reconnecting page
 	for _, r := range saved {
-		if (r.StaffOnly && !u.Staff) || rejoin[r.StringID()] {
+		if r.StaffOnly && !u.Staff {
 			continue
 		}
-		if err := c.enter(ctx, r); err != nil {
+		if since, ok := resume[RoomGroup(r.StringID())]; ok {
+			err = c.enterSince(ctx, r, since)
+		} else {
+			err = c.enter(ctx, r)
+		}
+		if err != nil {
 			return err
 		}
 	}

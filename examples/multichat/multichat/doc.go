@@ -81,9 +81,21 @@
 //     while any of their sockets is);
 //   - catch-up after a reconnect (recovery.go), when the layer keeps the rooms' history
 //     (RoomHistoryRule, WithRoomHistory): room events and join replies carry "pos"; a page
-//     reconnects with ?rejoin=<ids> and joins with "since": {"offset", "epoch"}, and gets the
-//     missed messages in order, then {"gochannels": "recovered"|"unrecoverable", ...} and the
-//     join reply ("resumed": true, or the archive's history when unrecoverable).
+//     reconnects with the framework's ?resume={"room-<id>": {"offset", "epoch"}, ...}
+//     (consumer.ResumeParam) and gets, per room, the missed messages in order, then
+//     {"gochannels": "recovered"|"unrecoverable", ...} and the join reply ("resumed": true,
+//     or the archive's history when unrecoverable); a join command may carry "since":
+//     {"offset", "epoch"} to the same effect.
+//
+// # Page
+//
+// The page (static/app.js, an ES module without a build step) talks to the socket through
+// the framework's browser client gochannels.js, served at jsclient.Path: reconnecting with
+// backoff and jitter, the rooms' positions and ?resume=, and the "recovered" /
+// "unrecoverable" frames are the module's; the page shows the connection state, says in a
+// room when its missed messages could not be restored (after a reconnect, or when the
+// layer's history started again under an open socket: a new epoch) and reloads the room from
+// the archive. Sends are acknowledged by the client_id echo above.
 //
 // # Pages
 //

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gochannels/gochannels/auth"
 	"github.com/gochannels/gochannels/channels"
+	"github.com/gochannels/gochannels/jsclient"
 	"github.com/gochannels/gochannels/middleware"
 	"github.com/gochannels/gochannels/sessions"
 )
@@ -90,6 +91,8 @@ func (a *App) pages() http.Handler {
 		a.render(w, r, http.StatusOK, d)
 	})
 	mux.HandleFunc("GET /favicon.ico", serveFavicon)
+	// The framework's browser client, which static/app.js imports.
+	mux.Handle("GET "+jsclient.Path, jsclient.Handler())
 	mux.HandleFunc("POST /signup", a.signup)
 	mux.HandleFunc("POST /login", a.login)
 	mux.HandleFunc("POST /logout", a.logout)

@@ -16,30 +16,25 @@ import (
 // Catch-up after a reconnect, through the channel layer's history. The rooms' groups keep
 // their last messages (RoomHistoryRule, set on the layer's URL); every event of a room group
 // carries its position, "pos": {"stream": "room-<id>", "offset": <n>, "epoch": "<e>"}, and so
-// does the join reply (the room's top). A page that lost its socket reconnects to
-// SocketPath?rejoin=<id>,<id>,... (the rooms it will rejoin itself, which the server then
-// does not restore on its own) and sends, per room, the last position it saw:
+// does the join reply (the room's top). A page that lost its socket reconnects with the last
+// position it saw per room, as the framework's resume parameter (consumer.ResumeParam; the
+// browser module gochannels.js sends it by itself):
+//
+//	/chat/stream/?resume={"room-<id>": {"offset": <n>, "epoch": "<e>"}, ...}
+//
+// and the server restores each of the user's rooms since its position: it replays exactly
+// the messages after it, in order, then sends {"gochannels": "recovered", "stream":
+// "room-<id>", "replayed": <n>, "pos": {...}} and a join reply with "resumed": true (no
+// archive history: the page keeps its messages). When the messages cannot be replayed (the
+// layer restarted: another epoch; or more were missed than the history keeps) it sends
+// {"gochannels": "unrecoverable", ...} followed by the usual join reply with the room's recent
+// messages from the SQLite archive. A join command may carry the position too:
 //
 //	{"command": "join", "room": "<id>", "since": {"offset": <n>, "epoch": "<e>"}}
-//
-// The server replays exactly the messages after that position, in order, then sends
-// {"gochannels": "recovered", "stream": "room-<id>", "replayed": <n>, "pos": {...}} and a join
-// reply with "resumed": true (no archive history: the page keeps its messages). When the
-// messages cannot be replayed (the layer restarted: another epoch; or more were missed than
-// the history keeps) it sends {"gochannels": "unrecoverable", ...} followed by the usual join
-// reply with the room's recent messages from the SQLite archive.
 
 // RoomHistoryRule is the layer history rule for the rooms' groups (see
 // layers.ParseHistoryRules): the last 100 messages of each room, for an hour.
 const RoomHistoryRule = "room-*:100:3600"
-
-// RejoinParam is the query parameter of SocketPath in which a reconnecting page lists the
-// rooms it rejoins itself with "since" (comma-separated ids, at most MaxRejoinRooms).
-const RejoinParam = "rejoin"
-
-// MaxRejoinRooms bounds the rooms a rejoin parameter may list; more are ignored (restored
-// by the server as usual).
-const MaxRejoinRooms = 64
 
 // WithRoomHistory returns the channel layer URL rawURL with RoomHistoryRule added as its
 // history parameter, unless it has one already (which then decides). The memory and Redis
@@ -65,22 +60,16 @@ func WithRoomHistory(rawURL string) string {
 	return rawURL + sep + "history=" + RoomHistoryRule
 }
 
-// rejoining returns the rooms the page listed in the rejoin parameter.
-func (c *ChatConsumer) rejoining() map[string]bool {
-	q, err := url.ParseQuery(c.Scope().QueryString)
-	if err != nil || q.Get(RejoinParam) == "" {
+// resumePositions returns the positions the page gave in ?resume= (consumer.ResumePositions),
+// by group. A parameter that cannot be parsed is logged and ignored: the rooms are then
+// restored with the archive's recent messages, as for a first connection.
+func (c *ChatConsumer) resumePositions() map[string]layers.Position {
+	pos, err := consumer.ResumePositions(c.Scope())
+	if err != nil {
+		c.Logger().Warn("multichat: resume parameter ignored", "user", c.user.Name, "error", err)
 		return nil
 	}
-	out := map[string]bool{}
-	for i, s := range strings.Split(q.Get(RejoinParam), ",") {
-		if i >= MaxRejoinRooms {
-			break
-		}
-		if id, ok := roomID(json.RawMessage(strconv.Quote(strings.TrimSpace(s)))); ok {
-			out[id] = true
-		}
-	}
-	return out
+	return pos
 }
 
 // parseSince reads a join command's "since": absent (ok, nil) or {"offset": <n>, "epoch": "<e>"}.

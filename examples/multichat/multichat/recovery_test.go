@@ -2,10 +2,13 @@ package multichat
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"testing"
 
 	"github.com/gochannels/gochannels/channelstest"
+	"github.com/gochannels/gochannels/consumer"
 	"github.com/gochannels/gochannels/layers"
 )
 
@@ -50,11 +53,11 @@ func TestWithRoomHistory(t *testing.T) {
 	}
 }
 
-// TestRejoinSinceReplaysMissed: alice's socket goes away while bob keeps sending; her page
-// reconnects naming room 1 in rejoin and joins it since the last position it saw. She gets
-// exactly the missed messages, in order, then "recovered", then a resumed join reply, and
-// the following live messages once each.
-func TestRejoinSinceReplaysMissed(t *testing.T) {
+// TestResumeReplaysMissed: alice's socket goes away while bob keeps sending; her page
+// reconnects with the last position it saw in room 1 as ?resume=, and the server restores the
+// room since then. She gets exactly the missed messages, in order, then "recovered", then a
+// resumed join reply, and the following live messages once each.
+func TestResumeReplaysMissed(t *testing.T) {
 	a := newTestApp(t, historyLayer(t), "")
 	alice, bob := mustUser(t, a, "alice"), mustUser(t, a, "bob")
 	ta, tb := connectTab(t, a, alice), connectTab(t, a, bob)
@@ -75,8 +78,11 @@ func TestRejoinSinceReplaysMissed(t *testing.T) {
 		tb.expect("echo", isText(fmt.Sprint("m", i)))
 	}
 
-	ta = connectTab(t, a, alice, channelstest.WithQueryString(RejoinParam+"=1"))
-	ta.send(map[string]any{"command": "join", "room": "1", "since": last})
+	resume, err := json.Marshal(map[string]any{"room-1": last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta = connectTab(t, a, alice, channelstest.WithQueryString(consumer.ResumeParam+"="+url.QueryEscape(string(resume))))
 	var got []string
 	var recovered map[string]any
 	ta.expect("recovered", func(ev map[string]any) bool {
@@ -113,12 +119,13 @@ func TestRejoinSinceReplaysMissed(t *testing.T) {
 	})
 }
 
-// TestRejoinSinceUnrecoverable: a position of another epoch (the layer restarted) gets
-// "unrecoverable", then the usual join reply with the archive's recent messages.
-func TestRejoinSinceUnrecoverable(t *testing.T) {
+// TestJoinSinceUnrecoverable: a join command with a position of another epoch (the layer
+// restarted) gets "unrecoverable", then the usual join reply with the archive's recent
+// messages.
+func TestJoinSinceUnrecoverable(t *testing.T) {
 	a := newTestApp(t, historyLayer(t), "")
 	alice := mustUser(t, a, "alice")
-	ta := connectTab(t, a, alice, channelstest.WithQueryString(RejoinParam+"=1"))
+	ta := connectTab(t, a, alice)
 	ta.send(map[string]any{"command": "join", "room": "1", "since": map[string]any{"offset": 7, "epoch": "gone"}})
 	ev := ta.expect("unrecoverable", func(ev map[string]any) bool { return ev["gochannels"] != nil })
 	if ev["gochannels"] != "unrecoverable" || ev["reason"] != layers.ReasonEpoch {
