@@ -4,6 +4,11 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/gochannels/gochannels/internal/proctest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	proctest.RunMainIfChild(childServer) // the test binary as a server process (child_test.go)
+	goleak.VerifyTestMain(m)
+}
