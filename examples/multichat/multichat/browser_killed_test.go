@@ -77,7 +77,7 @@ func TestBrowserServerKilled(t *testing.T) {
 	procA.kill(t)
 	do(t, alice, "alice's page is offline", poll(`document.body.dataset.status === 'offline'`))
 	bobSends(5) // while alice's server is gone
-	procA = startChild(t, "-addr", procA.Addr, "-layer", layerURL, "-db", db, "-worker=false")
+	startChild(t, "-addr", procA.Addr, "-layer", layerURL, "-db", db, "-worker=false")
 	bobSends(3) // while alice's page waits to reconnect, or reconnects
 	do(t, alice, "alice's page reconnects by itself", poll(`document.body.dataset.status === 'online'`))
 	bobSends(3) // live again

@@ -83,6 +83,9 @@ type ChatConsumer struct {
 	// clientID is the client_id of the command being run (one goroutine runs them all),
 	// echoed in its error events.
 	clientID string
+	// replaying is true while a reconnecting page's missed messages are replayed
+	// (enterSince): the user's own messages then carry their client_id (see ChatMessage).
+	replaying bool
 }
 
 var _ consumer.Connecter = (*ChatConsumer)(nil)
@@ -385,6 +388,7 @@ func (c *ChatConsumer) send(ctx context.Context, rawRoom, rawMsg json.RawMessage
 		// Only the socket that sent it gets the client_id back: that is its acknowledgement.
 		out["client_id"] = c.clientID
 		out["sender"] = c.ChannelName()
+		out["sender_user"] = c.user.ID()
 	}
 	if err := c.GroupSend(ctx, RoomGroup(id), out); err != nil {
 		return err
@@ -400,7 +404,10 @@ func (c *ChatConsumer) send(ctx context.Context, rawRoom, rawMsg json.RawMessage
 	return nil
 }
 
-// ChatMessage sends a room's message to the client (msg_type 0).
+// ChatMessage sends a room's message to the client (msg_type 0). The socket that sent it gets
+// its client_id (the acknowledgement); so does a socket of the same user to which it is
+// replayed after a reconnect, so that the page can match it with the message it shows as
+// not sent, whose acknowledgement was lost with its previous socket.
 func (c *ChatConsumer) ChatMessage(ctx context.Context, msg channels.Message) error {
 	id := msg.String("room")
 	if _, ok := c.rooms[id]; !ok {
@@ -411,7 +418,8 @@ func (c *ChatConsumer) ChatMessage(ctx context.Context, msg channels.Message) er
 		"msg_type": MsgTypeMessage, "room": id, "username": msg.String("username"),
 		"message": msg.String("message"), "id": msg.String("id"), "ts": ts,
 	}
-	if cid := msg.String("client_id"); cid != "" && msg.String("sender") == c.ChannelName() {
+	if cid := msg.String("client_id"); cid != "" &&
+		(msg.String("sender") == c.ChannelName() || (c.replaying && msg.String("sender_user") == c.user.ID())) {
 		ev["client_id"] = cid
 	}
 	return c.SendJSON(ctx, consumer.AddPosition(ev, msg))

@@ -55,7 +55,9 @@
 //     with that "client_id" (the acknowledgement; other sockets get the event without it),
 //     an error answering the command carries it too, and the message id is derived from the
 //     user and the client_id, so a retry of a message whose acknowledgement was lost keeps
-//     its id (pages and the history keep it once);
+//     its id (pages and the history keep it once); a message replayed after a reconnect
+//     (recovery.go) carries its client_id to the sockets of the user who sent it, so that
+//     the page matches it with the message it marked not sent when the socket closed;
 //   - RATE_LIMITED errors carry "retry_after" (seconds, fractional) until a command is
 //     accepted again;
 //   - {"command": "ping"} is answered with {"pong": true} after a round trip through the

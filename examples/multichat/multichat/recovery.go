@@ -103,7 +103,9 @@ func (c *ChatConsumer) enterSince(ctx context.Context, r Room, since layers.Posi
 		return err
 	}
 	c.rooms[id] = r // before the replay: events are forwarded for joined rooms only
+	c.replaying = true
 	rec, err := c.GroupAddSince(ctx, RoomGroup(id), since)
+	c.replaying = false
 	if errors.Is(err, layers.ErrNotSupported) {
 		rec, err = consumer.Recovery{Group: RoomGroup(id), Reason: layers.ReasonEpoch}, nil
 	}

@@ -139,3 +139,40 @@ func TestJoinSinceUnrecoverable(t *testing.T) {
 	ta.send(map[string]any{"command": "join", "room": "1", "since": map[string]any{"offset": 3}})
 	ta.expect("bad since refused", isError(ErrCodeBadCommand))
 }
+
+// TestResumeReplayCarriesOwnClientID: a message whose acknowledgement was lost with the
+// socket comes back, replayed after the reconnect, with its client_id, so that the page
+// matches it with the bubble it shows as not sent; others' messages come without theirs.
+func TestResumeReplayCarriesOwnClientID(t *testing.T) {
+	a := newTestApp(t, historyLayer(t), "")
+	alice, bob := mustUser(t, a, "alice"), mustUser(t, a, "bob")
+	ta, tb := connectTab(t, a, alice), connectTab(t, a, bob)
+	ta.send(map[string]any{"command": "join", "room": "1"})
+	last := since(t, ta.expect("join reply", isJoin("1")))
+	tb.send(map[string]any{"command": "join", "room": "1"})
+	tb.expect("join reply", isJoin("1"))
+
+	ta.send(map[string]any{"command": "send", "room": "1", "message": "mine", "client_id": "c-7"})
+	ta.expect("the acknowledgement (lost, as far as the page knows)", isText("mine"))
+	tb.send(map[string]any{"command": "send", "room": "1", "message": "bob's", "client_id": "c-8"})
+	tb.expect("bob's acknowledgement", isText("bob's"))
+	closeTab(ta)
+
+	resume, err := json.Marshal(map[string]any{"room-1": last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta = connectTab(t, a, alice, channelstest.WithQueryString(consumer.ResumeParam+"="+url.QueryEscape(string(resume))))
+	if ev := ta.expect("alice's message replayed", isText("mine")); ev["client_id"] != "c-7" {
+		t.Errorf("replayed %v: want alice's client_id c-7", ev)
+	}
+	if ev := ta.expect("bob's message replayed", isText("bob's")); ev["client_id"] != nil {
+		t.Errorf("replayed %v: bob's client_id reached alice", ev)
+	}
+	ta.expect("recovered", func(ev map[string]any) bool { return ev["gochannels"] == "recovered" })
+	// Live again: another socket's message has no client_id for this one, even alice's own.
+	tb.send(map[string]any{"command": "send", "room": "1", "message": "live", "client_id": "c-9"})
+	if ev := ta.expect("live", isText("live")); ev["client_id"] != nil {
+		t.Errorf("live %v: carries another socket's client_id", ev)
+	}
+}

@@ -11,7 +11,9 @@
 // "sending…" until the server acknowledges it (the message comes back on this socket with the
 // client_id the page chose). Without an acknowledgement — an error for that client_id, the
 // socket closing first, or no answer within ACK_TIMEOUT — it stays in the room marked
-// "not sent" with Retry and Edit (Edit puts the text back in the box). A message refused as
+// "not sent" with Retry and Edit (Edit puts the text back in the box); if it did arrive, it
+// comes back among the messages replayed after the reconnect, with its client_id, and is
+// acknowledged then (one bubble, delivered). A message refused as
 // too long, or because the user is sending too fast, goes back into the box instead (if the
 // box is empty), so typed text is never lost silently.
 import { GoChannels } from '/gochannels.js';
