@@ -21,21 +21,27 @@ import (
 // every message except those the old server had acknowledged and was still holding at the
 // kill: nothing sent during the outage or after the restart lands on the emptied group
 // before the member's process has joined it again.
+//
+// With the send pipeline (Options.PipelineDepth), a nil GroupSend means accepted: the
+// pipeline's batches wait for the rejoin like a direct send, so the same holds.
 func TestGroupSendAcrossEmptyRestart(t *testing.T) {
-	for _, sharded := range []bool{false, true} {
-		t.Run(fmt.Sprintf("split=%v", sharded), func(t *testing.T) {
-			testGroupSendAcrossEmptyRestart(t, sharded)
+	for _, mode := range []string{"fused", "split", "pipelined"} {
+		t.Run(mode, func(t *testing.T) {
+			testGroupSendAcrossEmptyRestart(t, mode)
 		})
 	}
 }
 
-func testGroupSendAcrossEmptyRestart(t *testing.T, split bool) {
+func testGroupSendAcrossEmptyRestart(t *testing.T, mode string) {
 	srv := redistest.StartPrivate(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	mod := func(o *Options) {
 		o.SendTimeout = time.Minute
-		if split {
+		if mode == "pipelined" {
+			o.PipelineDepth = 16
+		}
+		if mode == "split" {
 			// A per-channel capacity rule takes group sends through the two-call path (read the
 			// members, then deliver), which the gate guards as well.
 			o.ChannelCapacity = []layers.CapacityRule{{Pattern: "nomatch*", Capacity: 10}}
@@ -138,6 +144,9 @@ func testGroupSendAcrossEmptyRestart(t *testing.T, split bool) {
 	}
 	if len(late) > 0 {
 		t.Fatalf("%d messages sent after the kill were lost silently (first %d, last %d)", len(late), late[0], late[len(late)-1])
+	}
+	if st := sender.Stats(); mode == "pipelined" && (st.PipelinedGroupSends != uint64(last+1) || st.LostGroupSends != 0) {
+		t.Fatalf("pipelined %d, lost %d; want %d and 0", st.PipelinedGroupSends, st.LostGroupSends, last+1)
 	}
 }
 
