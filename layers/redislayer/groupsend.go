@@ -30,6 +30,11 @@ import (
 // For a group with history (Options.History) the same calls also append the message to the
 // group's stream and give it its position, which every delivered message carries (see the
 // package documentation, "History"); position keys already in msg are replaced.
+//
+// With Options.PipelineDepth a nil means accepted, not yet written: the message is written
+// in order with this process's other group sends, and a failure after the nil is reported by
+// the next GroupSend to group or by WaitGroupSends (see the package documentation,
+// "Pipelined group sends").
 func (l *Layer) GroupSend(ctx context.Context, group string, msg channels.Message) error {
 	if l.closed.Load() {
 		return l.closedErr("group send")

@@ -383,3 +383,52 @@ func TestParseURLPipelineDepth(t *testing.T) {
 		t.Fatal("negative PipelineDepth accepted")
 	}
 }
+
+// TestPipelinedGroupSendScriptError: a send that Redis refuses (here a group key of the wrong
+// type) is lost alone, reported with its group, and the sends around it in the same batches
+// are written.
+func TestPipelinedGroupSendScriptError(t *testing.T) {
+	srv := redistest.StartPrivate(t)
+	ctx := testCtx(t)
+	l := newLayer(t, []*redistest.Server{srv}, pipelined(64, nil))
+	got := make(chan struct{}, 100)
+	ch, stop, err := l.Listen(ctx, "specific", func(channels.Message) bool { got <- struct{}{}; return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := l.GroupAdd(ctx, "room", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Client().Set(ctx, l.groupKey("bad"), "not a sorted set", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		group := "room"
+		if i%2 == 1 {
+			group = "bad"
+		}
+		if err := l.GroupSend(ctx, group, channels.Message{"type": "m"}); err != nil {
+			var lost *LostGroupSendsError
+			if group == "bad" && errors.As(err, &lost) {
+				continue // an earlier send to "bad" reported
+			}
+			t.Fatal(err)
+		}
+	}
+	err = l.WaitGroupSends(ctx)
+	var lost *LostGroupSendsError
+	if !errors.As(err, &lost) || lost.Group != "bad" || errors.Is(err, layers.ErrUnavailable) {
+		t.Fatalf("WaitGroupSends: %v; want the lost sends to \"bad\" (a script error, not an outage)", err)
+	}
+	for range 10 {
+		select {
+		case <-got:
+		case <-ctx.Done():
+			t.Fatal("a send to the room, batched with failing ones, never arrived")
+		}
+	}
+	if st := l.Stats(); st.LostGroupSends+st.GroupWrites != st.PipelinedGroupSends || st.GroupWrites != 10 {
+		t.Fatalf("stats %+v", st)
+	}
+}
