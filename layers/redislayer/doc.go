@@ -109,6 +109,51 @@
 // later than the grace after the first one is not waited for, and Python senders ignore it. Undecodable or undecryptable stored messages are logged,
 // counted and dropped one at a time.
 //
+// # Pipelined group sends
+//
+// By default GroupSend returns nil only once Redis has written the message (to every member's
+// key that had room): a consumer handling its messages one at a time waits a round trip per
+// group send. With Options.PipelineDepth (URL parameter pipeline_depth=N) a GroupSend on the
+// one-call path (one standalone server, no encryption, no per-channel capacities; elsewhere
+// the option is ignored) returns once the message is encoded and accepted into the layer's
+// send pipeline, and a nil then means exactly this:
+//
+//   - the message is valid and will be written after every group send this process's layer
+//     accepted before it, and before every one accepted after it (one FIFO for the layer,
+//     whatever the group), with delivery scores that grow in that order, so that each
+//     member's inbox holds them in it (and a group with history gives offsets in it);
+//   - it is written, or counted lost, within Options.SendTimeout of an outage's start (as a
+//     direct call would retry), or by Close, which writes what was accepted (for up to 2 s)
+//     before it closes the clients. The caller's context bounds only the wait for room in the
+//     pipeline: once accepted, the send no longer depends on it;
+//   - it has not necessarily reached Redis yet: a process that dies right after a nil loses
+//     it, as a process dies with the messages it had not sent yet.
+//
+// The pipeline writes its sends in batches (up to 64, one script call each) as soon as the
+// previous batch has been answered, so one process keeps one group-send round trip in flight
+// however many consumers send. Each batch runs behind the rejoin gate as one unit (the window
+// is checked once: all of it runs or none of it), and meets an outage or a rejoin window as a
+// direct group send does: it waits and is retried whole, and no later send is written before
+// it. At most PipelineDepth accepted sends are unwritten at a time; a GroupSend finding the
+// pipeline full waits for room within its context (then fails with its context's error,
+// wrapping layers.ErrUnavailable too while Redis is in an outage). Send, GroupAdd,
+// GroupDiscard and PresenceAdd wait until the group sends accepted before them are written,
+// so that none of a caller's later calls overtakes its earlier group send; and a Send's
+// delivery score is above theirs.
+//
+// A send that fails after its nil (Redis away for longer than SendTimeout, a rejoin window
+// that does not close, Close, a script error) is never dropped silently: it is counted in
+// Stats.LostGroupSends, logged (slog, the 1st, 2nd, 4th... loss) and reported once, as a
+// *LostGroupSendsError (group, number lost, last failure: errors.Is(err,
+// layers.ErrUnavailable) for an outage), by the next GroupSend to the same group in this
+// process, which then sends nothing, or by WaitGroupSends, whichever asks first (up to 1,024
+// groups are remembered; losses beyond are counted and logged only). A caller that needs to
+// know that its own messages were written calls WaitGroupSends, or leaves PipelineDepth at 0.
+//
+// This takes a consumer's group sends off the round trip: with examples/chat, one sender
+// keeping 10 messages in flight to a room of 100 went from about a quarter to about three
+// quarters of the in-memory layer's deliveries per server CPU-second.
+//
 // # Presence
 //
 // Layer implements layers.Presencer. A group's presence information is a hash beside its

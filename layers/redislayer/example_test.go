@@ -2,6 +2,7 @@ package redislayer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -76,5 +77,34 @@ func ExampleNewPubSub() {
 	defer cancel()
 	if err := l.GroupSend(ctx, "chat_lobby", channels.Message{"type": "chat.message", "message": "hello"}); err != nil {
 		log.Print(err)
+	}
+}
+
+// With pipeline_depth, GroupSend returns once the message is accepted in order into the
+// layer's send pipeline; WaitGroupSends waits until everything accepted has been written and
+// reports the sends lost since (for example to an outage longer than send_timeout).
+func ExampleLayer_WaitGroupSends() {
+	opts, err := redislayer.ParseURL("redis://localhost:6379/0?pipeline_depth=256")
+	if err != nil {
+		log.Fatal(err)
+	}
+	l, err := redislayer.New(opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 100 {
+		if err := l.GroupSend(ctx, "chat_lobby", channels.Message{"type": "chat.message", "n": i}); err != nil {
+			log.Print(err) // includes earlier sends to chat_lobby lost after their nil
+			return
+		}
+	}
+	if err := l.WaitGroupSends(ctx); err != nil {
+		var lost *redislayer.LostGroupSendsError
+		if errors.As(err, &lost) {
+			log.Printf("%d messages to %s were lost: %v", lost.Lost, lost.Group, lost.Err)
+		}
 	}
 }

@@ -19,6 +19,9 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	if err := layers.ValidateMembership(group, channel); err != nil {
 		return fmt.Errorf("redislayer: group add: %w", err)
 	}
+	if err := l.pipeBarrier(ctx, fmt.Sprintf("group add %q to %q", channel, group)); err != nil {
+		return err
+	}
 	key := l.groupKey(group)
 	c := l.shards[shardIndex(group, len(l.shards))].client
 	err := l.outage.do(ctx, func(ctx context.Context) error {
@@ -49,6 +52,9 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 	}
 	if err := layers.ValidateMembership(group, channel); err != nil {
 		return fmt.Errorf("redislayer: group discard: %w", err)
+	}
+	if err := l.pipeBarrier(ctx, fmt.Sprintf("group discard %q from %q", channel, group)); err != nil {
+		return err
 	}
 	// One script call (ZREM and the presence information, see discard); a member that
 	// joined with presence events gets its leave event after it.

@@ -30,6 +30,11 @@ import (
 // For a group with history (Options.History) the same calls also append the message to the
 // group's stream and give it its position, which every delivered message carries (see the
 // package documentation, "History"); position keys already in msg are replaced.
+//
+// With Options.PipelineDepth a nil means accepted, not yet written: the message is written
+// in order with this process's other group sends, and a failure after the nil is reported by
+// the next GroupSend to group or by WaitGroupSends (see the package documentation,
+// "Pipelined group sends").
 func (l *Layer) GroupSend(ctx context.Context, group string, msg channels.Message) error {
 	if l.closed.Load() {
 		return l.closedErr("group send")
@@ -44,23 +49,75 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg channels.Messag
 	if hist {
 		msg = withoutPosition(msg)
 	}
-	if len(l.shards) == 1 && l.crypt == nil && !l.hasRules && !l.cluster {
+	if l.fused() {
 		return l.groupSendFused(ctx, group, msg, rule, hist)
 	}
 	return l.groupSendSplit(ctx, group, msg, rule, hist)
 }
 
+// fused reports whether the layer's group sends are one script call each: one standalone
+// server, no encryption, no per-channel capacities.
+func (l *Layer) fused() bool {
+	return len(l.shards) == 1 && l.crypt == nil && !l.hasRules && !l.cluster
+}
+
 // groupSendFused is the one-call group send. With history (hist) it runs
 // groupSendHistoryScript, which also appends the message to the group's stream and adds the
-// position to every delivered message (three more entries: extra).
+// position to every delivered message (three more entries: extra). With
+// Options.PipelineDepth it hands the call to the layer's send pipeline instead of awaiting
+// its reply (see pipelineSend).
 func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.Message, rule layers.HistoryRule, hist bool) error {
+	fs, err := l.fusedCall(group, msg, rule, hist)
+	if err != nil {
+		return err
+	}
+	if l.pipe != nil {
+		return l.pipe.send(ctx, fs)
+	}
+	// A group send while others are in flight joins the shared pipeline; a lone one goes
+	// straight to Redis (the pipeline would add a hand-off to its latency).
+	sc := redis.Scripter(l.shards[0].client)
+	if l.gsInflight.Add(1) > 1 && l.shards[0].pipe != nil {
+		sc = l.shards[0].pipe
+	}
+	defer l.gsInflight.Add(-1)
+	script := groupSendScript
+	if hist {
+		script = groupSendHistoryScript
+	}
+	var res []any
+	err = l.outage.do(ctx, func(ctx context.Context) (err error) {
+		res, err = l.runGated(ctx, sc, script, fs.keys, fs.args...)
+		// A retry goes straight to Redis: a call that failed in the shared pipeline has left
+		// it, and this caller's next send waits for this one to return, so nothing of this
+		// caller's can overtake it there.
+		sc = l.shards[0].client
+		return err
+	})
+	if err != nil {
+		return l.redisErr(fmt.Sprintf("group send to %q", group), err)
+	}
+	return l.fusedReply(fs, res)
+}
+
+// fusedSend is one one-call group send, ready to run: groupSendScript's (or, with hist,
+// groupSendHistoryScript's) keys and arguments.
+type fusedSend struct {
+	group string
+	hist  bool
+	keys  []string
+	args  []any
+}
+
+// fusedCall encodes msg and builds the keys and arguments of its one-call group send.
+func (l *Layer) fusedCall(group string, msg channels.Message, rule layers.HistoryRule, hist bool) (*fusedSend, error) {
 	extra := 0
 	if hist {
 		extra = 3
 	}
 	var body bytes.Buffer
 	if err := encodeBody(&body, msg); err != nil {
-		return fmt.Errorf("redislayer: group send to %q: %w", group, err)
+		return nil, fmt.Errorf("redislayer: group send to %q: %w", group, err)
 	}
 	var rnd [randomPrefixLen]byte
 	_, _ = crand.Read(rnd[:])
@@ -91,35 +148,20 @@ func (l *Layer) groupSendFused(ctx context.Context, group string, msg channels.M
 	} else {
 		args = append(args, "", 0)
 	}
-	// A group send while others are in flight joins the shared pipeline; a lone one goes
-	// straight to Redis (the pipeline would add a hand-off to its latency).
-	sc := redis.Scripter(l.shards[0].client)
-	if l.gsInflight.Add(1) > 1 && l.shards[0].pipe != nil {
-		sc = l.shards[0].pipe
-	}
-	defer l.gsInflight.Add(-1)
 	keys := []string{l.groupKey(group), l.registryKey(), l.snapshotKey("members", group), l.snapshotKey("targets", group)}
-	script := groupSendScript
 	if hist {
 		a := l.historyArgv(rule)
 		stream, meta := l.historyKeys(group)
 		keys = append(keys, stream, meta)
 		args = append(args, group, a.epoch, a.size, a.ttlMS, a.streamExp, a.metaE)
-		script = groupSendHistoryScript
 	}
-	var res []any
-	err := l.outage.do(ctx, func(ctx context.Context) (err error) {
-		res, err = l.runGated(ctx, sc, script, keys, args...)
-		// A retry goes straight to Redis: a call that failed in the shared pipeline has left
-		// it, and this caller's next send waits for this one to return, so nothing of this
-		// caller's can overtake it there.
-		sc = l.shards[0].client
-		return err
-	})
-	if err != nil {
-		return l.redisErr(fmt.Sprintf("group send to %q", group), err)
-	}
-	if hist && len(res) >= 2 {
+	return &fusedSend{group: group, hist: hist, keys: keys, args: args}, nil
+}
+
+// fusedReply takes in the reply of a one-call group send: the counters, the snapshot.
+func (l *Layer) fusedReply(fs *fusedSend, res []any) error {
+	group := fs.group
+	if fs.hist && len(res) >= 2 {
 		res = res[2:] // the position, which the script put in the delivered messages
 	}
 	if len(res) < 5 {

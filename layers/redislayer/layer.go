@@ -46,6 +46,7 @@ type Layer struct {
 
 	sendRR, recvRR atomic.Uint32
 	gsInflight     atomic.Int32 // group sends in progress (see groupSendFused)
+	pipe           *sendPipe    // nil unless Options.PipelineDepth applies (see groupsendpipe.go)
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -66,7 +67,7 @@ type Layer struct {
 
 	st struct {
 		sent, groupWrites, groupOver, received, undecodable, pruned, recvErrs atomic.Uint64
-		snapshotHits, sendRetries                                             atomic.Uint64
+		snapshotHits, sendRetries, pipelined, lostGroupSends                  atomic.Uint64
 	}
 	delivery local.Counter // deliveries to local channels, and their drops
 }
@@ -87,6 +88,9 @@ type shard struct {
 // New returns a Layer for opts. It checks the options and builds the clients but does not
 // contact Redis; the first call that needs a server does.
 func New(opts Options) (*Layer, error) {
+	if opts.PipelineDepth < 0 {
+		return nil, fmt.Errorf("redislayer: PipelineDepth %d: want 0 (off) or more", opts.PipelineDepth)
+	}
 	l := &Layer{
 		prefix:   opts.Prefix,
 		log:      opts.Logger,
@@ -220,6 +224,11 @@ func New(opts Options) (*Layer, error) {
 	// prune, and Presence reads the registry in a call of its own (see presenceCall).
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.outage = &outage{bound: opts.SendTimeout, stop: l.ctx, retries: &l.st.sendRetries}
+	if opts.PipelineDepth > 0 && l.fused() {
+		l.pipe = newSendPipe(l, opts.PipelineDepth)
+		l.wg.Add(1)
+		go l.pipe.run()
+	}
 	return l, nil
 }
 
@@ -271,6 +280,14 @@ func (l *Layer) redisErr(op string, err error) error {
 func (l *Layer) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	if l.pipe != nil {
+		// The sends GroupSend accepted go first (those that fail are counted and logged).
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		if err := l.pipe.wait(ctx); err != nil {
+			l.log.Warn("close: pipelined group sends still unwritten; failing them", "error", err)
+		}
+		cancel()
 	}
 	if l.hbTTL > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)

@@ -53,7 +53,8 @@ func open(_ context.Context, u *url.URL) (layers.Layer, error) {
 // Options.History; may repeat),
 // rejoin_grace=1 (seconds or a duration: how long group sends to a restarted server wait for
 // every process to rejoin its groups; "off" or 0 does not wait, see Options.RejoinGrace),
-// sentinel_password=P, tls_ca=/path/ca.pem (PEM certificates to trust instead of the system
+// pipeline_depth=N (group sends return once accepted, at most N unwritten; 0, the default,
+// is off: see Options.PipelineDepth), sentinel_password=P, tls_ca=/path/ca.pem (PEM certificates to trust instead of the system
 // roots, for a private CA; with redis+sentinel:// and redis+cluster:// it also turns TLS on).
 func ParseURL(raw string) (Options, error) {
 	var opts Options
@@ -99,6 +100,12 @@ func ParseURL(raw string) (Options, error) {
 			} else if opts.RejoinGrace, err = layers.ParseSeconds(last); err != nil {
 				return opts, fmt.Errorf("redislayer: %s=%q: %w", key, last, err)
 			}
+		case "pipeline_depth":
+			n, err := strconv.Atoi(last)
+			if err != nil || n < 0 {
+				return opts, fmt.Errorf("redislayer: %s=%q: want 0 (off) or a positive integer", key, last)
+			}
+			opts.PipelineDepth = n
 		case "capacity", "local_capacity", "inbox_capacity":
 			n, err := strconv.Atoi(last)
 			if err != nil || n <= 0 {
@@ -143,7 +150,7 @@ func ParseURL(raw string) (Options, error) {
 				return opts, err
 			}
 		default:
-			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, inbox_capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, send_timeout, rejoin_grace, tls_ca, history)", key)
+			return opts, fmt.Errorf("redislayer: unknown parameter %q (known: prefix, expiry, group_expiry, capacity, inbox_capacity, channel_capacity, symmetric_encryption_key, host, master_name, sentinel, sentinel_password, heartbeat_timeout, local_capacity, send_timeout, rejoin_grace, tls_ca, history, pipeline_depth)", key)
 		}
 	}
 	if u.Host == "" {

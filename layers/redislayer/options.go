@@ -112,6 +112,17 @@ type Options struct {
 	// to their groups (default DefaultRejoinGrace; negative: no wait). See the package
 	// documentation, "Failures".
 	RejoinGrace time.Duration
+	// PipelineDepth, when positive, lets GroupSend return once its message is accepted into
+	// the layer's send pipeline instead of once Redis has written it, with at most
+	// PipelineDepth accepted sends unwritten (a further GroupSend waits for room, within its
+	// context). The pipeline writes them in the order GroupSend accepted them, in batches,
+	// behind the rejoin gate and with the same retries; a send that fails after its nil is
+	// counted (Stats.LostGroupSends), logged and reported by the next GroupSend to its group
+	// or by WaitGroupSends (LostGroupSendsError). Default 0: off, GroupSend returns nil only
+	// once the message is written. It applies where a group send is one script call (one
+	// standalone server, no encryption, no per-channel capacities) and is ignored otherwise.
+	// URL parameter pipeline_depth. See the package documentation, "Pipelined group sends".
+	PipelineDepth int
 	// Logger receives errors of the background loops and dropped messages (default
 	// slog.Default()).
 	Logger *slog.Logger

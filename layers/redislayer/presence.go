@@ -85,6 +85,9 @@ func (l *Layer) PresenceAdd(ctx context.Context, group, channel string, info map
 	}
 	c := l.shards[shardIndex(group, len(l.shards))].client
 	keys := []string{l.groupKey(group), l.presenceKey(group)}
+	if err := l.pipeBarrier(ctx, fmt.Sprintf("presence add %q to %q", channel, group)); err != nil {
+		return err
+	}
 	var added int64
 	err = l.outage.do(ctx, func(ctx context.Context) (err error) {
 		added, err = presenceAddScript.Run(ctx, c, keys, float64(time.Now().UnixNano())/1e9, l.gexpiry, channel, value).Int64()

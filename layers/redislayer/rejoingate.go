@@ -67,6 +67,7 @@ var (
 	gatedGroupSendHistoryScript = redis.NewScript(rejoinGateLua + groupSendHistoryLua)
 	gatedMembersScript          = redis.NewScript(rejoinGateLua + membersLua)
 	gatedHistoryMembersScript   = redis.NewScript(rejoinGateLua + historyMembersLua)
+	gatedGroupSendBatchScript   = redis.NewScript(rejoinGateLua + groupSendBatchLua)
 	// openRejoinScript opens (or widens) a window: KEYS[1] window key; ARGV: floor member,
 	// grace (ms), rejoin member ("" for none), hold (ms).
 	openRejoinScript = redis.NewScript(`
@@ -102,6 +103,8 @@ func (l *Layer) gated(script *redis.Script, keys []string) (*redis.Script, []str
 		g = gatedMembersScript
 	case historyMembersScript:
 		g = gatedHistoryMembersScript
+	case groupSendBatchScript:
+		g = gatedGroupSendBatchScript
 	default:
 		panic("redislayer: no gated twin for this script")
 	}

@@ -189,7 +189,8 @@ if cacheable and redis.call('ZCARD', KEYS[3]) == n then
         end
         targets[i] = {target, nil, ARGV[15 + nt + i]}
       end
-      if targets then prebuilt = true end
+      -- The reply names the snapshot the sender used, so that the sender keeps its copy.
+      if targets then prebuilt, snapid = true, myid end
     end
     if not targets and not stale then
       local kv = redis.call('HGETALL', KEYS[4])

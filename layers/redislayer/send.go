@@ -32,9 +32,12 @@ func (l *Layer) Send(ctx context.Context, channel string, msg channels.Message) 
 	if err != nil {
 		return fmt.Errorf("redislayer: send to %q: %w", channel, err)
 	}
+	if err := l.pipeBarrier(ctx, "send to "+strconv.Quote(channel)); err != nil {
+		return err
+	}
 	now := time.Now()
 	capacity := l.capacity(channel, specific)
-	sc, trim := score(now), now.Unix()-l.expiry
+	sc, trim := l.pipeScore(now), now.Unix()-l.expiry
 	var added int
 	err = l.outage.do(ctx, func(ctx context.Context) (err error) {
 		added, err = sendScript.Run(ctx, l.shards[idx].client, []string{key}, m, sc, l.expiry, capacity, trim).Int()

@@ -152,6 +152,11 @@ func TestGroupSendSnapshotSameBytes(t *testing.T) {
 	}
 	send() // from scratch; stores the snapshot and this process's copy
 	send() // whole members from Go
+	if l.snaps.get("same") == nil {
+		// The reply to a send that used the copy must name the snapshot, or the next send
+		// goes without it and gets the member lists back.
+		t.Fatal("the sender dropped its copy of the snapshot after a send that used it")
+	}
 	l.snaps.drop("same")
 	send() // from the stored snapshot in Lua
 	if h := l.Stats().GroupSnapshotHits; h != 2 {

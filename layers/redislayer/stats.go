@@ -31,6 +31,12 @@ type Stats struct {
 	// SendRetries counts Redis calls of Send, GroupSend, GroupAdd and GroupDiscard repeated
 	// because Redis could not be reached (see Options.SendTimeout).
 	SendRetries uint64
+	// PipelinedGroupSends counts group sends GroupSend accepted into the send pipeline
+	// (Options.PipelineDepth) instead of awaiting their replies.
+	PipelinedGroupSends uint64
+	// LostGroupSends counts pipelined group sends that failed after GroupSend had returned
+	// nil for them (each is logged, and reported once by LostGroupSendsError).
+	LostGroupSends uint64
 }
 
 // Stats returns the layer's counters.
@@ -47,5 +53,8 @@ func (l *Layer) Stats() Stats {
 		ReceiveErrors:     l.st.recvErrs.Load(),
 		GroupSnapshotHits: l.st.snapshotHits.Load(),
 		SendRetries:       l.st.sendRetries.Load(),
+
+		PipelinedGroupSends: l.st.pipelined.Load(),
+		LostGroupSends:      l.st.lostGroupSends.Load(),
 	}
 }
