@@ -23,6 +23,8 @@ import (
 //	client → server, at connect:       ?resume=<URL-encoded {"<group>": {"offset": 12, "epoch": "<epoch>"}, ...}>
 //	server → client, after the replay: {"gochannels": "recovered", "stream": "<group>", "replayed": 3, "pos": {...}}
 //	                           or      {"gochannels": "unrecoverable", "stream": "<group>", "reason": "epoch"|"gap", "pos": {...}}
+//	server → client, later, when messages of a tracked group were lost (see LostMessagesHandler):
+//	                                   {"gochannels": "unrecoverable", "stream": "<group>", "reason": "epoch"|"gap", "pos": {...}}
 
 // ResumeParam is the query parameter in which a reconnecting client gives its last
 // positions: a JSON object {"<group>": {"offset": <integer>, "epoch": "<string>"}, ...}.
@@ -116,7 +118,9 @@ type Recovery struct {
 	// Replayed is the number of messages replayed through the handlers.
 	Replayed int
 	// Top is the position of the last message replayed (the position asked for when none
-	// was missed) or, when not Recovered, the group's current top.
+	// was missed) or, when not Recovered, the group's current top (for a loss found later,
+	// in live delivery: the position right before the message that revealed it; see
+	// LostMessagesHandler).
 	Top layers.Position
 	// Reason says why the messages could not be recovered: layers.ReasonEpoch or
 	// layers.ReasonGap ("" when Recovered).
