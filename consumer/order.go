@@ -15,7 +15,8 @@ import (
 // (GroupAddSince, GroupAddTracked, JoinResumed) hands its messages to the handlers in offset
 // order, each once. It keeps, per tracked group, the position of the last message handled:
 //
-//   - the next offset of the same epoch is handled (the normal path: one map lookup);
+//   - the next offset of the same epoch is handled (the normal path: no layer call, four map
+//     lookups; BenchmarkOrderedConsecutive);
 //   - an offset at or below it is a duplicate (a message replayed, or filled from history,
 //     that also arrives live) and is skipped;
 //   - a higher one leaves a gap (another process's earlier message is still on its way, or
