@@ -272,7 +272,10 @@ func TestOrderTwoSendersTwoShards(t *testing.T) {
 func TestOrderFirstMessageOfNewStream(t *testing.T) {
 	ctx := testCtx(t)
 	l := historyLayer(t, 10)
-	c := connect(t, ctx, consumer.JSONWebsocket[feed](consumer.WithLayer(l)), "/feed/")
+	c := connect(t, ctx, consumer.JSONWebsocket[namedFeed](consumer.WithLayer(l)), "/feed/")
+	if f := nextFrame(t, ctx, c); f.Gochannels != "channel" { // sent once the group is joined
+		t.Fatalf("first frame %+v, want the channel name", f)
+	}
 	// The stream did not exist when the consumer joined: its first messages are 1, 2.
 	groupSend(t, ctx, l, 1, 2)
 	expectItem(t, ctx, c, 1)
