@@ -38,9 +38,11 @@ type Consumer struct {
 	// replay dispatches a message replayed by GroupAddSince to the handlers; set by the
 	// application when it starts the instance.
 	replay func(context.Context, channels.Message) error
-	// replayedUpTo is, per group, the position of the last message GroupAddSince replayed,
-	// until a newer live message of the group arrives (see replayed).
-	replayedUpTo map[string]layers.Position
+	// self is the consumer value (the *T embedding this base), for its optional hooks.
+	self any
+	// positions is, per tracked group, the position of the last message handled (see
+	// order.go).
+	positions map[string]*layers.Position
 }
 
 func (c *Consumer) consumerBase() *Consumer { return c }
@@ -119,6 +121,7 @@ func (c *Consumer) GroupDiscard(ctx context.Context, group string) error {
 		c.groups = slices.Delete(c.groups, i, i+1)
 	}
 	c.mu.Unlock()
+	c.untrack(group)
 	if err := c.layer.GroupDiscard(ctx, group, c.channel); err != nil {
 		return fmt.Errorf("consumer: leave group %q: %w", group, err)
 	}
@@ -282,6 +285,7 @@ func (a *genericApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, rec
 		return fmt.Errorf("consumer %s: %w", a.ti.name, err)
 	}
 	c.replay = func(ctx context.Context, m channels.Message) error { return a.ti.dispatch(p, ctx, m) }
+	c.self = p
 	defer stop()
 	defer c.leaveGroups(ctx, a.ti.name)
 	if err := joinGroups(ctx, a.ti, p, c); err != nil {
@@ -296,7 +300,7 @@ func (a *genericApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, rec
 			return nil
 		}
 		typ := msg.Type()
-		if c.replayed(msg) {
+		if c.replayed(ctx, msg) {
 			continue
 		}
 		err = a.ti.dispatch(p, ctx, msg)

@@ -80,6 +80,22 @@
 // already replayed are skipped; or an "unrecoverable" frame says the client must reload. A
 // bad resume parameter refuses the handshake with HTTP 400.
 //
+// From then on the consumer tracks each such group's positions (GroupAddTracked does it for a
+// group joined without one, and JoinResumed uses it for the groups the client gave no
+// position for): its messages reach the handlers in offset order, each once, whatever order
+// the layer delivered them in. A message whose offset leaves a gap after the last one handled
+// (on the Redis layer, two processes sending to the group can have a later message reach a
+// member first; an inbox over capacity loses messages) has the missing messages read from the
+// group's history, one History call of at most MaxGapFill messages, and handled first; a copy
+// arriving later is skipped. Consecutive offsets cost four map lookups (the position keys,
+// the group) and no layer call. A gap that cannot be filled (larger than MaxGapFill, no
+// longer kept, a failed read) and a message of a new epoch (the stream was lost) are never
+// skipped silently: they go to the consumer's MessagesLost hook (LostMessagesHandler) or, by
+// default, to the client as the "unrecoverable" frame a failed resume gets, positioned right
+// before the message that revealed the loss, which follows. GapStats counts fills, duplicates
+// and losses. Messages without a position (a group without history, or sent by Python's
+// channels_redis) pass through untouched.
+//
 // # When the channel layer is down
 //
 // A Redis layer rides out a short outage by itself: Send and GroupSend wait and retry, in

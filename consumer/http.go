@@ -185,6 +185,7 @@ func (a *httpApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, receiv
 		return fmt.Errorf("consumer %s: %w", a.ti.name, err)
 	}
 	c.replay = func(ctx context.Context, m channels.Message) error { return a.ti.dispatch(p, ctx, m) }
+	c.self = p
 	defer stop()
 	defer a.disconnect(ctx, p, h)
 	if err := joinGroups(ctx, a.ti, p, c); err != nil {
@@ -245,7 +246,7 @@ func (a *httpApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, receiv
 		case channels.TypeHTTPDisconnect:
 			return nil
 		default:
-			if c.replayed(msg) {
+			if c.replayed(ctx, msg) {
 				continue
 			}
 			if err := a.ti.dispatch(p, ctx, msg); err != nil {

@@ -23,6 +23,8 @@ import (
 //	client → server, at connect:       ?resume=<URL-encoded {"<group>": {"offset": 12, "epoch": "<epoch>"}, ...}>
 //	server → client, after the replay: {"gochannels": "recovered", "stream": "<group>", "replayed": 3, "pos": {...}}
 //	                           or      {"gochannels": "unrecoverable", "stream": "<group>", "reason": "epoch"|"gap", "pos": {...}}
+//	server → client, later, when messages of a tracked group were lost (see LostMessagesHandler):
+//	                                   {"gochannels": "unrecoverable", "stream": "<group>", "reason": "epoch"|"gap", "pos": {...}}
 
 // ResumeParam is the query parameter in which a reconnecting client gives its last
 // positions: a JSON object {"<group>": {"offset": <integer>, "epoch": "<string>"}, ...}.
@@ -116,7 +118,9 @@ type Recovery struct {
 	// Replayed is the number of messages replayed through the handlers.
 	Replayed int
 	// Top is the position of the last message replayed (the position asked for when none
-	// was missed) or, when not Recovered, the group's current top.
+	// was missed) or, when not Recovered, the group's current top (for a loss found later,
+	// in live delivery: the position right before the message that revealed it; see
+	// LostMessagesHandler).
 	Top layers.Position
 	// Reason says why the messages could not be recovered: layers.ReasonEpoch or
 	// layers.ReasonGap ("" when Recovered).
@@ -126,12 +130,15 @@ type Recovery struct {
 // GroupAddSince joins group (as GroupAdd) and replays, through the consumer's handlers and
 // in order, the messages of group after since that the layer's history still holds, before
 // any newer message of the group reaches a handler: the live messages that were replayed
-// already are skipped, so each message is handled once. Call it from a hook or handler (for a
+// already are skipped, so each message is handled once. From then on the consumer tracks the
+// group's positions: its messages reach the handlers in offset order, each once, gaps filled
+// from history (see MaxGapFill and LostMessagesHandler). Call it from a hook or handler (for a
 // WebSocket, after Accept: the replayed messages' handlers usually send frames).
 //
 // When the messages cannot all be given (the epoch changed, or some are no longer kept) it
 // replays none, returns Recovered false with the Reason and the group's top, and no error:
-// the application reloads its state instead. The group stays joined either way. It returns
+// the application reloads its state instead. The group stays joined either way, tracked from
+// that top on (live messages at or below it are skipped: the reloaded state holds them). It returns
 // an error wrapping layers.ErrNotSupported when the layer keeps no history for group, and
 // the error of a replayed message's handler (the replay stops there).
 //
@@ -153,16 +160,15 @@ func (c *Consumer) GroupAddSince(ctx context.Context, group string, since layers
 	case errors.As(err, &ue):
 		r.Top, r.Reason = ue.Top, ue.Reason
 		c.Logger().Debug("consumer: missed messages cannot be recovered", "group", group, "error", err)
+		// The client reloads its state, which holds the messages up to the top: tracking
+		// starts there.
+		c.track(group, ue.Top)
 		return r, nil
 	case err != nil:
 		return r, fmt.Errorf("consumer: join group %q since %d: %w", group, since.Offset, err)
 	}
-	if page.Top.Offset > 0 {
-		if c.replayedUpTo == nil {
-			c.replayedUpTo = map[string]layers.Position{}
-		}
-		c.replayedUpTo[group] = page.Top
-	}
+	// Live messages up to the top are replayed ones (skipped), later ones follow in order.
+	c.track(group, page.Top)
 	r.Top = page.Top
 	for _, m := range page.Messages {
 		if err := c.replay(ctx, m); err != nil {
@@ -172,29 +178,6 @@ func (c *Consumer) GroupAddSince(ctx context.Context, group string, since layers
 	}
 	r.Recovered = true
 	return r, nil
-}
-
-// replayed reports whether msg, a live channel-layer message, was handled already by a
-// replay of GroupAddSince (and is to be skipped). Called before each dispatch.
-func (c *Consumer) replayed(msg channels.Message) bool {
-	if len(c.replayedUpTo) == 0 {
-		return false
-	}
-	g, pos, ok := layers.PositionOf(msg)
-	if !ok {
-		return false
-	}
-	top, ok := c.replayedUpTo[g]
-	if !ok {
-		return false
-	}
-	if pos.Epoch == top.Epoch && pos.Offset <= top.Offset {
-		c.Logger().Debug("consumer: live message skipped: replayed already", "group", g, "offset", pos.Offset)
-		return true
-	}
-	// Messages arrive in offset order: the replayed ones are all behind.
-	delete(c.replayedUpTo, g)
-	return false
 }
 
 // PositionFrame returns the "pos" object of the frame that forwards msg to a client,
@@ -247,7 +230,8 @@ func (w *WebsocketConsumer) SendRecovery(ctx context.Context, r Recovery) error 
 // wrapping ErrDeny and ErrBadResume for Connect to return. Otherwise it accepts the
 // connection (unless Connect did), then joins each group: with GroupAddSince and a recovery
 // frame (SendRecovery) after the replayed messages when the client gave a position for it,
-// with GroupAdd when it did not. Positions for groups not in groups are ignored: the client
+// with GroupAddTracked when it did not (so every group is delivered in offset order, and a
+// gap that cannot be filled later gets an "unrecoverable" frame too). Positions for groups not in groups are ignored: the client
 // cannot join a group the application does not name. A group that keeps no history gets an
 // "unrecoverable" frame with reason "epoch".
 func (w *WebsocketConsumer) JoinResumed(ctx context.Context, groups ...string) ([]Recovery, error) {
@@ -271,7 +255,7 @@ func (w *WebsocketConsumer) JoinResumed(ctx context.Context, groups ...string) (
 	for _, g := range groups {
 		since, ok := positions[g]
 		if !ok {
-			if err := w.GroupAdd(ctx, g); err != nil {
+			if err := w.GroupAddTracked(ctx, g); err != nil {
 				return out, err
 			}
 			continue

@@ -178,6 +178,7 @@ func (a *websocketApp[T, P]) Serve(ctx context.Context, scope *channels.Scope, r
 		return fmt.Errorf("consumer %s: %w", a.ti.name, err)
 	}
 	c.replay = func(ctx context.Context, m channels.Message) error { return a.ti.dispatch(p, ctx, m) }
+	c.self = p
 	r := &wsRun[T, P]{a: a, ctx: ctx, p: p, w: w, stop: stop}
 	det, canDetach := recv.(channels.Detacher)
 	canDetach = canDetach && a.o.detach
@@ -266,7 +267,7 @@ func (r *wsRun[T, P]) handle(msg channels.Message, err error) (bool, error) {
 			w.closeFromLayer(ctx, msg)
 			return false, nil
 		}
-		if w.replayed(msg) {
+		if w.replayed(ctx, msg) {
 			return false, nil
 		}
 		if err := a.ti.dispatch(p, ctx, msg); err != nil {

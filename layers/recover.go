@@ -155,6 +155,9 @@ func Recover(ctx context.Context, l Layer, group string, since Position, limit i
 // JSON carries the type its decoder chose).
 func PositionOf(msg channels.Message) (group string, pos Position, ok bool) {
 	group, ok1 := msg[GroupKey].(string)
+	if !ok1 {
+		return "", Position{}, false // most messages: one lookup
+	}
 	epoch, ok2 := msg[EpochKey].(string)
 	offset, ok3 := toOffset(msg[OffsetKey])
 	if !ok1 || !ok2 || !ok3 || group == "" || epoch == "" || offset == 0 {

@@ -204,9 +204,25 @@
 // shard's clock, made strictly increasing), so a member's inbox holds them in offset order.
 // On the one-call path the order is exact. On the two-call path one process's sends to a
 // group are serialised (offset to delivery) to keep that order; senders in different
-// processes can still, rarely, have a later offset reach a member before an earlier one, when
-// the member reads between the two deliveries. History costs one script call, O(log n +
-// limit). History needs Redis 6.2 or later (XTRIM MINID); presence works on any version the
+// processes can still have a later offset reach a member before an earlier one, when the
+// member reads between the two deliveries (with two processes sending back to back to one
+// group on two shards, the consumer package's TestOrderTwoSendersTwoShards sees about one
+// message in ten overtaken).
+//
+// Members that track the group's positions restore the order: a consumer joined with
+// GroupAddSince, GroupAddTracked or JoinResumed (package consumer) reads a gap's missing
+// messages from the history (one History call) before handling the later message, and
+// skips the earlier one when it arrives, so its handlers and its client see every offset
+// once, in order; a message the member's inbox refused for capacity is filled the same way
+// while the history keeps it. What cannot be filled (no longer kept, too large a gap, a new
+// epoch) is reported to the consumer and its client as unrecoverable, never skipped
+// silently. Members that do not track positions (a plain GroupAdd, a Receive or Listen
+// loop, a Python consumer) get the messages in the order their inbox holds them: offset
+// order for the messages of one sending process, and for all of them on the one-call path;
+// on the two-call path with several sending processes, each message once but possibly a
+// later offset before an earlier one; and without the messages their inbox refused (counted
+// in the sender's Stats.GroupOverCapacity and logged). History costs one script call,
+// O(log n + limit). History needs Redis 6.2 or later (XTRIM MINID); presence works on any version the
 // layer supports.
 //
 // Django interop: a group with history still accepts channels_redis's group_send, and its

@@ -152,9 +152,17 @@ return {kept, pruned, off, epoch, score}
 //
 // KEYS[1] stream, KEYS[2] meta. ARGV: first offset wanted, limit, TTL (ms, 0 for none),
 // candidate epoch, meta expiry (s). Returns {epoch, top, oldest, id1, m1, id2, m2, ...}.
+//
+// A recovery's read (a few messages after a recent offset) costs four commands: HMGET,
+// XRANGE for the oldest entry, one XRANGE for the entries (a reply shorter than asked ends
+// the read) and the script call itself.
 var historyReadScript = redis.NewScript(historyLua + `
-local epoch = hist_epoch(KEYS[1], KEYS[2], ARGV[4], ARGV[5])
-local top = tonumber(redis.call('HGET', KEYS[2], 'o') or '0')
+local meta = redis.call('HMGET', KEYS[2], 'e', 'o')
+local epoch, top = meta[1], tonumber(meta[2] or '0') or 0
+if not epoch then
+  epoch = hist_epoch(KEYS[1], KEYS[2], ARGV[4], ARGV[5])
+  top = 0
+end
 local ttl = tonumber(ARGV[3])
 local bound = 0
 if ttl > 0 then
@@ -171,8 +179,8 @@ local res = {epoch, top, oldest}
 local want = tonumber(ARGV[2])
 local from = ARGV[1] .. '-0'
 while want > 0 do
-  local es = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', want)
-  if #es == 0 then break end
+  local asked = want
+  local es = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', asked)
   for _, e in ipairs(es) do
     if tonumber(e[2][4]) >= bound then
       res[#res + 1] = e[1]
@@ -180,6 +188,7 @@ while want > 0 do
       want = want - 1
     end
   end
+  if #es < asked then break end
   from = '(' .. es[#es][1]
 end
 return res
