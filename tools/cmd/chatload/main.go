@@ -311,8 +311,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case layer == "" || layer == "redis":
 			layer = o.redis // empty: a private redis-server
 		}
+		var handshakeTimeout time.Duration
+		if o.mode == "idle" {
+			// The idle figure is memory: a daphne busy opening thousands of connections on a
+			// loaded machine must not reject (403) the ones it has not accepted within its
+			// default 5 s, which would fail the run.
+			handshakeTimeout = time.Minute
+		}
 		cluster, err = loadtest.StartCluster(ctx, loadtest.ClusterConfig{
 			Procs: o.procs, LayerURL: layer, ChatBinary: o.chatBin, Server: o.server, Logger: logger, KeepLogs: o.keepLogs,
+			DjangoHandshakeTimeout: handshakeTimeout,
 		})
 		if err != nil {
 			return err
