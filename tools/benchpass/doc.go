@@ -10,4 +10,10 @@
 // tools' own (tools/cmd/chatload, tools/cmd/idleconns, tools/redisbench, go test -bench of
 // the packages, the conformance runner): this package runs them and reads their reports, it
 // measures nothing itself. The spread of repeated runs is computed by loadtest.Repeat.
+//
+// Not in the pass, because they are not figures of one commit: the before/after rows that
+// alternate binaries of older commits (chatload -chat-bin), which need those builds; the
+// profiles and costs per delivery of "Where a delivery's time goes" (chatload -profile,
+// minutes of profiling that slow the servers; its rates are the bare section); and the
+// scaling table, which BENCHMARKS.md does not publish yet.
 package benchpass
