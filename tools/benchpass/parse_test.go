@@ -112,7 +112,7 @@ func TestCatalog(t *testing.T) {
 		}
 		total += int64(s.Estimate(3, false).Seconds())
 	}
-	if total > 45*60 {
+	if total > 42*60 {
 		t.Errorf("full pass estimated at %d s, over the 40-minute budget", total)
 	}
 }
