@@ -35,7 +35,11 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 	} {
 		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], orDash(kv[1]))
 	}
-	fmt.Fprintf(&b, "\nEach command ran %d times unless its row says otherwise (-repeat); cells are the median and, when the runs differ, (min–max). Binaries built once (%v):\n\n", rep.Repeat, round(rep.BuildSeconds))
+	times := fmt.Sprintf("Each command ran %d times unless its heading says otherwise (-repeat)", rep.Repeat)
+	if rep.Quick {
+		times = "Each command ran once, with the -quick arguments shown under its heading (the heading gives the published command)"
+	}
+	fmt.Fprintf(&b, "\n%s; cells are the median and, when the runs differ, (min–max). Binaries built once (%v):\n\n", times, round(rep.BuildSeconds))
 	for _, c := range rep.Builds {
 		fmt.Fprintf(&b, "    %s\n", c)
 	}
