@@ -38,6 +38,11 @@ type ClusterConfig struct {
 	// Pprof starts Go servers (examples/chat, the bare server) with -pprof on a free loopback
 	// port each (Cluster.PprofURLs), for profiles of a run (see Profiler).
 	Pprof bool
+	// DjangoHandshakeTimeout is daphne's --websocket_connect_timeout for the Django
+	// reference, rounded up to whole seconds (zero: daphne's default, 5 s). Daphne rejects
+	// with 403 a connection that its application has not accepted within it, which on a
+	// loaded 2-core machine happens while thousands of connections open at once.
+	DjangoHandshakeTimeout time.Duration
 	// KeepLogs leaves the work directory with the servers' logs (chat-N.log, redis.log) in
 	// place after Close; Dir names it.
 	KeepLogs bool
@@ -54,11 +59,13 @@ type Cluster struct {
 	// ClusterConfig.Pprof was set.
 	PprofURLs []string
 
-	dir   string
-	keep  bool
-	log   *slog.Logger
-	chat  []*proc
-	redis *proc
+	dir  string
+	keep bool
+	// djangoTimeout is ClusterConfig.DjangoHandshakeTimeout.
+	djangoTimeout time.Duration
+	log           *slog.Logger
+	chat          []*proc
+	redis         *proc
 }
 
 type proc struct {
@@ -112,7 +119,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	default:
 		return nil, fmt.Errorf("loadtest: unknown server %q (want %q, %q or %q)", cfg.Server, ServerGo, ServerBare, ServerDjango)
 	}
-	c := &Cluster{log: cfg.Logger, keep: cfg.KeepLogs}
+	c := &Cluster{log: cfg.Logger, keep: cfg.KeepLogs, djangoTimeout: cfg.DjangoHandshakeTimeout}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -223,8 +230,12 @@ func (c *Cluster) startDjango(i, port int) (*proc, error) {
 		return nil, err
 	}
 	env := append(os.Environ(), "DJANGOREF_LAYER="+layer, "PYTHONPATH="+c.dir, "PYTHONDONTWRITEBYTECODE=1")
-	return c.start(fmt.Sprintf("django-%d", i), DjangoPython, env,
-		"-m", "daphne", "-b", "127.0.0.1", "-p", strconv.Itoa(port), "djangoref.asgi:application")
+	args := []string{"-m", "daphne", "-b", "127.0.0.1", "-p", strconv.Itoa(port)}
+	if c.djangoTimeout > 0 {
+		secs := int((c.djangoTimeout + time.Second - 1) / time.Second)
+		args = append(args, "--websocket_connect_timeout", strconv.Itoa(secs))
+	}
+	return c.start(fmt.Sprintf("django-%d", i), DjangoPython, env, append(args, "djangoref.asgi:application")...)
 }
 
 // start starts bin with args (and env, when not nil), its output going to <name>.log.

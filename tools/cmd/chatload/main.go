@@ -138,6 +138,10 @@ type options struct {
 	table                                             *tableOptions
 }
 
+// idleHandshakeTimeout bounds one handshake in idle mode, on both sides (the client's dial,
+// daphne's wait for its application to accept).
+const idleHandshakeTimeout = time.Minute
+
 func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("chatload", flag.ContinueOnError)
@@ -257,6 +261,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	dialer := loadtest.Dialer{Origin: o.origin, PerSource: o.perSource}
+	if o.mode == "idle" || o.worker {
+		// Memory, not handshake latency: on a loaded machine a server still opening thousands
+		// of connections (daphne most of all) may take longer than the default 10 s for one.
+		dialer.Timeout = idleHandshakeTimeout
+	}
 	if o.worker {
 		return loadtest.ServeWorker(ctx, dialer, splitURLs(o.urls), o.clients, o.rooms, o.offset, os.Stdin, stdout)
 	}
@@ -311,8 +320,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case layer == "" || layer == "redis":
 			layer = o.redis // empty: a private redis-server
 		}
+		var handshakeTimeout time.Duration
+		if o.mode == "idle" {
+			// The idle figure is memory: a daphne busy opening thousands of connections on a
+			// loaded machine must not reject (403) the ones it has not accepted within its
+			// default 5 s, which would fail the run.
+			handshakeTimeout = idleHandshakeTimeout
+		}
 		cluster, err = loadtest.StartCluster(ctx, loadtest.ClusterConfig{
 			Procs: o.procs, LayerURL: layer, ChatBinary: o.chatBin, Server: o.server, Logger: logger, KeepLogs: o.keepLogs,
+			DjangoHandshakeTimeout: handshakeTimeout,
 		})
 		if err != nil {
 			return err
