@@ -175,16 +175,14 @@ func (m *Mailbox) Inject(msg Message) error {
 		}
 		m.push(msg, 0)
 		start := m.kickLocked()
-		m.mu.Unlock()
-		m.wakeUp(start)
+		m.unlockWake(start)
 		return nil
 	}
 	size := cachedSize(msg)
 	if m.fitsLocked(size) {
 		m.push(msg, size)
 		start := m.kickLocked()
-		m.mu.Unlock()
-		m.wakeUp(start)
+		m.unlockWake(start)
 		return nil
 	}
 	return m.overflowLocked(msg, size)
@@ -227,8 +225,7 @@ func (m *Mailbox) overflowLocked(msg Message, size int) error {
 		m.push(msg, size)
 		start := m.kickLocked()
 		total, host := m.dropped, m.host
-		m.mu.Unlock()
-		m.wakeUp(start)
+		m.unlockWake(start)
 		if host != nil {
 			host.eventsDropped(total)
 		}
@@ -240,8 +237,7 @@ func (m *Mailbox) overflowLocked(msg Message, size int) error {
 		final = host.overflowFinal()
 	}
 	start := m.closeLocked(final)
-	m.mu.Unlock()
-	m.wakeUp(start)
+	m.unlockWake(start)
 	m.signal(&m.space)
 	if host != nil {
 		host.eventOverflow(queued, limit)
@@ -285,8 +281,7 @@ func (m *Mailbox) offer(msg Message) error {
 	}
 	m.push(msg, 0)
 	start := m.kickLocked()
-	m.mu.Unlock()
-	m.wakeUp(start)
+	m.unlockWake(start)
 	return nil
 }
 
@@ -311,8 +306,16 @@ func (m *Mailbox) Put(ctx context.Context, msg Message) error {
 		if m.roomLocked() {
 			m.push(msg, 0)
 			start := m.kickLocked()
-			m.mu.Unlock()
-			m.wakeUp(start)
+			var pass chan struct{}
+			if m.roomLocked() {
+				// The drain frees a batch of places with one token: pass it on to another
+				// waiting Put, if any.
+				pass = m.space
+			}
+			m.unlockWake(start)
+			if pass != nil {
+				notify(pass)
+			}
 			return nil
 		}
 		if m.space == nil {
@@ -339,8 +342,7 @@ func (m *Mailbox) Close(final Message) {
 		return
 	}
 	start := m.closeLocked(final)
-	m.mu.Unlock()
-	m.wakeUp(start)
+	m.unlockWake(start)
 	m.signal(&m.space)
 }
 
@@ -365,13 +367,18 @@ func (m *Mailbox) kickLocked() bool {
 	return true
 }
 
-// wakeUp wakes a waiting Receive, or starts the drain goroutine of a detached mailbox.
-func (m *Mailbox) wakeUp(start bool) {
+// unlockWake unlocks m.mu, then wakes a waiting Receive, or starts the drain goroutine of a
+// detached mailbox when start (from kickLocked) says so. It reads the wake channel under the
+// lock the caller holds anyway, rather than locking again as signal does: this is on the
+// path of every event.
+func (m *Mailbox) unlockWake(start bool) {
+	wake := m.wake
+	m.mu.Unlock()
 	if start {
 		go m.drain()
 		return
 	}
-	m.signal(&m.wake)
+	notify(wake)
 }
 
 // Detach implements Detacher for a Mailbox hosted by a Server: from now on each event is
@@ -433,8 +440,14 @@ func (m *Mailbox) kick() {
 	}
 }
 
-// drain hands the waiting events to the handler, one at a time, and returns when none is
-// left (or the handler is done).
+// drainBatch bounds the events the drain goroutine takes from the queue under one lock.
+const drainBatch = 32
+
+// drain hands the waiting events to the handler, one at a time and in order, and returns
+// when none is left (or the handler is done). It takes the events waiting in batches (at
+// most drainBatch under one lock), so that a busy scope's events cost the queue's lock once
+// per batch on this side rather than twice per event. An event taken is no longer waiting: it
+// leaves the byte bound (as the one event being handled always did).
 func (m *Mailbox) drain() {
 	returned := false
 	defer func() {
@@ -445,13 +458,17 @@ func (m *Mailbox) drain() {
 			m.finish(nil, nil, nil)
 		}
 	}()
+	var batch [drainBatch]Message
 	for {
-		var msg Message
 		var err error
+		n := 0
 		m.mu.Lock()
 		switch {
 		case m.n > 0:
-			msg = m.popLocked()
+			for n < drainBatch && m.n > 0 {
+				batch[n] = m.popLocked()
+				n++
+			}
 		case m.closed:
 			err = ErrClosed
 		case m.hctx.Err() != nil:
@@ -462,20 +479,29 @@ func (m *Mailbox) drain() {
 			returned = true
 			return
 		}
-		h := m.handler
+		h, space := m.handler, m.space
 		m.mu.Unlock()
-		if msg != nil {
-			m.signal(&m.space)
-			if interceptClose(m.host, msg) {
-				continue // carried out by the server (see TypeClose)
-			}
-		}
-		done, p, stack, result := callHandler(h, msg, err)
-		if done || err != nil {
+		if err != nil {
+			_, p, stack, result := callHandler(h, nil, err)
 			m.endHandler()
 			returned = true
 			m.finish(result, p, stack)
 			return
+		}
+		notify(space)
+		for i := 0; i < n; i++ {
+			msg := batch[i]
+			batch[i] = nil
+			if interceptClose(m.host, msg) {
+				continue // carried out by the server (see TypeClose)
+			}
+			if done, p, stack, result := callHandler(h, msg, nil); done {
+				clear(batch[i+1 : n]) // the handler is done: the rest is never handled
+				m.endHandler()
+				returned = true
+				m.finish(result, p, stack)
+				return
+			}
 		}
 	}
 }
@@ -588,6 +614,11 @@ func (m *Mailbox) signal(ch *chan struct{}) {
 	m.mu.Lock()
 	c := *ch
 	m.mu.Unlock()
+	notify(c)
+}
+
+// notify leaves a token in c (if it is not nil) without blocking.
+func notify(c chan struct{}) {
 	if c == nil {
 		return
 	}
