@@ -64,10 +64,13 @@ type InjectLimiter interface {
 }
 
 // mailboxSlot is one queued event; size is its estimated size for an injected event counted
-// against the byte bound, 0 for an event put with Put (or one not counted).
+// against the byte bound, 0 for an event put with Put (or one not counted). notClose says
+// that the event's type was read as it was queued and is not TypeClose, so that taking it
+// out need not read it again (an injected event, whose type is read once per group send).
 type mailboxSlot struct {
-	msg  Message
-	size int
+	msg      Message
+	size     int32 // at most math.MaxInt32 (see cachedSize)
+	notClose bool
 }
 
 // Mailbox is a bounded, in-order queue of events with one or more producers and (usually) one
@@ -178,14 +181,14 @@ func (m *Mailbox) Inject(msg Message) error {
 		m.unlockWake(start)
 		return nil
 	}
-	size := cachedSize(msg)
+	size, isClose := cachedSize(msg)
 	if m.fitsLocked(size) {
-		m.push(msg, size)
+		m.pushSlot(msg, size, !isClose)
 		start := m.kickLocked()
 		m.unlockWake(start)
 		return nil
 	}
-	return m.overflowLocked(msg, size)
+	return m.overflowLocked(msg, size, !isClose)
 }
 
 // fitsLocked reports whether an injected event of size fits under the byte bound: the
@@ -208,7 +211,7 @@ type overflowHost interface {
 }
 
 // overflowLocked applies the overflow policy to msg, which does not fit; it unlocks m.mu.
-func (m *Mailbox) overflowLocked(msg Message, size int) error {
+func (m *Mailbox) overflowLocked(msg Message, size int, notClose bool) error {
 	switch m.policy {
 	case OverflowDropNewest:
 		m.dropped++
@@ -222,7 +225,7 @@ func (m *Mailbox) overflowLocked(msg Message, size int) error {
 		for !m.fitsLocked(size) && m.dropOldestInjectedLocked() {
 			m.dropped++
 		}
-		m.push(msg, size)
+		m.pushSlot(msg, size, notClose)
 		start := m.kickLocked()
 		total, host := m.dropped, m.host
 		m.unlockWake(start)
@@ -254,7 +257,7 @@ func (m *Mailbox) dropOldestInjectedLocked() bool {
 		if m.buf[idx].size == 0 {
 			continue
 		}
-		m.bytes -= m.buf[idx].size
+		m.bytes -= int(m.buf[idx].size)
 		m.injN--
 		// Shift the events before it one place towards the tail, then advance head.
 		for j := i; j > 0; j-- {
@@ -458,7 +461,7 @@ func (m *Mailbox) drain() {
 			m.finish(nil, nil, nil)
 		}
 	}()
-	var batch [drainBatch]Message
+	var batch [drainBatch]mailboxSlot
 	for {
 		var err error
 		n := 0
@@ -490,9 +493,10 @@ func (m *Mailbox) drain() {
 		}
 		notify(space)
 		for i := 0; i < n; i++ {
-			msg := batch[i]
-			batch[i] = nil
-			if interceptClose(m.host, msg) {
+			sl := batch[i]
+			batch[i] = mailboxSlot{}
+			msg := sl.msg
+			if !sl.notClose && interceptClose(m.host, msg) {
 				continue // carried out by the server (see TypeClose)
 			}
 			if done, p, stack, result := callHandler(h, msg, nil); done {
@@ -535,14 +539,15 @@ func (m *Mailbox) Receive(ctx context.Context) (Message, error) {
 	for {
 		m.mu.Lock()
 		if m.n > 0 {
-			msg := m.popLocked()
+			sl := m.popLocked()
+			msg := sl.msg
 			more := m.n > 0
 			m.mu.Unlock()
 			if more {
 				m.signal(&m.wake) // let another waiting receiver (if any) proceed
 			}
 			m.signal(&m.space)
-			if interceptClose(m.host, msg) {
+			if !sl.notClose && interceptClose(m.host, msg) {
 				continue // carried out by the server (see TypeClose)
 			}
 			return msg, nil
@@ -572,21 +577,25 @@ func (m *Mailbox) Len() int {
 }
 
 // popLocked removes and returns the oldest event; the caller holds m.mu and m.n > 0.
-func (m *Mailbox) popLocked() Message {
+func (m *Mailbox) popLocked() mailboxSlot {
 	sl := m.buf[m.head]
 	m.buf[m.head] = mailboxSlot{}
 	m.head = (m.head + 1) % len(m.buf)
 	m.n--
 	if sl.size > 0 {
-		m.bytes -= sl.size
+		m.bytes -= int(sl.size)
 		m.injN--
 	}
-	return sl.msg
+	return sl
 }
 
-// push appends msg, of size counted against the byte bound (0 for none); the caller holds
-// m.mu and has checked there is room (or is queueing the final event of Close).
-func (m *Mailbox) push(msg Message, size int) {
+// push appends msg, an event not counted against the byte bound; the caller holds m.mu and
+// has checked there is room (or is queueing the final event of Close).
+func (m *Mailbox) push(msg Message, size int) { m.pushSlot(msg, size, false) }
+
+// pushSlot appends msg, of size counted against the byte bound (0 for none); notClose as
+// in mailboxSlot. The caller holds m.mu and has checked there is room.
+func (m *Mailbox) pushSlot(msg Message, size int, notClose bool) {
 	if m.n == len(m.buf) {
 		// Grow the ring (doubling; bounded by the count capacity when that is the only
 		// bound), unrolling it so head is 0.
@@ -601,7 +610,7 @@ func (m *Mailbox) push(msg Message, size int) {
 		}
 		m.buf, m.head = nb, 0
 	}
-	m.buf[(m.head+m.n)%len(m.buf)] = mailboxSlot{msg: msg, size: size}
+	m.buf[(m.head+m.n)%len(m.buf)] = mailboxSlot{msg: msg, size: int32(size), notClose: notClose}
 	m.n++
 	if size > 0 {
 		m.bytes += size
