@@ -169,6 +169,12 @@ var buffersPool = sync.Pool{New: func() any { return new(net.Buffers) }}
 func (c *wsConn) writeLoop() {
 	bp := buffersPool.Get().(*net.Buffers)
 	defer buffersPool.Put(bp)
+	var cb *[]byte // the coalescing buffer, taken at the first batch that uses it
+	defer func() {
+		if cb != nil {
+			coalescePool.Put(cb)
+		}
+	}()
 	for {
 		c.mu.Lock()
 		if len(c.out) == 0 || c.state == stateClosed {
@@ -181,23 +187,17 @@ func (c *wsConn) writeLoop() {
 		c.mu.Unlock()
 
 		total, hasClose := 0, false
-		bufs := (*bp)[:0]
 		for i := range batch {
 			total += batch[i].size() // as counted when queued
 			if batch[i].deflate {
 				c.deflateFrame(&batch[i])
 			}
-			if batch[i].hn > 0 {
-				bufs = append(bufs, batch[i].hdr[:batch[i].hn])
-			}
-			if len(batch[i].head) > 0 {
-				bufs = append(bufs, batch[i].head)
-			}
-			if len(batch[i].body) > 0 {
-				bufs = append(bufs, batch[i].body)
-			}
 			hasClose = hasClose || batch[i].close
 		}
+		if cb == nil && len(batch) > 1 {
+			cb = coalescePool.Get().(*[]byte)
+		}
+		bufs := appendIovecs((*bp)[:0], batch, cb)
 		_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout()))
 		var err error
 		if len(bufs) == 1 {
