@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"sync"
 )
@@ -450,7 +451,8 @@ const drainBatch = 32
 // when none is left (or the handler is done). It takes the events waiting in batches (at
 // most drainBatch under one lock), so that a busy scope's events cost the queue's lock once
 // per batch on this side rather than twice per event. An event taken is no longer waiting: it
-// leaves the byte bound (as the one event being handled always did).
+// leaves the byte bound (as the one event being handled always did). Finding the queue empty,
+// it yields once (runtime.Gosched) and looks again before it exits.
 func (m *Mailbox) drain() {
 	returned := false
 	defer func() {
@@ -462,6 +464,7 @@ func (m *Mailbox) drain() {
 		}
 	}()
 	var batch [drainBatch]mailboxSlot
+	lingered := false
 	for {
 		var err error
 		n := 0
@@ -472,10 +475,19 @@ func (m *Mailbox) drain() {
 				batch[n] = m.popLocked()
 				n++
 			}
+			lingered = false
 		case m.closed:
 			err = ErrClosed
 		case m.hctx.Err() != nil:
 			err = m.hctx.Err()
+		case !lingered:
+			// Busy scopes get their next events while the others run: yield once before
+			// exiting, so that a busy scope keeps one drain goroutine (and the stack it
+			// grew) rather than starting a new one for nearly every batch.
+			m.mu.Unlock()
+			lingered = true
+			runtime.Gosched()
+			continue
 		default:
 			m.running = false
 			m.mu.Unlock()
