@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"sync"
 )
@@ -64,10 +65,13 @@ type InjectLimiter interface {
 }
 
 // mailboxSlot is one queued event; size is its estimated size for an injected event counted
-// against the byte bound, 0 for an event put with Put (or one not counted).
+// against the byte bound, 0 for an event put with Put (or one not counted). notClose says
+// that the event's type was read as it was queued and is not TypeClose, so that taking it
+// out need not read it again (an injected event, whose type is read once per group send).
 type mailboxSlot struct {
-	msg  Message
-	size int
+	msg      Message
+	size     int32 // at most math.MaxInt32 (see cachedSize)
+	notClose bool
 }
 
 // Mailbox is a bounded, in-order queue of events with one or more producers and (usually) one
@@ -175,19 +179,17 @@ func (m *Mailbox) Inject(msg Message) error {
 		}
 		m.push(msg, 0)
 		start := m.kickLocked()
-		m.mu.Unlock()
-		m.wakeUp(start)
+		m.unlockWake(start)
 		return nil
 	}
-	size := cachedSize(msg)
+	size, isClose := cachedSize(msg)
 	if m.fitsLocked(size) {
-		m.push(msg, size)
+		m.pushSlot(msg, size, !isClose)
 		start := m.kickLocked()
-		m.mu.Unlock()
-		m.wakeUp(start)
+		m.unlockWake(start)
 		return nil
 	}
-	return m.overflowLocked(msg, size)
+	return m.overflowLocked(msg, size, !isClose)
 }
 
 // fitsLocked reports whether an injected event of size fits under the byte bound: the
@@ -210,7 +212,7 @@ type overflowHost interface {
 }
 
 // overflowLocked applies the overflow policy to msg, which does not fit; it unlocks m.mu.
-func (m *Mailbox) overflowLocked(msg Message, size int) error {
+func (m *Mailbox) overflowLocked(msg Message, size int, notClose bool) error {
 	switch m.policy {
 	case OverflowDropNewest:
 		m.dropped++
@@ -224,11 +226,10 @@ func (m *Mailbox) overflowLocked(msg Message, size int) error {
 		for !m.fitsLocked(size) && m.dropOldestInjectedLocked() {
 			m.dropped++
 		}
-		m.push(msg, size)
+		m.pushSlot(msg, size, notClose)
 		start := m.kickLocked()
 		total, host := m.dropped, m.host
-		m.mu.Unlock()
-		m.wakeUp(start)
+		m.unlockWake(start)
 		if host != nil {
 			host.eventsDropped(total)
 		}
@@ -240,8 +241,7 @@ func (m *Mailbox) overflowLocked(msg Message, size int) error {
 		final = host.overflowFinal()
 	}
 	start := m.closeLocked(final)
-	m.mu.Unlock()
-	m.wakeUp(start)
+	m.unlockWake(start)
 	m.signal(&m.space)
 	if host != nil {
 		host.eventOverflow(queued, limit)
@@ -258,7 +258,7 @@ func (m *Mailbox) dropOldestInjectedLocked() bool {
 		if m.buf[idx].size == 0 {
 			continue
 		}
-		m.bytes -= m.buf[idx].size
+		m.bytes -= int(m.buf[idx].size)
 		m.injN--
 		// Shift the events before it one place towards the tail, then advance head.
 		for j := i; j > 0; j-- {
@@ -285,8 +285,7 @@ func (m *Mailbox) offer(msg Message) error {
 	}
 	m.push(msg, 0)
 	start := m.kickLocked()
-	m.mu.Unlock()
-	m.wakeUp(start)
+	m.unlockWake(start)
 	return nil
 }
 
@@ -311,8 +310,16 @@ func (m *Mailbox) Put(ctx context.Context, msg Message) error {
 		if m.roomLocked() {
 			m.push(msg, 0)
 			start := m.kickLocked()
-			m.mu.Unlock()
-			m.wakeUp(start)
+			var pass chan struct{}
+			if m.roomLocked() {
+				// The drain frees a batch of places with one token: pass it on to another
+				// waiting Put, if any.
+				pass = m.space
+			}
+			m.unlockWake(start)
+			if pass != nil {
+				notify(pass)
+			}
 			return nil
 		}
 		if m.space == nil {
@@ -339,8 +346,7 @@ func (m *Mailbox) Close(final Message) {
 		return
 	}
 	start := m.closeLocked(final)
-	m.mu.Unlock()
-	m.wakeUp(start)
+	m.unlockWake(start)
 	m.signal(&m.space)
 }
 
@@ -365,13 +371,18 @@ func (m *Mailbox) kickLocked() bool {
 	return true
 }
 
-// wakeUp wakes a waiting Receive, or starts the drain goroutine of a detached mailbox.
-func (m *Mailbox) wakeUp(start bool) {
+// unlockWake unlocks m.mu, then wakes a waiting Receive, or starts the drain goroutine of a
+// detached mailbox when start (from kickLocked) says so. It reads the wake channel under the
+// lock the caller holds anyway, rather than locking again as signal does: this is on the
+// path of every event.
+func (m *Mailbox) unlockWake(start bool) {
+	wake := m.wake
+	m.mu.Unlock()
 	if start {
 		go m.drain()
 		return
 	}
-	m.signal(&m.wake)
+	notify(wake)
 }
 
 // Detach implements Detacher for a Mailbox hosted by a Server: from now on each event is
@@ -433,8 +444,15 @@ func (m *Mailbox) kick() {
 	}
 }
 
-// drain hands the waiting events to the handler, one at a time, and returns when none is
-// left (or the handler is done).
+// drainBatch bounds the events the drain goroutine takes from the queue under one lock.
+const drainBatch = 32
+
+// drain hands the waiting events to the handler, one at a time and in order, and returns
+// when none is left (or the handler is done). It takes the events waiting in batches (at
+// most drainBatch under one lock), so that a busy scope's events cost the queue's lock once
+// per batch on this side rather than twice per event. An event taken is no longer waiting: it
+// leaves the byte bound (as the one event being handled always did). Finding the queue empty,
+// it yields once (runtime.Gosched) and looks again before it exits.
 func (m *Mailbox) drain() {
 	returned := false
 	defer func() {
@@ -445,37 +463,61 @@ func (m *Mailbox) drain() {
 			m.finish(nil, nil, nil)
 		}
 	}()
+	var batch [drainBatch]mailboxSlot
+	lingered := false
 	for {
-		var msg Message
 		var err error
+		n := 0
 		m.mu.Lock()
 		switch {
 		case m.n > 0:
-			msg = m.popLocked()
+			for n < drainBatch && m.n > 0 {
+				batch[n] = m.popLocked()
+				n++
+			}
+			lingered = false
 		case m.closed:
 			err = ErrClosed
 		case m.hctx.Err() != nil:
 			err = m.hctx.Err()
+		case !lingered:
+			// Busy scopes get their next events while the others run: yield once before
+			// exiting, so that a busy scope keeps one drain goroutine (and the stack it
+			// grew) rather than starting a new one for nearly every batch.
+			m.mu.Unlock()
+			lingered = true
+			runtime.Gosched()
+			continue
 		default:
 			m.running = false
 			m.mu.Unlock()
 			returned = true
 			return
 		}
-		h := m.handler
+		h, space := m.handler, m.space
 		m.mu.Unlock()
-		if msg != nil {
-			m.signal(&m.space)
-			if interceptClose(m.host, msg) {
-				continue // carried out by the server (see TypeClose)
-			}
-		}
-		done, p, stack, result := callHandler(h, msg, err)
-		if done || err != nil {
+		if err != nil {
+			_, p, stack, result := callHandler(h, nil, err)
 			m.endHandler()
 			returned = true
 			m.finish(result, p, stack)
 			return
+		}
+		notify(space)
+		for i := 0; i < n; i++ {
+			sl := batch[i]
+			batch[i] = mailboxSlot{}
+			msg := sl.msg
+			if !sl.notClose && interceptClose(m.host, msg) {
+				continue // carried out by the server (see TypeClose)
+			}
+			if done, p, stack, result := callHandler(h, msg, nil); done {
+				clear(batch[i+1 : n]) // the handler is done: the rest is never handled
+				m.endHandler()
+				returned = true
+				m.finish(result, p, stack)
+				return
+			}
 		}
 	}
 }
@@ -509,14 +551,15 @@ func (m *Mailbox) Receive(ctx context.Context) (Message, error) {
 	for {
 		m.mu.Lock()
 		if m.n > 0 {
-			msg := m.popLocked()
+			sl := m.popLocked()
+			msg := sl.msg
 			more := m.n > 0
 			m.mu.Unlock()
 			if more {
 				m.signal(&m.wake) // let another waiting receiver (if any) proceed
 			}
 			m.signal(&m.space)
-			if interceptClose(m.host, msg) {
+			if !sl.notClose && interceptClose(m.host, msg) {
 				continue // carried out by the server (see TypeClose)
 			}
 			return msg, nil
@@ -546,21 +589,25 @@ func (m *Mailbox) Len() int {
 }
 
 // popLocked removes and returns the oldest event; the caller holds m.mu and m.n > 0.
-func (m *Mailbox) popLocked() Message {
+func (m *Mailbox) popLocked() mailboxSlot {
 	sl := m.buf[m.head]
 	m.buf[m.head] = mailboxSlot{}
 	m.head = (m.head + 1) % len(m.buf)
 	m.n--
 	if sl.size > 0 {
-		m.bytes -= sl.size
+		m.bytes -= int(sl.size)
 		m.injN--
 	}
-	return sl.msg
+	return sl
 }
 
-// push appends msg, of size counted against the byte bound (0 for none); the caller holds
-// m.mu and has checked there is room (or is queueing the final event of Close).
-func (m *Mailbox) push(msg Message, size int) {
+// push appends msg, an event not counted against the byte bound; the caller holds m.mu and
+// has checked there is room (or is queueing the final event of Close).
+func (m *Mailbox) push(msg Message, size int) { m.pushSlot(msg, size, false) }
+
+// pushSlot appends msg, of size counted against the byte bound (0 for none); notClose as
+// in mailboxSlot. The caller holds m.mu and has checked there is room.
+func (m *Mailbox) pushSlot(msg Message, size int, notClose bool) {
 	if m.n == len(m.buf) {
 		// Grow the ring (doubling; bounded by the count capacity when that is the only
 		// bound), unrolling it so head is 0.
@@ -575,7 +622,7 @@ func (m *Mailbox) push(msg Message, size int) {
 		}
 		m.buf, m.head = nb, 0
 	}
-	m.buf[(m.head+m.n)%len(m.buf)] = mailboxSlot{msg: msg, size: size}
+	m.buf[(m.head+m.n)%len(m.buf)] = mailboxSlot{msg: msg, size: int32(size), notClose: notClose}
 	m.n++
 	if size > 0 {
 		m.bytes += size
@@ -588,6 +635,11 @@ func (m *Mailbox) signal(ch *chan struct{}) {
 	m.mu.Lock()
 	c := *ch
 	m.mu.Unlock()
+	notify(c)
+}
+
+// notify leaves a token in c (if it is not nil) without blocking.
+func notify(c chan struct{}) {
 	if c == nil {
 		return
 	}

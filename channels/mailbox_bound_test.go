@@ -212,15 +212,17 @@ func BenchmarkMessageSize(b *testing.B) {
 	b.Run("memo-hit", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sizeSink += cachedSize(msg)
+			n, _ := cachedSize(msg)
+			sizeSink += n
 		}
 	})
 	b.Run("memo-miss", func(b *testing.B) {
 		b.ReportAllocs()
 		other := Message{"type": "x", "y": 1}
 		for b.Loop() {
-			sizeSink += cachedSize(msg)
-			sizeSink += cachedSize(other)
+			n, _ := cachedSize(msg)
+			o, _ := cachedSize(other)
+			sizeSink += n + o
 		}
 	})
 }
@@ -242,3 +244,19 @@ func (h *testOverflowHost) eventOverflow(queued, limit int) {
 }
 
 func (h *testOverflowHost) eventsDropped(uint64) {}
+
+// TestCachedSizeReadsCloseOnce checks that the memo of the last message measured tells a
+// TypeClose message from others on a hit as on a miss.
+func TestCachedSizeReadsCloseOnce(t *testing.T) {
+	closeMsg := CloseMessage(4003, "banned")
+	chat := Message{"type": "chat.message", "message": "hi"}
+	for i, tc := range []struct {
+		msg  Message
+		want bool
+	}{{closeMsg, true}, {closeMsg, true}, {chat, false}, {chat, false}, {closeMsg, true}} {
+		size, isClose := cachedSize(tc.msg)
+		if isClose != tc.want || size != MessageSize(tc.msg) {
+			t.Fatalf("call %d: size %d, isClose %v; want %d, %v", i, size, isClose, MessageSize(tc.msg), tc.want)
+		}
+	}
+}

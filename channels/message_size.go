@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"math"
 	"sync/atomic"
 	"unsafe"
 )
@@ -72,29 +73,33 @@ func valueSize(v any, depth int) int {
 	return sizeOther
 }
 
-// sizeMemo is the size of the last message measured by cachedSize.
+// sizeMemo is the size of the last message measured by cachedSize, and whether it is a
+// TypeClose message.
 type sizeMemo struct {
-	msg  Message
-	size int
+	msg     Message
+	size    int
+	isClose bool
 }
 
 // lastSize remembers the last message measured: a layer hands the very same Message to
-// every local member of a group, one after the other, so it is measured once per group send
-// rather than once per member. The memo holds the message, so its map cannot be freed and
-// its address reused while it is remembered.
+// every local member of a group, one after the other, so it is measured (and its type read)
+// once per group send rather than once per member. The memo holds the message, so its map
+// cannot be freed and its address reused while it is remembered.
 var lastSize atomic.Pointer[sizeMemo]
 
-// cachedSize returns MessageSize(msg), measured once for consecutive deliveries of the same
-// map. Messages are read-only once sent, so the size of a map seen before still holds.
-func cachedSize(msg Message) int {
+// cachedSize returns MessageSize(msg), at most math.MaxInt32 (a mailbox keeps it in 32
+// bits), and whether msg is a TypeClose message, found once for consecutive deliveries of
+// the same map. Messages are read-only once sent, so what was found of a map seen before
+// still holds.
+func cachedSize(msg Message) (size int, isClose bool) {
 	if m := lastSize.Load(); m != nil && sameMap(m.msg, msg) {
-		return m.size
+		return m.size, m.isClose
 	}
-	size := MessageSize(msg)
+	size, isClose = min(MessageSize(msg), math.MaxInt32), msg.Type() == TypeClose
 	if len(msg) > 1 {
-		lastSize.Store(&sizeMemo{msg: msg, size: size})
+		lastSize.Store(&sizeMemo{msg: msg, size: size, isClose: isClose})
 	}
-	return size
+	return size, isClose
 }
 
 // sameMap reports whether a and b are the same map.

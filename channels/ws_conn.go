@@ -58,7 +58,8 @@ type wsConn struct {
 	mu          sync.Mutex
 	state       int
 	out         []outFrame
-	spare       []outFrame // an empty queue array the writer gave back, for the next frames
+	spare       []outFrame  // an empty queue array the writer gave back, for the next frames
+	outBox      *frameQueue // the box out's array came from (frameQueues), to give it back in
 	outBytes    int
 	writing     bool
 	closeAfter  bool // close the socket once the queued close frame is written

@@ -48,8 +48,8 @@ func (c *wsConn) pushLocked(f outFrame) {
 // queueLocked queues f and reports whether the caller must run the writer (writeLoop), in
 // its own goroutine or in a new one. c.mu is held.
 func (c *wsConn) queueLocked(f outFrame) bool {
-	if c.out == nil && c.spare != nil {
-		c.out, c.spare = c.spare, nil
+	if c.out == nil {
+		c.takeQueueLocked()
 	}
 	c.out = append(c.out, f)
 	c.outBytes += f.size()
@@ -65,7 +65,7 @@ func (c *wsConn) slowLocked() {
 	for i := range c.out {
 		c.outBytes -= c.out[i].size()
 	}
-	c.out = nil
+	c.out, c.outBox = nil, nil
 	c.startCloseLocked(errSlowClient.Code, errSlowClient.Reason, true)
 }
 
@@ -129,7 +129,7 @@ func (c *wsConn) closeTCP(code int, reason, by string) {
 	for i := range c.out {
 		c.outBytes -= c.out[i].size()
 	}
-	c.out, c.spare = nil, nil
+	c.out, c.outBox, c.spare = nil, nil, nil
 	desc := c.desc
 	c.desc = nil
 	conn := c.conn
@@ -162,9 +162,6 @@ func (c *wsConn) closeTCP(code int, reason, by string) {
 	}
 }
 
-// maxSpare bounds the queue array a connection keeps between writes (frames).
-const maxSpare = 4
-
 // buffersPool holds the writers' iovec lists, so that a writer's run allocates none.
 var buffersPool = sync.Pool{New: func() any { return new(net.Buffers) }}
 
@@ -172,6 +169,12 @@ var buffersPool = sync.Pool{New: func() any { return new(net.Buffers) }}
 func (c *wsConn) writeLoop() {
 	bp := buffersPool.Get().(*net.Buffers)
 	defer buffersPool.Put(bp)
+	var cb *[]byte // the coalescing buffer, taken at the first batch that uses it
+	defer func() {
+		if cb != nil {
+			coalescePool.Put(cb)
+		}
+	}()
 	for {
 		c.mu.Lock()
 		if len(c.out) == 0 || c.state == stateClosed {
@@ -179,28 +182,22 @@ func (c *wsConn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		batch := c.out
-		c.out = nil
+		batch, box := c.out, c.outBox
+		c.out, c.outBox = nil, nil
 		c.mu.Unlock()
 
 		total, hasClose := 0, false
-		bufs := (*bp)[:0]
 		for i := range batch {
 			total += batch[i].size() // as counted when queued
 			if batch[i].deflate {
 				c.deflateFrame(&batch[i])
 			}
-			if batch[i].hn > 0 {
-				bufs = append(bufs, batch[i].hdr[:batch[i].hn])
-			}
-			if len(batch[i].head) > 0 {
-				bufs = append(bufs, batch[i].head)
-			}
-			if len(batch[i].body) > 0 {
-				bufs = append(bufs, batch[i].body)
-			}
 			hasClose = hasClose || batch[i].close
 		}
+		if cb == nil && len(batch) > 1 {
+			cb = coalescePool.Get().(*[]byte)
+		}
+		bufs := appendIovecs((*bp)[:0], batch, cb)
 		_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout()))
 		var err error
 		if len(bufs) == 1 {
@@ -213,10 +210,7 @@ func (c *wsConn) writeLoop() {
 		*bp = bufs[:0]
 		c.mu.Lock()
 		c.outBytes -= total
-		if c.spare == nil && cap(batch) <= maxSpare && c.state != stateClosed {
-			clear(batch)
-			c.spare = batch[:0]
-		}
+		c.recycleQueueLocked(batch, box)
 		closeNow, halfClose := false, false
 		if hasClose && err == nil {
 			c.closeSent = true

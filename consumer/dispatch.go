@@ -123,7 +123,8 @@ type typeInfo[P any] struct {
 	others  map[string]string         // other exported methods: name → why it is not a handler
 
 	cacheMu sync.Mutex
-	cache   atomic.Pointer[map[string]handlerFunc[P]] // message type → handler (nil: none)
+	cache   atomic.Pointer[map[string]*resolved[P]] // message type → its handler
+	last    atomic.Pointer[resolved[P]]             // the type resolved last
 
 	groups             func(P) []string
 	connect            func(P, context.Context) error
@@ -248,7 +249,7 @@ func buildInfo[P any](t reflect.Type, k kind) (*typeInfo[P], error) {
 	if len(problems) > 0 {
 		return nil, &ShapeError{Consumer: ti.name, Problems: problems}
 	}
-	empty := map[string]handlerFunc[P]{}
+	empty := map[string]*resolved[P]{}
 	ti.cache.Store(&empty)
 	return ti, nil
 }
@@ -303,31 +304,49 @@ func signature(m reflect.Method) string {
 	return b.String()
 }
 
+// resolved is a message type and its handler (nil: none), as cached by a typeInfo.
+type resolved[P any] struct {
+	typ string
+	h   handlerFunc[P]
+}
+
 // handler returns the handler for msgType, or a *NoHandlerError.
+//
+// The type resolved last is remembered: a consumer type mostly handles one message type after
+// another (the members of a group in one process each receive one and the same message, so
+// one and the same type string), and that type finds its handler with a comparison of its
+// bytes, without hashing for the map lookup. The group message forwarded to each member's
+// client resolves its handler once per message rather than once per member.
 func (ti *typeInfo[P]) handler(msgType string) (handlerFunc[P], error) {
-	if h, ok := (*ti.cache.Load())[msgType]; ok {
-		if h == nil {
-			return nil, ti.noHandler(msgType)
-		}
-		return h, nil
+	r := ti.last.Load()
+	if r == nil || r.typ != msgType {
+		r = ti.resolve(msgType)
+		ti.last.Store(r)
 	}
-	name := HandlerName(msgType)
-	h := ti.methods[name]
+	if r.h == nil {
+		return nil, ti.noHandler(msgType)
+	}
+	return r.h, nil
+}
+
+// resolve returns msgType's cache entry, adding it when there is room.
+func (ti *typeInfo[P]) resolve(msgType string) *resolved[P] {
+	if r, ok := (*ti.cache.Load())[msgType]; ok {
+		return r
+	}
+	r := &resolved[P]{typ: strings.Clone(msgType), h: ti.methods[HandlerName(msgType)]}
 	ti.cacheMu.Lock()
 	old := *ti.cache.Load()
 	if len(old) < maxCachedTypes {
-		m := make(map[string]handlerFunc[P], len(old)+1)
+		m := make(map[string]*resolved[P], len(old)+1)
 		for k, v := range old {
 			m[k] = v
 		}
-		m[msgType] = h
+		m[r.typ] = r
 		ti.cache.Store(&m)
 	}
 	ti.cacheMu.Unlock()
-	if h == nil {
-		return nil, ti.noHandler(msgType)
-	}
-	return h, nil
+	return r
 }
 
 func (ti *typeInfo[P]) noHandler(msgType string) error {
@@ -347,7 +366,12 @@ func (ti *typeInfo[P]) noHandler(msgType string) error {
 
 // dispatch calls the handler for msg, recovering a panic as a *channels.PanicError.
 func (ti *typeInfo[P]) dispatch(p P, ctx context.Context, msg channels.Message) error {
-	h, err := ti.handler(msg.Type())
+	return ti.dispatchType(p, ctx, msg, msg.Type())
+}
+
+// dispatchType is dispatch for a msg whose type the caller has read already.
+func (ti *typeInfo[P]) dispatchType(p P, ctx context.Context, msg channels.Message, msgType string) error {
+	h, err := ti.handler(msgType)
 	if err != nil {
 		return err
 	}

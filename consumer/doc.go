@@ -20,8 +20,8 @@
 // the method ChatMessage(ctx context.Context, msg channels.Message) error: each "."- or
 // "_"-separated word capitalised (HandlerName). The consumer type is inspected with reflection
 // once; handlers are then called through typed function values, and the handler for each
-// message type is cached, so dispatch costs a map lookup and a call, with no allocation
-// (BenchmarkDispatch). Every exported method that takes a channels.Message must have the
+// message type is cached, so dispatch costs a map lookup (or, for the type dispatched last, a
+// comparison of strings) and a call, with no allocation (BenchmarkDispatch). Every exported method that takes a channels.Message must have the
 // handler shape, and every hook its documented signature: otherwise the constructor panics
 // with a *ShapeError that says which method is wrong and what was expected (Check returns
 // the same error). Each hook has an interface of its own (Grouper, Connecter, Disconnecter,

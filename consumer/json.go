@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/gochannels/gochannels/channels"
@@ -66,6 +67,12 @@ func (j *JSONWebsocketConsumer) SendSharedJSON(ctx context.Context, enc *SharedJ
 type SharedJSON struct {
 	f func(channels.Message) any
 
+	// front is a direct-mapped table in front of index, by a hash of the message's identity:
+	// a frame found there costs one atomic load and a comparison, where the sync.Map walks
+	// its trie. Only the writers, holding mu, store into it (a new entry takes its slot) and
+	// clear it (an evicted entry leaves its slot), so it holds no entry the ring does not.
+	front [sharedJSONFront]atomic.Pointer[sharedJSONEntry]
+
 	// index maps the identity of a cached message to its *sharedJSONEntry. A sync.Map's
 	// Load takes no lock; only the writers, holding mu, store and delete.
 	index sync.Map
@@ -90,9 +97,11 @@ type sharedJSONEntry struct {
 // slots, 10 rooms of 100 under full load re-encoded most frames), and a byte budget that
 // keeps large messages from being held long.
 const (
-	sharedJSONSlots    = 4096
-	sharedJSONMaxBytes = 1 << 20 // total text bytes kept
-	sharedJSONMaxText  = 64 << 10
+	sharedJSONSlots     = 4096
+	sharedJSONFront     = 1 << sharedJSONFrontBits
+	sharedJSONFrontBits = 12
+	sharedJSONMaxBytes  = 1 << 20 // total text bytes kept
+	sharedJSONMaxText   = 64 << 10
 )
 
 // NewSharedJSON returns a SharedJSON whose frames are the JSON encoding (encoding/json) of
@@ -108,6 +117,9 @@ func (s *SharedJSON) Text(msg channels.Message) (string, error) {
 		return s.encode(msg)
 	}
 	id := *(*unsafe.Pointer)(unsafe.Pointer(&msg)) // the map's identity
+	if e := s.front[frontSlot(id)].Load(); e != nil && e.id() == id {
+		return e.text, nil
+	}
 	if e, ok := s.index.Load(id); ok {
 		return e.(*sharedJSONEntry).text, nil
 	}
@@ -121,6 +133,15 @@ func (s *SharedJSON) Text(msg channels.Message) (string, error) {
 	}
 	s.mu.Unlock()
 	return text, nil
+}
+
+// id returns the identity of the entry's message (the map's address).
+func (e *sharedJSONEntry) id() unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&e.msg)) }
+
+// frontSlot returns the slot of SharedJSON.front for the message at id (Fibonacci hashing
+// of its address).
+func frontSlot(id unsafe.Pointer) int {
+	return int((uint64(uintptr(id)) * 0x9E3779B97F4A7C15) >> (64 - sharedJSONFrontBits))
 }
 
 func (s *SharedJSON) encode(msg channels.Message) (string, error) {
@@ -138,7 +159,8 @@ func (s *SharedJSON) encode(msg channels.Message) (string, error) {
 func (s *SharedJSON) storeLocked(id unsafe.Pointer, e *sharedJSONEntry) {
 	for {
 		if old := s.ring[s.next]; old != nil {
-			s.index.Delete(*(*unsafe.Pointer)(unsafe.Pointer(&old.msg)))
+			s.front[frontSlot(old.id())].CompareAndSwap(old, nil)
+			s.index.Delete(old.id())
 			s.bytes -= len(old.text)
 			s.ring[s.next] = nil
 		}
@@ -149,6 +171,7 @@ func (s *SharedJSON) storeLocked(id unsafe.Pointer, e *sharedJSONEntry) {
 	}
 	s.ring[s.next] = e
 	s.index.Store(id, e)
+	s.front[frontSlot(id)].Store(e)
 	s.bytes += len(e.text)
 	s.next = (s.next + 1) % sharedJSONSlots
 }

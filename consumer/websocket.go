@@ -270,7 +270,7 @@ func (r *wsRun[T, P]) handle(msg channels.Message, err error) (bool, error) {
 		if w.replayed(ctx, msg) {
 			return false, nil
 		}
-		if err := a.ti.dispatch(p, ctx, msg); err != nil {
+		if err := a.ti.dispatchType(p, ctx, msg, typ); err != nil {
 			a.fail(ctx, w, "handler", typ, err)
 		}
 	}

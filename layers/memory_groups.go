@@ -142,10 +142,12 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg channels.Messa
 	l.sweepLocked(e.at)
 	l.mu.Unlock()
 
+	fan := local.NewFanout(&l.delivery)
 	for i, ln := range lns {
-		ln.Deliver(&l.delivery, e.msg)
+		fan.Deliver(ln, e.msg)
 		lns[i] = nil
 	}
+	fan.Done()
 	sent += uint64(len(lns))
 	l.sent.Add(sent)
 	if rejected > 0 {

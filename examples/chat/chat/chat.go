@@ -6,7 +6,6 @@
 package chat
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,17 +64,10 @@ func (c *Consumer) Connect(ctx context.Context) error {
 // ReceiveJSON takes {"message": m} from the client and sends m to the room. Anything else
 // (not an object, or no "message") closes the connection with 1007, as bad JSON does.
 func (c *Consumer) ReceiveJSON(ctx context.Context, content json.RawMessage) error {
-	dec := json.NewDecoder(bytes.NewReader(content))
-	dec.UseNumber()
-	var in map[string]any
-	if err := dec.Decode(&in); err != nil {
-		return c.CloseReason(ctx, channels.CloseInvalidPayload, `want {"message": ...}`)
-	}
-	m, ok := in["message"]
+	m, ok := decodeMessage(content)
 	if !ok {
 		return c.CloseReason(ctx, channels.CloseInvalidPayload, `want {"message": ...}`)
 	}
-	m = layerValue(m)
 	sctx, cancel := context.WithTimeout(ctx, SendTimeout)
 	err := c.GroupSend(sctx, c.group, channels.Message{"type": MessageType, "message": m})
 	cancel()

@@ -86,6 +86,50 @@ func (c *Chan) Deliver(n *Counter, msg channels.Message) bool {
 	return ok
 }
 
+// Fanout counts the deliveries of one message to many local channels (a group send): a
+// layer hands the message to each member with Deliver(&f, msg), where f is a Fanout on n,
+// then calls f.Done once. The messages taken are added to n in one step rather than one
+// each, so that the senders of a busy process do not all write the shared counter once per
+// member; drops are counted (and logged) as they happen. A Fanout is used by one goroutine.
+type Fanout struct {
+	n         *Counter
+	delivered uint64
+}
+
+// NewFanout returns a Fanout that counts into n.
+func NewFanout(n *Counter) Fanout { return Fanout{n: n} }
+
+// Deliver hands msg to c as Chan.Deliver does, counting a delivery in f.
+func (f *Fanout) Deliver(c *Chan, msg channels.Message) bool {
+	if c.box != nil {
+		return f.count(c.box.Inject(msg) == nil, c.name)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped.Load() {
+		f.n.Dropped.Add(1)
+		return false
+	}
+	return f.count(c.deliver(msg), c.name)
+}
+
+func (f *Fanout) count(ok bool, channel string) bool {
+	if ok {
+		f.delivered++
+		return true
+	}
+	f.n.count(false, channel)
+	return false
+}
+
+// Done adds the deliveries counted so far to the Counter.
+func (f *Fanout) Done() {
+	if f.delivered > 0 {
+		f.n.Delivered.Add(f.delivered)
+		f.delivered = 0
+	}
+}
+
 // BeginReceive registers a Receive call on the buffer; EndReceive ends it. A buffer with
 // Receive calls in progress is neither flushed nor swept.
 func (c *Chan) BeginReceive() { c.waiting.Add(1) }

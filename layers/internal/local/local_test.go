@@ -99,3 +99,25 @@ func TestDropIdleAndSweep(t *testing.T) {
 		t.Fatalf("DropIdle dropped %v, left %d", dropped, len(tbl))
 	}
 }
+
+func TestFanoutCountsOnDone(t *testing.T) {
+	var n Counter
+	accept := true
+	taker := NewListener("a!1", func(channels.Message) bool { return accept })
+	refuser := NewListener("a!2", func(channels.Message) bool { return false })
+	stopped := NewListener("a!3", func(channels.Message) bool { return true })
+	stopped.Stop()
+	buf := NewBuffer("a!4", 1)
+	f := NewFanout(&n)
+	for _, c := range []*Chan{taker, refuser, stopped, buf, buf} {
+		f.Deliver(c, msg)
+	}
+	if d, x := n.Delivered.Load(), n.Dropped.Load(); d != 0 || x != 3 {
+		t.Fatalf("before Done: delivered, dropped = %d, %d; want 0, 3 (drops count at once)", d, x)
+	}
+	f.Done()
+	f.Done()
+	if d := n.Delivered.Load(); d != 2 {
+		t.Fatalf("after Done: delivered = %d; want 2", d)
+	}
+}
