@@ -210,10 +210,12 @@ func Sections() []Section {
 			withRepeat(2, chatload("Django, memory", "-server django -mode connect -k 5000 -c 50 -layer memory", "-server django -mode connect -k 100 -c 10 -layer memory", 8*s, 8*s)),
 		}},
 		{Name: "bare", Title: "Against the bare Go ceiling (pass of 2026-12-04; README): -rounds alternate the order, each round a sample", Runs: []Run{
-			withRepeat(1, chatload("10 senders × 50 in flight", "-server bare,gochannels:memory,gochannels:redis -clients 100 -senders 10 -inflight 50 -rounds 2",
-				"-server bare,gochannels:memory,gochannels:redis -clients 10 -senders 2 -inflight 5 -duration 1s -warmup 500ms", 90*s, 20*s)),
-			withRepeat(1, chatload("1 sender × 10 in flight", "-server bare,gochannels:memory,gochannels:redis -clients 100 -senders 1 -inflight 10 -rounds 1",
-				"-server bare,gochannels:memory,gochannels:redis -clients 10 -senders 1 -inflight 2 -duration 1s -warmup 500ms", 45*s, 20*s)),
+			withRepeat(1, chatload("10 senders × 50 in flight", "-server "+bareServers+" -clients 100 -senders 10 -inflight 50 -rounds 2",
+				"-server "+bareServers+" -clients 10 -senders 2 -inflight 5 -duration 1s -warmup 500ms", 120*s, 25*s)),
+			withRepeat(1, chatload("1 sender × 10 in flight", "-server "+bareServers+" -clients 100 -senders 1 -inflight 10 -rounds 2",
+				"-server "+bareServers+" -clients 10 -senders 1 -inflight 2 -duration 1s -warmup 500ms", 120*s, 25*s)),
+			withRepeat(1, chatload("10 rooms × 100, 1 sender × 10 in flight per room; Redis on two processes", "-server gochannels:memory,gochannels:redis:2,gochannels:redis?pipeline_depth=256:2 -clients 1000 -rooms 10 -senders 1 -inflight 10 -rounds 1",
+				"-server gochannels:memory,gochannels:redis:2,gochannels:redis?pipeline_depth=256:2 -clients 20 -rooms 2 -senders 1 -inflight 2 -duration 1s -warmup 500ms", 60*s, 20*s)),
 		}},
 		{Name: "reconnect", Title: "Mass reconnect with recovery, 10,000 clients (pass of 2026-12-04; README)", Runs: []Run{
 			withRepeat(2, chatload("kill one of two processes", "-mode reconnect", "-mode reconnect -clients 40 -rooms 2 -rate 20 -warmup 10s -duration 500ms -catchup 30s", 45*s, 10*s)),
@@ -269,6 +271,10 @@ func Sections() []Section {
 		}}},
 	}
 }
+
+// bareServers is the bare section's table: the ceiling, the memory layer, and the Redis
+// layer with strict group sends and with pipelined ones (redislayer's pipeline_depth).
+const bareServers = "bare,gochannels:memory,gochannels:redis,gochannels:redis?pipeline_depth=256"
 
 // searchRuns are the rate searches: 5 s steps after a 1 s warm-up (the default 10 s steps
 // would make this one section 20 minutes), bisecting to 10 %, each server starting near its

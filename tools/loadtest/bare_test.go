@@ -8,19 +8,30 @@ import (
 )
 
 func TestParseServerSpecs(t *testing.T) {
-	got, err := ParseServerSpecs("bare, gochannels:memory,gochannels:redis:2,django:redis,gochannels:redis://127.0.0.1:6379/0,gochannels")
+	got, err := ParseServerSpecs("bare, gochannels:memory,gochannels:redis:2,django:redis,gochannels:redis://127.0.0.1:6379/0,gochannels,gochannels:redis?pipeline_depth=256:2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []ServerSpec{
 		{Server: ServerBare}, {Server: ServerGo, Layer: "memory"}, {Server: ServerGo, Layer: "redis", Procs: 2},
 		{Server: ServerDjango, Layer: "redis"}, {Server: ServerGo, Layer: "redis://127.0.0.1:6379/0"}, {Server: ServerGo},
+		{Server: ServerGo, Layer: "redis?pipeline_depth=256", Procs: 2},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 	if s := (ServerSpec{Server: ServerGo, Procs: 2}).String(); s != "gochannels::2" {
 		t.Errorf("String() = %q", s)
+	}
+	for _, tc := range []struct{ layer, redis, want string }{
+		{"redis", "", ""},
+		{"redis?pipeline_depth=256", "redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0?pipeline_depth=256"},
+		{"redis?pipeline_depth=256", "redis://h:1/0?rejoin_grace=2", "redis://h:1/0?rejoin_grace=2&pipeline_depth=256"},
+		{"redis?pipeline_depth=256", "", "redis?pipeline_depth=256"}, // StartCluster starts the server
+	} {
+		if got := resolveLayer(tc.layer, "", tc.redis, 1); got != tc.want {
+			t.Errorf("resolveLayer(%q, redis %q) = %q, want %q", tc.layer, tc.redis, got, tc.want)
+		}
 	}
 	for _, bad := range []string{"", "nginx", "bare:redis", "bare::2", "gochannels:redis:0", "gochannels:redis:x"} {
 		if _, err := ParseServerSpecs(bad); err == nil {

@@ -25,7 +25,9 @@ type ClusterConfig struct {
 	// Procs is the number of chat server processes (at least 1).
 	Procs int
 	// LayerURL is the chat servers' -layer: "memory://" (one process only), a redis:// URL of
-	// an existing server, or "" / "redis" to start a private redis-server.
+	// an existing server, or "" / "redis" to start a private redis-server; "redis?params"
+	// starts one too and gives the servers its URL with those parameters (for example
+	// "redis?pipeline_depth=256").
 	LayerURL string
 	// ChatBinary is a built examples/chat; empty means build it into the work directory (go
 	// build, which must run inside the repository: its workspace, or the tools or examples
@@ -153,9 +155,12 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	switch layer := cfg.LayerURL; {
 	case cfg.Server == ServerBare:
 		c.LayerURL = LayerNone
-	case layer == "" || layer == "redis":
+	case layer == "" || layer == "redis" || strings.HasPrefix(layer, "redis?"):
 		if c.LayerURL, err = c.startRedis(ctx); err != nil {
 			return nil, err
+		}
+		if q, ok := strings.CutPrefix(layer, "redis?"); ok {
+			c.LayerURL = withQuery(c.LayerURL, q)
 		}
 	default:
 		c.LayerURL = layer
@@ -396,4 +401,15 @@ func VmRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("loadtest: no VmRSS in /proc status")
+}
+
+// withQuery appends the URL parameters q ("a=1&b=2") to a layer URL.
+func withQuery(layerURL, q string) string {
+	if q == "" {
+		return layerURL
+	}
+	if strings.Contains(layerURL, "?") {
+		return layerURL + "&" + q
+	}
+	return layerURL + "?" + q
 }

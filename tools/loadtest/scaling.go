@@ -267,6 +267,9 @@ func resolveLayer(layer, def, redisURL string, procs int) string {
 	case "redis":
 		return redisURL // empty: a private redis-server
 	}
+	if q, ok := strings.CutPrefix(layer, "redis?"); ok && redisURL != "" {
+		return withQuery(redisURL, q)
+	}
 	return layer
 }
 
@@ -276,6 +279,8 @@ func costLabel(spec ServerSpec, layerURL string, procs int, shape Shape, round i
 	switch {
 	case strings.HasPrefix(layerURL, "memory:"):
 		layer = "memory"
+	case strings.Contains(layerURL, "pipeline_depth="):
+		layer = "redis-pipelined"
 	case strings.HasPrefix(layerURL, "redis"):
 		layer = "redis"
 	}
