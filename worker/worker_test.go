@@ -287,15 +287,16 @@ func TestGracefulStop(t *testing.T) {
 	<-started
 	stopped := make(chan error, 1)
 	go func() { stopped <- w.Stop(ctx) }()
-	waitFor(t, "the stop to begin", func() bool {
-		select {
-		case <-stopped:
-			t.Fatal("Stop returned with a message in flight")
-		default:
-		}
-		return w.Stats()["slow"].InFlight == 1
-	})
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-worker.Stopping(w): // the stop has begun: the slot receives nothing more
+	case err := <-stopped:
+		t.Fatalf("Stop returned with a message in flight: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the stop did not begin")
+	}
+	if n := w.Stats()["slow"].InFlight; n != 1 {
+		t.Fatalf("%d messages in flight at the stop; want 1", n)
+	}
 	close(release)
 	if err := <-stopped; err != nil {
 		t.Fatal(err)

@@ -233,8 +233,51 @@ func TestTwoProcessesShareRooms(t *testing.T) {
 	wb.send(map[string]any{"command": "send", "room": "1", "message": "hello from process 2"})
 	wa.expect("bob's message on process 1", isMsg(MsgTypeMessage, "1", "bob"))
 
-	// Both processes run the background consumer; each message is stored once.
-	waitCount(t, p1.app.store, 1, 2)
-	time.Sleep(200 * time.Millisecond)
-	waitCount(t, p2.app.store, 1, 2)
+	// Both processes run the background consumer; each message is stored once. A sentinel
+	// sent by each process after its message is stored after a second copy of that message
+	// would have been: once both sentinels are there, the room holds the four messages, each
+	// once.
+	wa.send(map[string]any{"command": "send", "room": "1", "message": "sentinel from process 1"})
+	wb.send(map[string]any{"command": "send", "room": "1", "message": "sentinel from process 2"})
+	stored := waitStored(t, p1.app.store, 1, "sentinel from process 1", "sentinel from process 2")
+	want := []string{"hello from process 1", "hello from process 2", "sentinel from process 1", "sentinel from process 2"}
+	for _, text := range want {
+		if stored[text] != 1 {
+			t.Errorf("%q stored %d times; want once", text, stored[text])
+		}
+	}
+	if len(stored) != len(want) {
+		t.Errorf("room 1 holds %v; want each of %q once", stored, want)
+	}
+	if n, err := p2.app.store.CountMessages(context.Background(), 1); err != nil || n != len(want) {
+		t.Errorf("process 2 counts %d messages (%v); want %d", n, err, len(want))
+	}
+}
+
+// waitStored waits until the room's history holds every one of texts, and returns how many
+// times each text is stored.
+func waitStored(t *testing.T, s *Store, room int64, texts ...string) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		lines, err := s.History(context.Background(), room, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := map[string]int{}
+		for _, l := range lines {
+			stored[l.Text]++
+		}
+		all := true
+		for _, text := range texts {
+			all = all && stored[text] > 0
+		}
+		if all {
+			return stored
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("room %d holds %v; want %q among them", room, stored, texts)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the database: the worker signals nothing
+	}
 }

@@ -36,7 +36,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 
 	srv.Restart()
-	for {
+	for deadline := time.Now().Add(testTimeout); ; {
 		_, err := alice.dial("http://127.0.0.1")
 		if err == nil {
 			break
@@ -44,7 +44,10 @@ func TestRedisOutage(t *testing.T) {
 		if se := ws.StatusError(0); errors.As(err, &se) && int(se) == http.StatusForbidden {
 			t.Fatalf("a socket after the restart: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("no socket after the restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling: the layer's reconnection signals nothing
 	}
 	// The socket that lived through the outage reaches the other process again once the
 	// layers have put their channels back into the room's group.
