@@ -115,13 +115,18 @@ func (c *Counter) TaskRun(ctx context.Context, msg channels.Message) error {
 	return nil
 }
 
-func TestOneAtATimeByDefault(t *testing.T) {
-	ctx := testCtx(t)
-	l := memLayer(t)
+// resetCounter clears what Counter recorded, for a new test.
+func resetCounter() {
 	counterMu.Lock()
 	counterSeen = map[string]map[int]int{"": {}}
 	counterMu.Unlock()
 	counterMax.Store(0)
+}
+
+func TestOneAtATimeByDefault(t *testing.T) {
+	ctx := testCtx(t)
+	l := memLayer(t)
+	resetCounter()
 	w := &worker.Worker{Layer: l, Application: router.ChannelName{"tasks": consumer.New[Counter](consumer.WithLayer(l))}}
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -150,10 +155,7 @@ func TestOneAtATimeByDefault(t *testing.T) {
 func TestConcurrencyHandlesEachMessageOnce(t *testing.T) {
 	ctx := testCtx(t)
 	l := memLayer(t)
-	counterMu.Lock()
-	counterSeen = map[string]map[int]int{"": {}}
-	counterMu.Unlock()
-	counterMax.Store(0)
+	resetCounter()
 	w := &worker.Worker{Layer: l, Application: consumer.New[Counter](consumer.WithLayer(l)), Channels: []string{"tasks"}, Concurrency: 4}
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
