@@ -2,7 +2,6 @@ package multichat
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -13,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
-
+	"github.com/gochannels/gochannels/examples/internal/wstest"
 	"github.com/gochannels/gochannels/internal/redistest"
 	"github.com/gochannels/gochannels/layers"
 	_ "github.com/gochannels/gochannels/layers/redislayer" // redis:// URLs
@@ -141,7 +138,7 @@ func (b *browserish) signup(name string) {
 // wsClient is a real WebSocket client (gobwas/ws) on the chat socket.
 type wsClient struct {
 	t    *testing.T
-	conn net.Conn
+	conn *wstest.Conn
 }
 
 func (b *browserish) dial(origin string) (*wsClient, error) {
@@ -150,13 +147,9 @@ func (b *browserish) dial(origin string) (*wsClient, error) {
 	for _, c := range b.c.Jar.Cookies(u) {
 		cookies = append(cookies, c.Name+"="+c.Value)
 	}
-	d := ws.Dialer{
-		Header:  ws.HandshakeHeaderHTTP(http.Header{"Origin": {origin}, "Cookie": {strings.Join(cookies, "; ")}}),
-		Timeout: testTimeout,
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	conn, _, _, err := d.Dial(ctx, "ws://"+u.Host+SocketPath)
+	conn, err := wstest.Dial(ctx, "ws://"+u.Host+SocketPath, http.Header{"Origin": {origin}, "Cookie": {strings.Join(cookies, "; ")}})
 	if err != nil {
 		return nil, err
 	}
@@ -183,28 +176,13 @@ func (w *wsClient) join(room string) {
 
 func (w *wsClient) send(v any) {
 	w.t.Helper()
-	data, _ := json.Marshal(v)
-	if err := wsutil.WriteClientText(w.conn, data); err != nil {
-		w.t.Fatal(err)
-	}
+	w.conn.WriteJSON(w.t, v)
 }
 
+// expect reads events until one matches, failing the test after testTimeout.
 func (w *wsClient) expect(what string, match func(map[string]any) bool) map[string]any {
 	w.t.Helper()
-	_ = w.conn.SetReadDeadline(time.Now().Add(testTimeout))
-	for {
-		data, err := wsutil.ReadServerText(w.conn)
-		if err != nil {
-			w.t.Fatalf("waiting for %s: %v", what, err)
-		}
-		var ev map[string]any
-		if err := json.Unmarshal(data, &ev); err != nil {
-			w.t.Fatalf("bad JSON from server: %q", data)
-		}
-		if match(ev) {
-			return ev
-		}
-	}
+	return w.conn.Expect(w.t, what, testTimeout, match)
 }
 
 func TestTwoProcessesShareRooms(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/gochannels/gochannels/internal/redistest"
 )
@@ -64,10 +63,9 @@ func TestRedisOutage(t *testing.T) {
 func heard(t *testing.T, from, to *wsClient, text string) bool {
 	t.Helper()
 	from.send(map[string]any{"command": "send", "room": "1", "message": text})
-	_ = to.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	defer func() { _ = to.conn.SetReadDeadline(time.Time{}) }()
+	deadline := time.Now().Add(300 * time.Millisecond)
 	for {
-		data, err := wsutil.ReadServerText(to.conn)
+		data, err := to.conn.ReadText(time.Until(deadline))
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return false
