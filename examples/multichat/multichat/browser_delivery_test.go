@@ -44,9 +44,7 @@ func TestBrowserDeliveryFailedAndRetry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*browsertest.Timeout)
 	defer cancel()
 	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
-	if err := signUp(alice, srv.base(), "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
+	mustSignUp(t, alice, srv.base(), "alice")
 	bob := newBrowserish(t, srv.base())
 	bob.signup("bob")
 	wb, err := bob.dial("http://localhost")
@@ -169,12 +167,8 @@ func TestBrowserDeliveryRedisOutage(t *testing.T) {
 	defer cancel()
 	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
 	bob := browsertest.Start(t, ctx, execPath, 390, 844)
-	if err := signUp(alice, p1.base, "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
-	if err := signUp(bob, p2.base, "bob"); err != nil {
-		t.Fatalf("bob signs up: %v", err)
-	}
+	mustSignUp(t, alice, p1.base, "alice")
+	mustSignUp(t, bob, p2.base, "bob")
 	do(t, alice, "alice joins", chromedp.Click(chromedp.CSS(`#rooms button[data-room="1"]`)), chromedp.WaitVisible("#composer"))
 	do(t, bob, "bob joins", browsertest.Poll(drawerOpen), chromedp.Click(chromedp.CSS(`#rooms button[data-room="1"]`)), chromedp.WaitVisible("#composer"))
 	do(t, alice, "alice says hello", typeAndEnter("before the outage"), browsertest.Poll(acked("before the outage")))

@@ -45,12 +45,8 @@ func TestBrowserEpochChange(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*browsertest.Timeout)
 	defer cancel()
 	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
-	if err := signUp(alice, p.base, "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
-	do(t, alice, "alice joins the Lobby",
-		browsertest.Poll(`(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`),
-		chromedp.WaitVisible("#composer"))
+	mustSignUp(t, alice, p.base, "alice")
+	joinLobby(t, alice, "alice")
 	bob := connectTab(t, p.app, mustUser(t, p.app, "bob"))
 	bob.send(map[string]any{"command": "join", "room": "1"})
 	bob.expect("bob's join reply", isJoin("1"))

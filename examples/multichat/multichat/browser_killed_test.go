@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/gochannels/gochannels/examples/internal/browsertest"
 	"github.com/gochannels/gochannels/internal/redistest"
 )
@@ -50,15 +48,10 @@ func TestBrowserServerKilled(t *testing.T) {
 	defer cancel()
 	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
 	bob := browsertest.Start(t, ctx, execPath, 1280, 800)
-	if err := signUp(alice, procA.base(), "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
-	if err := signUp(bob, procB.base(), "bob"); err != nil {
-		t.Fatalf("bob signs up: %v", err)
-	}
-	join := browsertest.Poll(`(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`)
-	do(t, alice, "alice joins the Lobby", join, chromedp.WaitVisible("#composer"))
-	do(t, bob, "bob joins the Lobby", join, chromedp.WaitVisible("#composer"))
+	mustSignUp(t, alice, procA.base(), "alice")
+	mustSignUp(t, bob, procB.base(), "bob")
+	joinLobby(t, alice, "alice")
+	joinLobby(t, bob, "bob")
 	for _, p := range []context.Context{alice, bob} {
 		do(t, p, "both are online in the room, across processes", browsertest.Poll(`document.getElementById('whocount').textContent === '2 online'`))
 	}

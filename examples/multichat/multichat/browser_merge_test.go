@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/chromedp/chromedp"
 	"github.com/gochannels/gochannels/examples/internal/browsertest"
 )
 
@@ -42,12 +41,8 @@ func TestBrowserLostAckMerged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*browsertest.Timeout)
 	defer cancel()
 	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
-	if err := signUp(alice, srv.base(), "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
-	do(t, alice, "alice joins the Lobby",
-		browsertest.Poll(`(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`),
-		chromedp.WaitVisible("#composer"))
+	mustSignUp(t, alice, srv.base(), "alice")
+	joinLobby(t, alice, "alice")
 	sendFromPage(t, alice, "before")
 	js[bool](t, alice, loseAckOf)
 	// A new socket, which has the patched handler.

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/chromedp"
 	"github.com/gochannels/gochannels/examples/internal/browsertest"
 )
 
@@ -46,14 +45,8 @@ func TestBrowserCatchUpAfterReconnect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*browsertest.Timeout)
 	defer cancel()
 	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
-	if err := signUp(alice, srv.base(), "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
-	// Clicked from the page: the room list may be redrawn between finding the button and a
-	// click from outside.
-	do(t, alice, "alice joins the Lobby",
-		browsertest.Poll(`(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`),
-		chromedp.WaitVisible("#composer"),
+	mustSignUp(t, alice, srv.base(), "alice")
+	joinLobby(t, alice, "alice",
 		browsertest.Poll(`document.getElementById('whocount').textContent === '1 online'`))
 
 	bob := connectTab(t, other, mustUser(t, other, "bob"))

@@ -53,6 +53,26 @@ func signUp(ctx context.Context, base, name string) error {
 	)
 }
 
+// mustSignUp is signUp that fails the test on an error.
+func mustSignUp(t *testing.T, ctx context.Context, base, name string) {
+	t.Helper()
+	if err := signUp(ctx, base, name); err != nil {
+		t.Fatalf("%s signs up: %v", name, err)
+	}
+}
+
+// clickLobby is a JS predicate that clicks the Lobby in the room list once it is there.
+// Clicked from the page: the room list may be redrawn between finding the button and a click
+// from outside.
+const clickLobby = `(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`
+
+// joinLobby opens the Lobby on who's page, waits for its composer, then runs the further
+// waits of more.
+func joinLobby(t *testing.T, ctx context.Context, who string, more ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	do(t, ctx, who+" joins the Lobby", append([]chromedp.Action[chromedp.Void]{browsertest.Poll(clickLobby), chromedp.WaitVisible("#composer")}, more...)...)
+}
+
 func sendMessage(ctx context.Context, text string) error {
 	return chromedp.Do(ctx,
 		chromedp.SendKeys("#text", text),
@@ -66,12 +86,7 @@ func sendMessage(ctx context.Context, text string) error {
 func TestBrowserTwoUsersTwoProcesses(t *testing.T) {
 	execPath := browsertest.Chromium(t)
 	srv := redistest.Start(t)
-	dir := os.Getenv(envScreenshots)
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := screenshotDir(t)
 	p1, p2 := startTwoProcesses(t, redisLayerURL(srv))
 
 	ctx, cancel := context.WithTimeout(context.Background(), browsertest.Timeout)

@@ -40,14 +40,10 @@ func TestBrowserUI(t *testing.T) {
 	defer cancel()
 	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
 	bob := browsertest.Start(t, ctx, execPath, 390, 844)
-	if err := signUp(alice, srv.base(), "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
+	mustSignUp(t, alice, srv.base(), "alice")
 	do(t, bob, "the log-in page", chromedp.Navigate(srv.base()+"/"), chromedp.WaitVisible("#signup-username"))
 	checkA11y(t, bob, "phone, log-in page")
-	if err := signUp(bob, srv.base(), "bob"); err != nil {
-		t.Fatalf("bob signs up: %v", err)
-	}
+	mustSignUp(t, bob, srv.base(), "bob")
 
 	// Desktop, no room open: the empty state says so, centred; no "No messages yet".
 	do(t, alice, "the empty state", browsertest.Poll(emptyCentred))
