@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/internal/logbuf"
@@ -69,16 +68,7 @@ func TestAccessLogCountsRequestBody(t *testing.T) {
 		}
 	}
 
-	deadline := time.Now().Add(10 * time.Second)
-	for len(logLines(t, &logs)) < len(requests) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	got := map[string]map[string]any{}
-	for _, l := range logLines(t, &logs) {
-		if l["msg"] == "access" {
-			got[l["path"].(string)] = l
-		}
-	}
+	got := accessLines(t, &logs, len(requests))
 	for _, rq := range requests {
 		if l := got[rq.path]; l == nil || l["bytes_in"] != rq.want || l["status"] != 204.0 {
 			t.Errorf("%s %s logged %v; want status 204, bytes_in %v", rq.method, rq.path, l, rq.want)

@@ -31,6 +31,27 @@ func logLines(t *testing.T, b *logbuf.Buffer) []map[string]any {
 	return out
 }
 
+// accessLines waits until b holds at least n log records (the server logs a request after
+// the client has its response), failing the test after 10 s, and returns the access records
+// by path (the last one of each path).
+func accessLines(t *testing.T, b *logbuf.Buffer, n int) map[string]map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(logLines(t, b)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d log records, want %d:\n%s", len(logLines(t, b)), n, b.String())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the log: the server signals nothing
+	}
+	got := map[string]map[string]any{}
+	for _, l := range logLines(t, b) {
+		if l["msg"] == "access" {
+			got[l["path"].(string)] = l
+		}
+	}
+	return got
+}
+
 // logApp accepts WebSockets (refusing /refuse), echoes, closes with 1011 on "fail", and
 // answers HTTP with the status in the query string.
 func logApp(ctx context.Context, scope *channels.Scope, receive channels.Receiver, send channels.Sender) error {

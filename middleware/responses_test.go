@@ -66,16 +66,7 @@ func TestRecordResponses(t *testing.T) {
 	_, _ = io.Copy(io.Discard, conn) // until the server closes
 	conn.Close()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for len(logLines(t, &logs)) < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	got := map[string]map[string]any{}
-	for _, l := range logLines(t, &logs) {
-		if l["msg"] == "access" {
-			got[l["path"].(string)] = l
-		}
-	}
+	got := accessLines(t, &logs, 3)
 	for path, want := range map[string][2]float64{"/missing": {404, 5}, "/events": {201, 4}} {
 		l := got[path]
 		if l == nil || l["status"] != want[0] || l["bytes_out"] != want[1] {

@@ -104,11 +104,15 @@ func TestRedisWorkersShareTheWork(t *testing.T) {
 	}
 	waitFor(t, "10,000 handled", func() bool { return total() >= n })
 	t.Logf("10,000 tasks sent and handled by 3 workers in %v", time.Since(start))
-	time.Sleep(100 * time.Millisecond) // a duplicate would show up by now
+	// Stopped workers handle nothing more, and a duplicate not handled yet would still be
+	// waiting on the channel (or put back on it at the stop): the channel must be empty.
 	for _, w := range workers {
 		if err := w.Stop(ctx); err != nil {
 			t.Error(err)
 		}
+	}
+	if left, err := srv.Client().ZCard(ctx, srv.Prefix()+"background-tasks").Result(); err != nil || left != 0 {
+		t.Errorf("%d messages left on the channel (%v); want none", left, err)
 	}
 	tally.Lock()
 	defer tally.Unlock()
@@ -155,13 +159,15 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-got
+	killed := time.Now()
 	srv.Kill()
+	// No spin: each failed receive waits out the backoff before the next (50 ms, then 100 ms,
+	// doubling), so the third error cannot come before the sum of the first two waits,
+	// however fast or slow the machine: a timer never fires early, so this lower bound holds
+	// on a loaded machine too. (A spinning retry fails three times within microseconds.)
 	waitFor(t, "receive errors", func() bool { return w.Stats()["jobs"].ReceiveErrors >= 3 })
-	time.Sleep(time.Second)
-	errs := w.Stats()["jobs"].ReceiveErrors
-	t.Logf("%d receive errors in about 1.5 s of outage", errs)
-	if errs > 30 {
-		t.Errorf("%d receive errors: the retry spins", errs)
+	if d, floor := time.Since(killed), (50+100)*time.Millisecond; d < floor {
+		t.Errorf("three receive errors in %v, before the backoff's %v: the retry spins", d, floor)
 	}
 	if c := strings.Count(logs.String(), "layer receive failing"); c != 1 {
 		t.Errorf("outage logged %d times; want once:\n%s", c, logs.String())

@@ -65,6 +65,25 @@ func sendAll(t *testing.T, ctx context.Context, l layers.Layer, channel string, 
 	}
 }
 
+// handleAll sends one message of each type to channel, waits until the worker has handled or
+// failed them all, stops it, and returns the channel's statistics.
+func handleAll(t *testing.T, ctx context.Context, l layers.Layer, w *worker.Worker, channel string, types ...string) worker.ChannelStats {
+	t.Helper()
+	for _, typ := range types {
+		if err := l.Send(ctx, channel, channels.Message{"type": typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, fmt.Sprintf("%d messages", len(types)), func() bool {
+		s := w.Stats()[channel]
+		return s.Handled+s.Failed == uint64(len(types))
+	})
+	if err := w.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return w.Stats()[channel]
+}
+
 // Counter is a background consumer that records the tasks it handled.
 type Counter struct {
 	consumer.Consumer
@@ -96,13 +115,18 @@ func (c *Counter) TaskRun(ctx context.Context, msg channels.Message) error {
 	return nil
 }
 
-func TestOneAtATimeByDefault(t *testing.T) {
-	ctx := testCtx(t)
-	l := memLayer(t)
+// resetCounter clears what Counter recorded, for a new test.
+func resetCounter() {
 	counterMu.Lock()
 	counterSeen = map[string]map[int]int{"": {}}
 	counterMu.Unlock()
 	counterMax.Store(0)
+}
+
+func TestOneAtATimeByDefault(t *testing.T) {
+	ctx := testCtx(t)
+	l := memLayer(t)
+	resetCounter()
 	w := &worker.Worker{Layer: l, Application: router.ChannelName{"tasks": consumer.New[Counter](consumer.WithLayer(l))}}
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -131,10 +155,7 @@ func TestOneAtATimeByDefault(t *testing.T) {
 func TestConcurrencyHandlesEachMessageOnce(t *testing.T) {
 	ctx := testCtx(t)
 	l := memLayer(t)
-	counterMu.Lock()
-	counterSeen = map[string]map[int]int{"": {}}
-	counterMu.Unlock()
-	counterMax.Store(0)
+	resetCounter()
 	w := &worker.Worker{Layer: l, Application: consumer.New[Counter](consumer.WithLayer(l)), Channels: []string{"tasks"}, Concurrency: 4}
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -189,16 +210,7 @@ func TestFailuresNeverStopTheWorker(t *testing.T) {
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range []string{"task.ok", "task.error", "task.ok", "task.panic", "task.report", "task.ok"} {
-		if err := l.Send(ctx, "jobs", channels.Message{"type": typ}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "all six", func() bool { s := w.Stats()["jobs"]; return s.Handled+s.Failed == 6 })
-	if err := w.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s := w.Stats()["jobs"]
+	s := handleAll(t, ctx, l, w, "jobs", "task.ok", "task.error", "task.ok", "task.panic", "task.report", "task.ok")
 	if s.Handled != 3 || s.Failed != 3 || s.Restarts != 2 || s.InFlight != 0 || ok.Load() != 3 {
 		t.Errorf("stats %+v, ok handled %d; want 3 handled, 3 failed, 2 restarts", s, ok.Load())
 	}
@@ -234,16 +246,7 @@ func TestGenericConsumerFailuresKeepServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range []string{"task.fail", "task.panic", "task.unknown", "task.ok"} {
-		if err := l.Send(ctx, "jobs", channels.Message{"type": typ}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "four messages", func() bool { s := w.Stats()["jobs"]; return s.Handled+s.Failed == 4 })
-	if err := w.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s := w.Stats()["jobs"]
+	s := handleAll(t, ctx, l, w, "jobs", "task.fail", "task.panic", "task.unknown", "task.ok")
 	// consumer.New logs failing handlers itself, carries on, and reports each failure to the
 	// worker's Receiver (worker.FailureReporter), which counts it.
 	if s.Handled != 1 || s.Failed != 3 {
@@ -287,15 +290,16 @@ func TestGracefulStop(t *testing.T) {
 	<-started
 	stopped := make(chan error, 1)
 	go func() { stopped <- w.Stop(ctx) }()
-	waitFor(t, "the stop to begin", func() bool {
-		select {
-		case <-stopped:
-			t.Fatal("Stop returned with a message in flight")
-		default:
-		}
-		return w.Stats()["slow"].InFlight == 1
-	})
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-worker.Stopping(w): // the stop has begun: the slot receives nothing more
+	case err := <-stopped:
+		t.Fatalf("Stop returned with a message in flight: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the stop did not begin")
+	}
+	if n := w.Stats()["slow"].InFlight; n != 1 {
+		t.Fatalf("%d messages in flight at the stop; want 1", n)
+	}
 	close(release)
 	if err := <-stopped; err != nil {
 		t.Fatal(err)

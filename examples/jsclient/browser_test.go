@@ -4,63 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/gochannels/gochannels/channels"
-	"github.com/gochannels/gochannels/internal/redistest"
+	"github.com/gochannels/gochannels/examples/internal/browsertest"
 )
-
-// chromiumPath finds Chromium, skipping the test without it (failing it when CI=true).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	redistest.SkipOrFail(t, "chromium not found; install it (apt-get install -y chromium) to run the browser test")
-	return ""
-}
-
-// browser starts one headless Chromium with a fresh profile and returns a tab context; it is
-// closed when t ends.
-func browser(t *testing.T, parent context.Context, execPath string) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(execPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(parent, opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// browserTimeout bounds the whole test. It only stops a hung test: every step waits for
-// what it needs on the page, however long a loaded machine takes.
-const browserTimeout = 3 * time.Minute
-
-// poll waits until the JS predicate expr holds; only the test's deadline bounds it.
-func poll(expr string) chromedp.Action[chromedp.Void] {
-	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(0))
-}
 
 // stepTimeout bounds one wait of a step, so that a step that never comes fails with the
 // page's event log while the browser is still there to give it. It is not a timing
@@ -113,7 +64,7 @@ func (p tab) get(expr string, v any) {
 func open(t *testing.T, ctx context.Context, base string) tab {
 	t.Helper()
 	p := tab{t, ctx}
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"), poll(`window.ready === true`)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"), browsertest.Poll(`window.ready === true`)); err != nil {
 		t.Fatalf("load the test page: %v", err)
 	}
 	return p
@@ -146,11 +97,11 @@ type sendResult struct {
 // the missed messages exactly once and in order, recovered and unrecoverable (epoch, gap)
 // events, and no framework frame reaching the application.
 func TestBrowserClient(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	base, h := startServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), browsertest.Timeout)
 	defer cancel()
-	p := open(t, browser(t, ctx, execPath), base)
+	p := open(t, browsertest.Start(t, ctx, execPath, 0, 0), base)
 
 	const minDelay, maxDelay = 50, 400
 	p.run(fmt.Sprintf(`make({minDelay: %d, maxDelay: %d, stableAfter: 300}).connect()`, minDelay, maxDelay))
@@ -315,11 +266,11 @@ func TestBrowserClient(t *testing.T) {
 // (4001) ends in "failed" without retrying, until retryNow(); a send on a closed client fails
 // with "not_open"; which codes are permanent.
 func TestBrowserRetryNowAndPermanentClose(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	base, h := startServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), browsertest.Timeout)
 	defer cancel()
-	p := open(t, browser(t, ctx, execPath), base)
+	p := open(t, browsertest.Start(t, ctx, execPath, 0, 0), base)
 
 	p.run(`make({minDelay: 60000, maxDelay: 60000, random: () => 0.5, ackTimeout: 200}).connect()`)
 	p.wait("connect", `gc.state === "open"`)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/consumer"
+	"github.com/gochannels/gochannels/examples/internal/browsertest"
 	"github.com/gochannels/gochannels/layers"
 )
 
@@ -82,7 +83,7 @@ func (c *liveRoom) ControlClose(ctx context.Context, msg channels.Message) error
 // during its catch-up; past the kept history it is told "unrecoverable" (gap) and adopts the
 // new position.
 func TestBrowserRecoveryEndToEnd(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	l := layers.NewMemory(layers.MemoryOptions{History: []layers.HistoryRule{{Pattern: liveGroup, Size: liveKept}}})
 	defer l.Close()
 	hooks := &liveHooks{}
@@ -92,9 +93,9 @@ func TestBrowserRecoveryEndToEnd(t *testing.T) {
 		scope.Set(liveHooksKey{}, hooks)
 		return app.Serve(ctx, scope, receive, send)
 	}))
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), browsertest.Timeout)
 	defer cancel()
-	p := open(t, browser(t, ctx, execPath), base)
+	p := open(t, browsertest.Start(t, ctx, execPath, 0, 0), base)
 	say := func(text string) {
 		t.Helper()
 		if err := l.GroupSend(ctx, liveGroup, channels.Message{"type": "live.message", "text": text}); err != nil {

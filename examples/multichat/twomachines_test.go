@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -12,11 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
-
 	"github.com/gochannels/gochannels/auth"
 	"github.com/gochannels/gochannels/examples/internal/pgtest"
+	"github.com/gochannels/gochannels/examples/internal/wstest"
 	"github.com/gochannels/gochannels/examples/multichat/multichat"
 	"github.com/gochannels/gochannels/internal/proctest"
 	"github.com/gochannels/gochannels/internal/redistest"
@@ -205,23 +201,16 @@ func (br *browser) rooms(base string) roomsReply {
 // socket is a chat WebSocket (gobwas/ws client).
 type socket struct {
 	t    *testing.T
-	conn net.Conn
+	conn *wstest.Conn
 }
 
 func (br *browser) dial(base string) *socket {
 	br.t.Helper()
-	d := ws.Dialer{
-		Header:  ws.HandshakeHeaderHTTP(http.Header{"Origin": {base}, "Cookie": {br.cookieHeader(base)}}),
-		Timeout: machineTimeout,
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), machineTimeout)
 	defer cancel()
-	conn, rd, _, err := d.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+multichat.SocketPath)
+	conn, err := wstest.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+multichat.SocketPath, http.Header{"Origin": {base}, "Cookie": {br.cookieHeader(base)}})
 	if err != nil {
 		br.t.Fatalf("socket on %s: %v", base, err)
-	}
-	if rd != nil {
-		ws.PutReader(rd)
 	}
 	br.t.Cleanup(func() { conn.Close() })
 	return &socket{t: br.t, conn: conn}
@@ -229,47 +218,18 @@ func (br *browser) dial(base string) *socket {
 
 func (s *socket) send(v any) {
 	s.t.Helper()
-	data, _ := json.Marshal(v)
-	if err := wsutil.WriteClientText(s.conn, data); err != nil {
-		s.t.Fatal(err)
-	}
+	s.conn.WriteJSON(s.t, v)
 }
 
 func (s *socket) expect(what string, match func(map[string]any) bool) {
 	s.t.Helper()
-	_ = s.conn.SetReadDeadline(time.Now().Add(machineTimeout))
-	for {
-		data, err := wsutil.ReadServerText(s.conn)
-		if err != nil {
-			s.t.Fatalf("waiting for %s: %v", what, err)
-		}
-		var ev map[string]any
-		if err := json.Unmarshal(data, &ev); err != nil {
-			s.t.Fatalf("bad JSON from the server: %q", data)
-		}
-		if match(ev) {
-			return
-		}
-	}
+	s.conn.Expect(s.t, what, machineTimeout, match)
 }
 
 // expectClosed reads until the server's close frame and checks its code.
 func (s *socket) expectClosed(code int) {
 	s.t.Helper()
-	_ = s.conn.SetReadDeadline(time.Now().Add(machineTimeout))
-	for {
-		_, err := wsutil.ReadServerText(s.conn)
-		var ce wsutil.ClosedError
-		if errors.As(err, &ce) {
-			if int(ce.Code) != code {
-				s.t.Fatalf("closed with %d %q, want %d", ce.Code, ce.Reason, code)
-			}
-			return
-		}
-		if err != nil {
-			s.t.Fatalf("waiting for close %d: %v", code, err)
-		}
-	}
+	s.conn.ExpectClosed(s.t, code, machineTimeout)
 }
 
 // waitFor polls cond (a database query) until it holds, failing after machineTimeout.

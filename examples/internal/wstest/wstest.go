@@ -1,11 +1,13 @@
 // Package wstest is the WebSocket client of the examples' tests: gobwas/ws's dialer, keeping
-// the frames that came in with the handshake response, and JSON frames read with a deadline.
+// the frames that came in with the handshake response, and JSON frames read with a deadline
+// (the next one, the first one that matches, or until the server's close frame).
 package wstest
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -76,5 +78,64 @@ func (c *Conn) WriteText(t testing.TB, s string) {
 	t.Helper()
 	if err := wsutil.WriteClientText(c.conn, []byte(s)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// SendText sends s as a text frame and returns the error, for a write that may fail (to a
+// socket the server has closed).
+func (c *Conn) SendText(s string) error {
+	return wsutil.WriteClientText(c.conn, []byte(s))
+}
+
+// WriteJSON sends v as a JSON text frame; an error fails the test.
+func (c *Conn) WriteJSON(t testing.TB, v any) {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wsutil.WriteClientText(c.conn, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Expect reads JSON objects, skipping those match rejects, until one matches, and returns
+// it; a read error, a frame that is not a JSON object, or no match within timeout fails the
+// test, naming what it waited for.
+func (c *Conn) Expect(t testing.TB, what string, timeout time.Duration, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		data, err := c.ReadText(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		var ev map[string]any
+		if err := json.Unmarshal(data, &ev); err != nil {
+			t.Fatalf("bad JSON from the server: %q", data)
+		}
+		if match(ev) {
+			return ev
+		}
+	}
+}
+
+// ExpectClosed reads, skipping text frames, until the server's close frame, and checks its
+// code; another error, or no close frame within timeout, fails the test.
+func (c *Conn) ExpectClosed(t testing.TB, code int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := c.ReadText(time.Until(deadline))
+		var ce wsutil.ClosedError
+		if errors.As(err, &ce) {
+			if int(ce.Code) != code {
+				t.Fatalf("closed with %d %q, want %d", ce.Code, ce.Reason, code)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("waiting for close %d: %v", code, err)
+		}
 	}
 }

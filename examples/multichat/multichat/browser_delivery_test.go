@@ -8,6 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/gochannels/gochannels/examples/internal/browsertest"
 	"github.com/gochannels/gochannels/internal/redistest"
 )
 
@@ -37,15 +38,13 @@ const dropNextSend = `(() => {
 // when the socket closes before that, or no acknowledgement comes, it is marked not sent with
 // Retry and Edit, and Retry delivers it; too-long and rate-limited messages keep their text.
 func TestBrowserDeliveryFailedAndRetry(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	dir := screenshotDir(t)
 	srv := startRestartable(t, memoryLayer(t), filepath.Join(t.TempDir(), "multichat.db"))
-	ctx, cancel := context.WithTimeout(context.Background(), 3*browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*browsertest.Timeout)
 	defer cancel()
-	alice := browser(t, ctx, execPath, 1280, 800)
-	if err := signUp(alice, srv.base(), "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
+	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
+	mustSignUp(t, alice, srv.base(), "alice")
 	bob := newBrowserish(t, srv.base())
 	bob.signup("bob")
 	wb, err := bob.dial("http://localhost")
@@ -62,8 +61,8 @@ func TestBrowserDeliveryFailedAndRetry(t *testing.T) {
 	do(t, alice, "alice joins the Lobby",
 		chromedp.Click(chromedp.CSS(`#rooms button[data-room="1"]`)),
 		chromedp.WaitVisible("#composer"),
-		poll(`document.activeElement.id === "text"`)) // joining puts the cursor in the box
-	do(t, alice, "a message is delivered", typeAndEnter("first"), poll(acked("first")))
+		browsertest.Poll(`document.activeElement.id === "text"`)) // joining puts the cursor in the box
+	do(t, alice, "a message is delivered", typeAndEnter("first"), browsertest.Poll(acked("first")))
 	if v := js[string](t, alice, `document.getElementById('text').value`); v != "" {
 		t.Errorf("after a delivered message the box holds %q", v)
 	}
@@ -71,35 +70,35 @@ func TestBrowserDeliveryFailedAndRetry(t *testing.T) {
 
 	// The socket closes in the middle of sending: not sent, kept, and Retry delivers it.
 	js[bool](t, alice, closeOnNextSend)
-	do(t, alice, "the message fails with the socket", typeAndEnter("lost with the socket"), poll(failed("lost with the socket")))
+	do(t, alice, "the message fails with the socket", typeAndEnter("lost with the socket"), browsertest.Poll(failed("lost with the socket")))
 	if r := js[string](t, alice, bubble("lost with the socket")+`.querySelector('.reason').textContent`); !strings.Contains(r, "connection closed") {
 		t.Errorf("failed bubble says %q, want why (the connection closed)", r)
 	}
 	screenshot(t, alice, dir, "delivery-failed-desktop")
-	do(t, alice, "the page reconnects", poll(`document.body.dataset.status === "online"`))
+	do(t, alice, "the page reconnects", browsertest.Poll(`document.body.dataset.status === "online"`))
 	js[bool](t, alice, clickRetry("lost with the socket"))
-	do(t, alice, "Retry delivers it", poll(acked("lost with the socket")))
+	do(t, alice, "Retry delivers it", browsertest.Poll(acked("lost with the socket")))
 	bobGets("lost with the socket")
 
 	// No acknowledgement within the page's timeout: not sent; Retry delivers it.
 	js[bool](t, alice, dropNextSend)
-	do(t, alice, "an unanswered message fails", typeAndEnter("no answer"), poll(failed("no answer")))
+	do(t, alice, "an unanswered message fails", typeAndEnter("no answer"), browsertest.Poll(failed("no answer")))
 	if r := js[string](t, alice, bubble("no answer")+`.querySelector('.reason').textContent`); !strings.Contains(r, "No answer") {
 		t.Errorf("failed bubble says %q, want no answer", r)
 	}
 	js[bool](t, alice, clickRetry("no answer"))
-	do(t, alice, "Retry delivers it", poll(acked("no answer")))
+	do(t, alice, "Retry delivers it", browsertest.Poll(acked("no answer")))
 	bobGets("no answer")
 
 	// Edit puts a failed message back in the box; Enter sends it.
 	js[bool](t, alice, closeOnNextSend)
-	do(t, alice, "a message fails", typeAndEnter("edit me"), poll(failed("edit me")),
-		poll(`document.body.dataset.status === "online"`))
+	do(t, alice, "a message fails", typeAndEnter("edit me"), browsertest.Poll(failed("edit me")),
+		browsertest.Poll(`document.body.dataset.status === "online"`))
 	js[bool](t, alice, bubble("edit me")+`.querySelector('button.edit').click() || true`)
 	if v := js[string](t, alice, `document.getElementById('text').value`); v != "edit me" {
 		t.Fatalf("Edit put %q in the box, want %q", v, "edit me")
 	}
-	do(t, alice, "the edited message is delivered", chromedp.Focus("#text"), chromedp.KeyEvent("\r"), poll(acked("edit me")))
+	do(t, alice, "the edited message is delivered", chromedp.Focus("#text"), chromedp.KeyEvent("\r"), browsertest.Poll(acked("edit me")))
 	bobGets("edit me")
 
 	// Rate limited: 45 messages at once; those refused are kept — the first back in the
@@ -107,7 +106,7 @@ func TestBrowserDeliveryFailedAndRetry(t *testing.T) {
 	js[bool](t, alice, `(() => { const t = document.getElementById('text'), f = document.getElementById('composer');
 	  for (let i = 0; i < 45; i++) { t.value = 'flood ' + i; f.requestSubmit(); } return true; })()`)
 	do(t, alice, "every flood message is answered",
-		poll(`[...document.querySelectorAll('#messages .msg.pending')].length === 0 && /^flood \d+$/.test(document.getElementById('text').value)`))
+		browsertest.Poll(`[...document.querySelectorAll('#messages .msg.pending')].length === 0 && /^flood \d+$/.test(document.getElementById('text').value)`))
 	counts := js[map[string]int](t, alice, `(() => {
 	  const c = {acked: 0, failed: 0, box: 0, dup: 0}, seen = new Set();
 	  for (const b of document.querySelectorAll('#messages .msg')) {
@@ -130,8 +129,8 @@ func TestBrowserDeliveryFailedAndRetry(t *testing.T) {
 	screenshot(t, alice, dir, "delivery-rate-limited-desktop")
 	kept := js[string](t, alice, `document.getElementById('text').value`)
 	do(t, alice, "the kept message is sent with Enter once allowed",
-		poll(`!document.getElementById('composer-note').textContent.includes('send again in')`),
-		chromedp.Focus("#text"), chromedp.KeyEvent("\r"), poll(acked(kept)))
+		browsertest.Poll(`!document.getElementById('composer-note').textContent.includes('send again in')`),
+		chromedp.Focus("#text"), chromedp.KeyEvent("\r"), browsertest.Poll(acked(kept)))
 
 	// Too long: a counter, no silent cut, and refused without sending; the text stays.
 	if js[bool](t, alice, `document.getElementById('text').hasAttribute('maxlength')`) {
@@ -139,8 +138,8 @@ func TestBrowserDeliveryFailedAndRetry(t *testing.T) {
 	}
 	long := strings.Repeat("y", MaxMessageRunes+1)
 	js[bool](t, alice, `(() => { const t = document.getElementById('text'); t.focus(); t.select(); document.execCommand('insertText', false, 'y'.repeat(2001)); return true; })()`)
-	do(t, alice, "the counter shows the excess", poll(`!document.getElementById('counter').hidden && document.getElementById('counter').textContent.startsWith('1 character too many')`))
-	do(t, alice, "Enter refuses", chromedp.KeyEvent("\r"), poll(`document.getElementById('composer-note').textContent.includes('at most 2,000 characters')`))
+	do(t, alice, "the counter shows the excess", browsertest.Poll(`!document.getElementById('counter').hidden && document.getElementById('counter').textContent.startsWith('1 character too many')`))
+	do(t, alice, "Enter refuses", chromedp.KeyEvent("\r"), browsertest.Poll(`document.getElementById('composer-note').textContent.includes('at most 2,000 characters')`))
 	if v := js[string](t, alice, `document.getElementById('text').value`); v != long {
 		t.Errorf("after refusing a long message the box holds %d characters, want %d", len(v), len(long))
 	}
@@ -149,8 +148,8 @@ func TestBrowserDeliveryFailedAndRetry(t *testing.T) {
 	}
 	screenshot(t, alice, dir, "delivery-too-long-desktop")
 	do(t, alice, "2,000 characters are sent", chromedp.KeyEvent("\b"),
-		poll(`document.getElementById('counter').textContent === '0 left'`),
-		chromedp.KeyEvent("\r"), poll(acked(long[1:])))
+		browsertest.Poll(`document.getElementById('counter').textContent === '0 left'`),
+		chromedp.KeyEvent("\r"), browsertest.Poll(acked(long[1:])))
 	bobGets(long[1:])
 	checkA11y(t, alice, "delivery page")
 }
@@ -160,36 +159,32 @@ func TestBrowserDeliveryFailedAndRetry(t *testing.T) {
 // says the server is busy instead of "online"; after the restart Retry delivers the message
 // and both pages say online.
 func TestBrowserDeliveryRedisOutage(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	dir := screenshotDir(t)
 	srv := redistest.StartPrivate(t)
 	p1, p2 := startTwoProcesses(t, redisLayerURL(srv)+"&send_timeout=0.3")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*browsertest.Timeout)
 	defer cancel()
-	alice := browser(t, ctx, execPath, 1280, 800)
-	bob := browser(t, ctx, execPath, 390, 844)
-	if err := signUp(alice, p1.base, "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
-	if err := signUp(bob, p2.base, "bob"); err != nil {
-		t.Fatalf("bob signs up: %v", err)
-	}
+	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
+	bob := browsertest.Start(t, ctx, execPath, 390, 844)
+	mustSignUp(t, alice, p1.base, "alice")
+	mustSignUp(t, bob, p2.base, "bob")
 	do(t, alice, "alice joins", chromedp.Click(chromedp.CSS(`#rooms button[data-room="1"]`)), chromedp.WaitVisible("#composer"))
-	do(t, bob, "bob joins", poll(drawerOpen), chromedp.Click(chromedp.CSS(`#rooms button[data-room="1"]`)), chromedp.WaitVisible("#composer"))
-	do(t, alice, "alice says hello", typeAndEnter("before the outage"), poll(acked("before the outage")))
-	do(t, bob, "bob hears it", poll(hasMessage("before the outage")))
+	do(t, bob, "bob joins", browsertest.Poll(drawerOpen), chromedp.Click(chromedp.CSS(`#rooms button[data-room="1"]`)), chromedp.WaitVisible("#composer"))
+	do(t, alice, "alice says hello", typeAndEnter("before the outage"), browsertest.Poll(acked("before the outage")))
+	do(t, bob, "bob hears it", browsertest.Poll(hasMessage("before the outage")))
 
 	srv.Kill()
 	do(t, alice, "a message during the outage is not sent",
-		typeAndEnter("during the outage"), poll(failed("during the outage")),
-		poll(`document.body.dataset.status === "busy"`))
+		typeAndEnter("during the outage"), browsertest.Poll(failed("during the outage")),
+		browsertest.Poll(`document.body.dataset.status === "busy"`))
 	if r := js[string](t, alice, bubble("during the outage")+`.querySelector('.reason').textContent`); !strings.Contains(r, "busy") || strings.Contains(r, ":") && !strings.HasPrefix(r, "Not sent:") {
 		t.Errorf("failed bubble says %q", r)
 	}
 	// Bob's page checks when it gets focus (and every little while): the server cannot
 	// carry messages, so it is not "online".
 	js[bool](t, bob, `window.dispatchEvent(new Event('focus')) || true`)
-	do(t, bob, "bob's page shows the outage", poll(`document.body.dataset.status === "busy"`))
+	do(t, bob, "bob's page shows the outage", browsertest.Poll(`document.body.dataset.status === "busy"`))
 	if s := js[string](t, bob, `document.getElementById('status').textContent`); !strings.Contains(s, "busy") {
 		t.Errorf("bob's status during the outage: %q", s)
 	}
@@ -202,12 +197,12 @@ func TestBrowserDeliveryRedisOutage(t *testing.T) {
 	// timeout). Like a person, retry once the page says it is online again (its ping went
 	// through the layer), so that retries never come faster than the rate limit allows.
 	for !js[bool](t, alice, acked("during the outage")) {
-		do(t, alice, "alice's page sees the layer back", poll(`document.body.dataset.status === "online" || `+acked("during the outage")))
-		do(t, alice, "retry is answered", poll(`(() => { const b = `+bubble("during the outage")+`; return !b.classList.contains('pending'); })()`))
+		do(t, alice, "alice's page sees the layer back", browsertest.Poll(`document.body.dataset.status === "online" || `+acked("during the outage")))
+		do(t, alice, "retry is answered", browsertest.Poll(`(() => { const b = `+bubble("during the outage")+`; return !b.classList.contains('pending'); })()`))
 		if js[bool](t, alice, failed("during the outage")) {
 			js[bool](t, alice, clickRetry("during the outage"))
 		}
 	}
-	do(t, alice, "alice's page is online again", poll(`document.body.dataset.status === "online"`))
-	do(t, bob, "bob's page is online again", poll(`document.body.dataset.status === "online"`))
+	do(t, alice, "alice's page is online again", browsertest.Poll(`document.body.dataset.status === "online"`))
+	do(t, bob, "bob's page is online again", browsertest.Poll(`document.body.dataset.status === "online"`))
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/gochannels/gochannels/examples/internal/browsertest"
 	"github.com/gochannels/gochannels/internal/redistest"
 )
 
@@ -38,18 +39,14 @@ const lostNotice = `[...document.querySelectorAll('#messages .notice .text')].so
 // restored, and reloads the room from the archive (a join reply with history; the messages it
 // had stay, once each); the room keeps working.
 func TestBrowserEpochChange(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	srv := redistest.StartPrivate(t)
 	p := startProcess(t, WithRoomHistory(redisLayerURL(srv))+"&send_timeout=0.3", filepath.Join(t.TempDir(), "multichat.db"))
-	ctx, cancel := context.WithTimeout(context.Background(), 3*browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*browsertest.Timeout)
 	defer cancel()
-	alice := browser(t, ctx, execPath, 1280, 800)
-	if err := signUp(alice, p.base, "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
-	do(t, alice, "alice joins the Lobby",
-		poll(`(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`),
-		chromedp.WaitVisible("#composer"))
+	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
+	mustSignUp(t, alice, p.base, "alice")
+	joinLobby(t, alice, "alice")
 	bob := connectTab(t, p.app, mustUser(t, p.app, "bob"))
 	bob.send(map[string]any{"command": "join", "room": "1"})
 	bob.expect("bob's join reply", isJoin("1"))
@@ -75,13 +72,13 @@ func TestBrowserEpochChange(t *testing.T) {
 		})
 		// A short look at the page (which also paces bob's sends below the rate limit).
 		look, cancel := context.WithTimeout(alice, 500*time.Millisecond)
-		err := chromedp.Do(look, poll(lostNotice))
+		err := chromedp.Do(look, browsertest.Poll(lostNotice))
 		cancel()
 		if err == nil {
 			break
 		}
 	}
-	do(t, alice, "the page says so and reloads the room", poll(lostNotice), poll(`window.__archiveJoins > 0`))
+	do(t, alice, "the page says so and reloads the room", browsertest.Poll(lostNotice), browsertest.Poll(`window.__archiveJoins > 0`))
 	if got := js[[]string](t, alice, bodiesWithPrefix("epoch ")); strings.Join(got, "|") != "epoch 1|epoch 2" {
 		t.Errorf("after the reload alice's page shows %q, want the room's messages once each", got)
 	}
@@ -92,7 +89,7 @@ func TestBrowserEpochChange(t *testing.T) {
 	sendFromPage(t, alice, "epoch 3")
 	bob.expect("alice's message after the reload", isText("epoch 3"))
 	bob.send(map[string]any{"command": "send", "room": "1", "message": "epoch 4"})
-	do(t, alice, "bob's message after the reload", poll(hasMessage("epoch 4")))
+	do(t, alice, "bob's message after the reload", browsertest.Poll(hasMessage("epoch 4")))
 	if n := js[int](t, alice, `[...document.querySelectorAll('#messages .notice .text')].filter(e => e.textContent.includes('could not be restored')).length`); n != 1 {
 		t.Errorf("the room says %d times that messages could not be restored, want once", n)
 	}

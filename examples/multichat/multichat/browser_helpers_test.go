@@ -94,7 +94,7 @@ func js[T any](t *testing.T, ctx context.Context, expr string) T {
 }
 
 // stepTimeout bounds one step of the newer browser tests, leaving time to say what the page
-// showed when a step hangs; like browserTimeout it only stops a hung test.
+// showed when a step hangs; like browsertest.Timeout it only stops a hung test.
 const stepTimeout = 90 * time.Second
 
 // do runs actions, failing the test with what on error.

@@ -8,8 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/chromedp"
-
+	"github.com/gochannels/gochannels/examples/internal/browsertest"
 	"github.com/gochannels/gochannels/internal/redistest"
 )
 
@@ -17,13 +16,13 @@ import (
 // server has acknowledged it: each message waits for the one before, which paces them.
 func sendFromPage(t *testing.T, ctx context.Context, text string) {
 	t.Helper()
-	do(t, ctx, "send "+text, poll(fmt.Sprintf(`(() => {
+	do(t, ctx, "send "+text, browsertest.Poll(fmt.Sprintf(`(() => {
   const box = document.getElementById('text');
   box.value = %s;
   box.dispatchEvent(new Event('input'));
   document.getElementById('composer').requestSubmit();
   return true;
-})()`, strconv.Quote(text))), poll(acked(text)))
+})()`, strconv.Quote(text))), browsertest.Poll(acked(text)))
 }
 
 // bodiesWithPrefix is a JS expression: the texts of the open room's messages that start
@@ -38,28 +37,23 @@ func bodiesWithPrefix(prefix string) string {
 // reconnects by itself, resumes the room from the last position it saw, and ends with every
 // message of bob exactly once, in order, without reloading.
 func TestBrowserServerKilled(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	srv := redistest.StartPrivate(t)
 	layerURL := redisLayerURL(srv)
 	db := filepath.Join(t.TempDir(), "multichat.db")
 	procB := startChild(t, "-layer", layerURL, "-db", db)                  // bob's, with the history worker
 	procA := startChild(t, "-layer", layerURL, "-db", db, "-worker=false") // alice's, killed below
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*browsertest.Timeout)
 	defer cancel()
-	alice := browser(t, ctx, execPath, 1280, 800)
-	bob := browser(t, ctx, execPath, 1280, 800)
-	if err := signUp(alice, procA.base(), "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
-	if err := signUp(bob, procB.base(), "bob"); err != nil {
-		t.Fatalf("bob signs up: %v", err)
-	}
-	join := poll(`(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`)
-	do(t, alice, "alice joins the Lobby", join, chromedp.WaitVisible("#composer"))
-	do(t, bob, "bob joins the Lobby", join, chromedp.WaitVisible("#composer"))
+	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
+	bob := browsertest.Start(t, ctx, execPath, 1280, 800)
+	mustSignUp(t, alice, procA.base(), "alice")
+	mustSignUp(t, bob, procB.base(), "bob")
+	joinLobby(t, alice, "alice")
+	joinLobby(t, bob, "bob")
 	for _, p := range []context.Context{alice, bob} {
-		do(t, p, "both are online in the room, across processes", poll(`document.getElementById('whocount').textContent === '2 online'`))
+		do(t, p, "both are online in the room, across processes", browsertest.Poll(`document.getElementById('whocount').textContent === '2 online'`))
 	}
 
 	n := 0
@@ -71,17 +65,17 @@ func TestBrowserServerKilled(t *testing.T) {
 		}
 	}
 	bobSends(3)
-	do(t, alice, "alice sees bob's first messages", poll(hasMessage("kill 3")))
+	do(t, alice, "alice sees bob's first messages", browsertest.Poll(hasMessage("kill 3")))
 	js[bool](t, alice, recordFrames) // also marks the document: a reload would show
 
 	procA.kill(t)
-	do(t, alice, "alice's page is offline", poll(`document.body.dataset.status === 'offline'`))
+	do(t, alice, "alice's page is offline", browsertest.Poll(`document.body.dataset.status === 'offline'`))
 	bobSends(5) // while alice's server is gone
 	startChild(t, "-addr", procA.Addr, "-layer", layerURL, "-db", db, "-worker=false")
 	bobSends(3) // while alice's page waits to reconnect, or reconnects
-	do(t, alice, "alice's page reconnects by itself", poll(`document.body.dataset.status === 'online'`))
+	do(t, alice, "alice's page reconnects by itself", browsertest.Poll(`document.body.dataset.status === 'online'`))
 	bobSends(3) // live again
-	do(t, alice, "alice sees the last message", poll(hasMessage(fmt.Sprint("kill ", n))))
+	do(t, alice, "alice sees the last message", browsertest.Poll(hasMessage(fmt.Sprint("kill ", n))))
 
 	var want []string
 	for i := 1; i <= n; i++ {

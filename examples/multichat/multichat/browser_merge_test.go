@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/chromedp/chromedp"
+	"github.com/gochannels/gochannels/examples/internal/browsertest"
 )
 
 // loseAckOf makes the page's next sockets lose the acknowledgement of the message whose text
@@ -36,28 +36,24 @@ const loseAckOf = `(() => {
 // its client_id, and the page shows it once, delivered, instead of a "not sent" bubble beside
 // the replayed copy.
 func TestBrowserLostAckMerged(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	srv := startRestartable(t, historyLayer(t), filepath.Join(t.TempDir(), "multichat.db"))
-	ctx, cancel := context.WithTimeout(context.Background(), 3*browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*browsertest.Timeout)
 	defer cancel()
-	alice := browser(t, ctx, execPath, 1280, 800)
-	if err := signUp(alice, srv.base(), "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
-	do(t, alice, "alice joins the Lobby",
-		poll(`(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`),
-		chromedp.WaitVisible("#composer"))
+	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
+	mustSignUp(t, alice, srv.base(), "alice")
+	joinLobby(t, alice, "alice")
 	sendFromPage(t, alice, "before")
 	js[bool](t, alice, loseAckOf)
 	// A new socket, which has the patched handler.
 	srv.stop()
-	do(t, alice, "alice's page is offline", poll(`document.body.dataset.status === 'offline'`))
+	do(t, alice, "alice's page is offline", browsertest.Poll(`document.body.dataset.status === 'offline'`))
 	srv.start()
-	do(t, alice, "alice's page is back", poll(`document.body.dataset.status === 'online'`))
+	do(t, alice, "alice's page is back", browsertest.Poll(`document.body.dataset.status === 'online'`))
 
 	do(t, alice, "the message is sent, its acknowledgement lost",
-		typeAndEnter("ack lost"), poll(`window.__lost === true`))
-	do(t, alice, "after the reconnect the replayed message is the sent one", poll(acked("ack lost")))
+		typeAndEnter("ack lost"), browsertest.Poll(`window.__lost === true`))
+	do(t, alice, "after the reconnect the replayed message is the sent one", browsertest.Poll(acked("ack lost")))
 	if n := js[int](t, alice, `[...document.querySelectorAll('#messages .msg .body')].filter(e => e.textContent === 'ack lost').length`); n != 1 {
 		t.Errorf("the page shows the message %d times, want once", n)
 	}

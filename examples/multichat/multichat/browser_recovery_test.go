@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/chromedp"
+	"github.com/gochannels/gochannels/examples/internal/browsertest"
 )
 
 // recordFrames makes the page's next sockets keep the framework frames they receive
@@ -37,28 +37,22 @@ const catchUpBodies = `[...document.querySelectorAll('#messages .msg .body')].ma
 // keeps sending; when it is back her page rejoins the room since the last position it saw
 // and shows every message exactly once, in order, without reloading.
 func TestBrowserCatchUpAfterReconnect(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	layer := historyLayer(t)
 	db := filepath.Join(t.TempDir(), "multichat.db")
 	srv := startRestartable(t, layer, db)
 	other := newTestApp(t, layer, db) // bob's process
-	ctx, cancel := context.WithTimeout(context.Background(), 3*browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*browsertest.Timeout)
 	defer cancel()
-	alice := browser(t, ctx, execPath, 1280, 800)
-	if err := signUp(alice, srv.base(), "alice"); err != nil {
-		t.Fatalf("alice signs up: %v", err)
-	}
-	// Clicked from the page: the room list may be redrawn between finding the button and a
-	// click from outside.
-	do(t, alice, "alice joins the Lobby",
-		poll(`(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`),
-		chromedp.WaitVisible("#composer"),
-		poll(`document.getElementById('whocount').textContent === '1 online'`))
+	alice := browsertest.Start(t, ctx, execPath, 1280, 800)
+	mustSignUp(t, alice, srv.base(), "alice")
+	joinLobby(t, alice, "alice",
+		browsertest.Poll(`document.getElementById('whocount').textContent === '1 online'`))
 
 	bob := connectTab(t, other, mustUser(t, other, "bob"))
 	bob.send(map[string]any{"command": "join", "room": "1"})
 	bob.expect("bob's join reply", isJoin("1"))
-	do(t, alice, "bob shows online", poll(`document.getElementById('whocount').textContent === '2 online'`))
+	do(t, alice, "bob shows online", browsertest.Poll(`document.getElementById('whocount').textContent === '2 online'`))
 	if l := js[[]string](t, alice, `[...document.querySelectorAll('#wholist li')].map(e => e.textContent)`); strings.Join(l, ",") != "alice,bob" {
 		t.Errorf("who's online list %v, want alice,bob", l)
 	}
@@ -69,20 +63,20 @@ func TestBrowserCatchUpAfterReconnect(t *testing.T) {
 		bob.expect("echo of "+text, isText(text))
 	}
 	bobSends("catch-up 0")
-	do(t, alice, "alice sees the first message", poll(hasMessage("catch-up 0")))
+	do(t, alice, "alice sees the first message", browsertest.Poll(hasMessage("catch-up 0")))
 	js[bool](t, alice, recordFrames)
 
 	srv.stop() // closes alice's socket (1001)
-	do(t, alice, "alice's page is offline", poll(`document.body.dataset.status === 'offline'`))
+	do(t, alice, "alice's page is offline", browsertest.Poll(`document.body.dataset.status === 'offline'`))
 	const missed = 6
 	for i := 1; i <= missed; i++ {
 		bobSends(fmt.Sprint("catch-up ", i))
 	}
 	srv.start()
-	do(t, alice, "alice's page reconnects and catches up", poll(`document.body.dataset.status === 'online'`),
-		poll(hasMessage(fmt.Sprint("catch-up ", missed))))
+	do(t, alice, "alice's page reconnects and catches up", browsertest.Poll(`document.body.dataset.status === 'online'`),
+		browsertest.Poll(hasMessage(fmt.Sprint("catch-up ", missed))))
 	bobSends("catch-up live")
-	do(t, alice, "a live message after the catch-up", poll(hasMessage("catch-up live")))
+	do(t, alice, "a live message after the catch-up", browsertest.Poll(hasMessage("catch-up live")))
 
 	want := []string{"catch-up 0"}
 	for i := 1; i <= missed; i++ {

@@ -4,59 +4,18 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/gochannels/gochannels/examples/internal/browsertest"
 	"github.com/gochannels/gochannels/internal/redistest"
 )
 
 // EnvScreenshots names a directory for the browser test's screenshots (t.TempDir() otherwise).
 const envScreenshots = "MULTICHAT_SCREENSHOTS"
-
-// chromiumPath finds Chromium, skipping the test without it (failing it when CI=true).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	redistest.SkipOrFail(t, "chromium not found; install it (apt-get install -y chromium) to run the browser test")
-	return ""
-}
-
-// browser starts one headless Chromium with a fresh profile and returns a tab context; it is
-// closed when t ends.
-func browser(t *testing.T, parent context.Context, execPath string, w, h int) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(execPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(w, h),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(parent, opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(w), int64(h))); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
 
 func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
@@ -69,15 +28,6 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
-}
-
-// browserTimeout bounds the whole browser test. It only stops a hung test: every step waits
-// for what it needs on the page, however long a loaded machine takes.
-const browserTimeout = 3 * time.Minute
-
-// poll waits until the JS predicate expr holds; only the test's overall deadline bounds it.
-func poll(expr string) chromedp.Action[chromedp.Void] {
-	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(0))
 }
 
 // drawerOpen is a JS predicate: the phone's room list has finished sliding in (its transform
@@ -99,35 +49,50 @@ func signUp(ctx context.Context, base, name string) error {
 		chromedp.SendKeys("#signup-password2", pw),
 		chromedp.Click("#signup-submit"),
 		chromedp.WaitVisible(chromedp.CSS(`#rooms button[data-room="1"]`)),
-		poll(`document.body.dataset.status === "online"`),
+		browsertest.Poll(`document.body.dataset.status === "online"`),
 	)
+}
+
+// mustSignUp is signUp that fails the test on an error.
+func mustSignUp(t *testing.T, ctx context.Context, base, name string) {
+	t.Helper()
+	if err := signUp(ctx, base, name); err != nil {
+		t.Fatalf("%s signs up: %v", name, err)
+	}
+}
+
+// clickLobby is a JS predicate that clicks the Lobby in the room list once it is there.
+// Clicked from the page: the room list may be redrawn between finding the button and a click
+// from outside.
+const clickLobby = `(() => { const b = document.querySelector('#rooms button[data-room="1"]'); if (!b) return false; b.click(); return true; })()`
+
+// joinLobby opens the Lobby on who's page, waits for its composer, then runs the further
+// waits of more.
+func joinLobby(t *testing.T, ctx context.Context, who string, more ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	do(t, ctx, who+" joins the Lobby", append([]chromedp.Action[chromedp.Void]{browsertest.Poll(clickLobby), chromedp.WaitVisible("#composer")}, more...)...)
 }
 
 func sendMessage(ctx context.Context, text string) error {
 	return chromedp.Do(ctx,
 		chromedp.SendKeys("#text", text),
 		chromedp.Click("#send"),
-		poll(hasMessage(text)),
+		browsertest.Poll(hasMessage(text)),
 	)
 }
 
 // TestBrowserTwoUsersTwoProcesses drives two headless Chromiums, one per server process, both
 // processes sharing Redis and the database: sign up, join the Lobby, talk, reload for history.
 func TestBrowserTwoUsersTwoProcesses(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	srv := redistest.Start(t)
-	dir := os.Getenv(envScreenshots)
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := screenshotDir(t)
 	p1, p2 := startTwoProcesses(t, redisLayerURL(srv))
 
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), browsertest.Timeout)
 	defer cancel()
-	alice := browser(t, ctx, execPath, 1200, 800) // a desktop
-	bob := browser(t, ctx, execPath, 390, 844)    // a phone
+	alice := browsertest.Start(t, ctx, execPath, 1200, 800) // a desktop
+	bob := browsertest.Start(t, ctx, execPath, 390, 844)    // a phone
 
 	if err := signUp(alice, p1.base, "alice"); err != nil {
 		t.Fatalf("alice signs up on process 1: %v", err)
@@ -149,7 +114,7 @@ func TestBrowserTwoUsersTwoProcesses(t *testing.T) {
 	}
 	if err := chromedp.Do(bob,
 		// A phone with no room open starts with the room list shown, sliding in.
-		poll(drawerOpen),
+		browsertest.Poll(drawerOpen),
 		chromedp.Click(chromedp.CSS(`#rooms button[data-room="1"]`)),
 		chromedp.WaitVisible("#composer"),
 	); err != nil {
@@ -160,13 +125,13 @@ func TestBrowserTwoUsersTwoProcesses(t *testing.T) {
 	if err := sendMessage(alice, evil); err != nil {
 		t.Fatalf("alice sends: %v", err)
 	}
-	if err := chromedp.Do(bob, poll(hasMessage(evil))); err != nil {
+	if err := chromedp.Do(bob, browsertest.Poll(hasMessage(evil))); err != nil {
 		t.Fatalf("bob (process 2) never saw alice's message (process 1): %v", err)
 	}
 	if err := sendMessage(bob, "hello Alice, from my phone"); err != nil {
 		t.Fatalf("bob sends: %v", err)
 	}
-	if err := chromedp.Do(alice, poll(hasMessage("hello Alice, from my phone"))); err != nil {
+	if err := chromedp.Do(alice, browsertest.Poll(hasMessage("hello Alice, from my phone"))); err != nil {
 		t.Fatalf("alice never saw bob's message: %v", err)
 	}
 	for name, c := range map[string]context.Context{"alice": alice, "bob": bob} {
@@ -185,11 +150,11 @@ func TestBrowserTwoUsersTwoProcesses(t *testing.T) {
 		t.Fatalf("alice creates a room: %v", err)
 	}
 	if err := chromedp.Do(alice,
-		poll(`document.querySelector("#roomtitle").textContent.includes("Go fans") && !document.querySelector("#composer").hidden && location.search === ""`),
+		browsertest.Poll(`document.querySelector("#roomtitle").textContent.includes("Go fans") && !document.querySelector("#composer").hidden && location.search === ""`),
 	); err != nil {
 		t.Fatalf("alice did not land in the room she created: %v", err)
 	}
-	if err := chromedp.Do(bob, poll(`[...document.querySelectorAll("#rooms button")].some(b => b.textContent.includes("Go fans"))`)); err != nil {
+	if err := chromedp.Do(bob, browsertest.Poll(`[...document.querySelectorAll("#rooms button")].some(b => b.textContent.includes("Go fans"))`)); err != nil {
 		t.Fatalf("bob's room list (process 2) never showed the new room: %v", err)
 	}
 	screenshot(t, alice, dir, "1-alice-desktop")
@@ -199,13 +164,13 @@ func TestBrowserTwoUsersTwoProcesses(t *testing.T) {
 	waitCount(t, p1.app.store, 1, 2)
 	if err := chromedp.Do(bob,
 		chromedp.Reload(),
-		poll(`document.body.dataset.status === "online"`),
-		poll(hasMessage(evil)+" && "+hasMessage("hello Alice, from my phone")),
+		browsertest.Poll(`document.body.dataset.status === "online"`),
+		browsertest.Poll(hasMessage(evil)+" && "+hasMessage("hello Alice, from my phone")),
 	); err != nil {
 		t.Fatalf("bob's reload did not restore the room with its history: %v", err)
 	}
 	screenshot(t, bob, dir, "3-bob-phone-after-reload")
-	if err := chromedp.Do(bob, chromedp.Click("#menu"), poll(drawerOpen)); err != nil {
+	if err := chromedp.Do(bob, chromedp.Click("#menu"), browsertest.Poll(drawerOpen)); err != nil {
 		t.Fatalf("bob's menu did not open: %v", err)
 	}
 	screenshot(t, bob, dir, "4-bob-phone-menu")

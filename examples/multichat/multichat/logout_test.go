@@ -1,13 +1,9 @@
 package multichat
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"testing"
-	"time"
-
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/gochannels/gochannels/auth"
 	"github.com/gochannels/gochannels/internal/redistest"
@@ -26,20 +22,7 @@ func (b *browserish) sameBrowser(base string) *browserish {
 // expectClosed reads until the server's close frame and checks its code.
 func (w *wsClient) expectClosed(code int) {
 	w.t.Helper()
-	_ = w.conn.SetReadDeadline(time.Now().Add(testTimeout))
-	for {
-		_, err := wsutil.ReadServerText(w.conn)
-		var ce wsutil.ClosedError
-		if errors.As(err, &ce) {
-			if int(ce.Code) != code {
-				w.t.Fatalf("closed with %d %q, want %d", ce.Code, ce.Reason, code)
-			}
-			return
-		}
-		if err != nil {
-			w.t.Fatalf("waiting for close %d: %v", code, err)
-		}
-	}
+	w.conn.ExpectClosed(w.t, code, testTimeout)
 }
 
 // TestLogoutClosesOtherTabs: alice has a tab on each of two processes; logging out in one
@@ -64,8 +47,7 @@ func TestLogoutClosesOtherTabs(t *testing.T) {
 
 	// The second tab cannot post any more: its message never reaches bob, whose own
 	// message comes through.
-	data := []byte(`{"command": "send", "room": "1", "message": "after logout"}`)
-	_ = wsutil.WriteClientText(tab2.conn, data) // the socket is closed; this may fail
+	_ = tab2.conn.SendText(`{"command": "send", "room": "1", "message": "after logout"}`) // the socket is closed; this may fail
 	wb.send(map[string]any{"command": "send", "room": "1", "message": "still here"})
 	ev := wb.expect("a message", func(ev map[string]any) bool { return ev["msg_type"] == float64(MsgTypeMessage) })
 	if ev["username"] != "bob" || ev["message"] != "still here" {

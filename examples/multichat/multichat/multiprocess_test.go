@@ -2,7 +2,6 @@ package multichat
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -13,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
-
+	"github.com/gochannels/gochannels/examples/internal/wstest"
 	"github.com/gochannels/gochannels/internal/redistest"
 	"github.com/gochannels/gochannels/layers"
 	_ "github.com/gochannels/gochannels/layers/redislayer" // redis:// URLs
@@ -141,7 +138,7 @@ func (b *browserish) signup(name string) {
 // wsClient is a real WebSocket client (gobwas/ws) on the chat socket.
 type wsClient struct {
 	t    *testing.T
-	conn net.Conn
+	conn *wstest.Conn
 }
 
 func (b *browserish) dial(origin string) (*wsClient, error) {
@@ -150,13 +147,9 @@ func (b *browserish) dial(origin string) (*wsClient, error) {
 	for _, c := range b.c.Jar.Cookies(u) {
 		cookies = append(cookies, c.Name+"="+c.Value)
 	}
-	d := ws.Dialer{
-		Header:  ws.HandshakeHeaderHTTP(http.Header{"Origin": {origin}, "Cookie": {strings.Join(cookies, "; ")}}),
-		Timeout: testTimeout,
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	conn, _, _, err := d.Dial(ctx, "ws://"+u.Host+SocketPath)
+	conn, err := wstest.Dial(ctx, "ws://"+u.Host+SocketPath, http.Header{"Origin": {origin}, "Cookie": {strings.Join(cookies, "; ")}})
 	if err != nil {
 		return nil, err
 	}
@@ -183,28 +176,13 @@ func (w *wsClient) join(room string) {
 
 func (w *wsClient) send(v any) {
 	w.t.Helper()
-	data, _ := json.Marshal(v)
-	if err := wsutil.WriteClientText(w.conn, data); err != nil {
-		w.t.Fatal(err)
-	}
+	w.conn.WriteJSON(w.t, v)
 }
 
+// expect reads events until one matches, failing the test after testTimeout.
 func (w *wsClient) expect(what string, match func(map[string]any) bool) map[string]any {
 	w.t.Helper()
-	_ = w.conn.SetReadDeadline(time.Now().Add(testTimeout))
-	for {
-		data, err := wsutil.ReadServerText(w.conn)
-		if err != nil {
-			w.t.Fatalf("waiting for %s: %v", what, err)
-		}
-		var ev map[string]any
-		if err := json.Unmarshal(data, &ev); err != nil {
-			w.t.Fatalf("bad JSON from server: %q", data)
-		}
-		if match(ev) {
-			return ev
-		}
-	}
+	return w.conn.Expect(w.t, what, testTimeout, match)
 }
 
 func TestTwoProcessesShareRooms(t *testing.T) {
@@ -233,8 +211,51 @@ func TestTwoProcessesShareRooms(t *testing.T) {
 	wb.send(map[string]any{"command": "send", "room": "1", "message": "hello from process 2"})
 	wa.expect("bob's message on process 1", isMsg(MsgTypeMessage, "1", "bob"))
 
-	// Both processes run the background consumer; each message is stored once.
-	waitCount(t, p1.app.store, 1, 2)
-	time.Sleep(200 * time.Millisecond)
-	waitCount(t, p2.app.store, 1, 2)
+	// Both processes run the background consumer; each message is stored once. A sentinel
+	// sent by each process after its message is stored after a second copy of that message
+	// would have been: once both sentinels are there, the room holds the four messages, each
+	// once.
+	wa.send(map[string]any{"command": "send", "room": "1", "message": "sentinel from process 1"})
+	wb.send(map[string]any{"command": "send", "room": "1", "message": "sentinel from process 2"})
+	stored := waitStored(t, p1.app.store, 1, "sentinel from process 1", "sentinel from process 2")
+	want := []string{"hello from process 1", "hello from process 2", "sentinel from process 1", "sentinel from process 2"}
+	for _, text := range want {
+		if stored[text] != 1 {
+			t.Errorf("%q stored %d times; want once", text, stored[text])
+		}
+	}
+	if len(stored) != len(want) {
+		t.Errorf("room 1 holds %v; want each of %q once", stored, want)
+	}
+	if n, err := p2.app.store.CountMessages(context.Background(), 1); err != nil || n != len(want) {
+		t.Errorf("process 2 counts %d messages (%v); want %d", n, err, len(want))
+	}
+}
+
+// waitStored waits until the room's history holds every one of texts, and returns how many
+// times each text is stored.
+func waitStored(t *testing.T, s *Store, room int64, texts ...string) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		lines, err := s.History(context.Background(), room, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := map[string]int{}
+		for _, l := range lines {
+			stored[l.Text]++
+		}
+		all := true
+		for _, text := range texts {
+			all = all && stored[text] > 0
+		}
+		if all {
+			return stored
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("room %d holds %v; want %q among them", room, stored, texts)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the database: the worker signals nothing
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/gochannels/gochannels/internal/redistest"
 )
@@ -36,7 +35,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 
 	srv.Restart()
-	for {
+	for deadline := time.Now().Add(testTimeout); ; {
 		_, err := alice.dial("http://127.0.0.1")
 		if err == nil {
 			break
@@ -44,7 +43,10 @@ func TestRedisOutage(t *testing.T) {
 		if se := ws.StatusError(0); errors.As(err, &se) && int(se) == http.StatusForbidden {
 			t.Fatalf("a socket after the restart: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("no socket after the restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling: the layer's reconnection signals nothing
 	}
 	// The socket that lived through the outage reaches the other process again once the
 	// layers have put their channels back into the room's group.
@@ -61,10 +63,9 @@ func TestRedisOutage(t *testing.T) {
 func heard(t *testing.T, from, to *wsClient, text string) bool {
 	t.Helper()
 	from.send(map[string]any{"command": "send", "room": "1", "message": text})
-	_ = to.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	defer func() { _ = to.conn.SetReadDeadline(time.Time{}) }()
+	deadline := time.Now().Add(300 * time.Millisecond)
 	for {
-		data, err := wsutil.ReadServerText(to.conn)
+		data, err := to.conn.ReadText(time.Until(deadline))
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return false
