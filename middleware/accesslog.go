@@ -70,7 +70,12 @@ func (a *accessEntry) decide(code int, side string) {
 
 // Received adds up an event received (see channels.Observer).
 func (a *accessEntry) Received(msg channels.Message) channels.Message {
-	switch msg.Type() {
+	return a.ReceivedType(msg.Type(), msg)
+}
+
+// ReceivedType is Received for an event of type typ (see channels.TypedObserver).
+func (a *accessEntry) ReceivedType(typ string, msg channels.Message) channels.Message {
+	switch typ {
 	case channels.TypeWebsocketReceive, channels.TypeHTTPRequest:
 		n := len(msg.String("text")) + len(msg.Bytes("bytes")) + len(msg.Bytes("body"))
 		a.in.Add(int64(n))

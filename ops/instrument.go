@@ -102,7 +102,12 @@ func (t *tracker) Injected(msg channels.Message, err error) {
 // Received counts an event from the server and returns it, a websocket.disconnect with its
 // ClosedByKey added (see channels.Observer).
 func (t *tracker) Received(msg channels.Message) channels.Message {
-	switch msg.Type() {
+	return t.ReceivedType(msg.Type(), msg)
+}
+
+// ReceivedType is Received for an event of type typ (see channels.TypedObserver).
+func (t *tracker) ReceivedType(typ string, msg channels.Message) channels.Message {
+	switch typ {
 	case channels.TypeWebsocketReceive:
 		t.add(tMsgIn, 1)
 		t.add(tBytesIn, uint64(payloadLen(msg, "text", "bytes")))
