@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Observer watches one scope's events on their way between the server and an application
@@ -45,6 +46,17 @@ type InjectObserver interface {
 	Injected(msg Message, err error)
 }
 
+// TypedObserver is an Observer told the type of each event it receives: ReceivedType is
+// called instead of Received, with typ the event's "type". When Observe wrappers are nested
+// (one observer's application is another's, as with ops.Instrument around
+// middleware.AccessLog), the type is read once per event for all of them, rather than once
+// by each observer. ReceivedType returns what Received would (an observer that adds keys to
+// a copy keeps the type).
+type TypedObserver interface {
+	Observer
+	ReceivedType(typ string, msg Message) Message
+}
+
 // Observe returns app wrapped so that each scope it serves is watched by the Observer that
 // observe returns for it; when observe returns nil the scope is served as app alone would.
 // The Receiver and Sender that app gets report to the Observer and keep the optional
@@ -69,6 +81,7 @@ func Observe(app Application, observe func(ctx context.Context, scope *Scope) Ob
 		}
 		o := &observation{obs: obs, recv: receive, send: send}
 		o.text, _ = obs.(TextObserver)
+		o.typed, _ = obs.(TypedObserver)
 		o.injObs, _ = obs.(InjectObserver)
 		o.inj, _ = receive.(Injector)
 		o.det, _ = receive.(Detacher)
@@ -92,6 +105,7 @@ func Observe(app Application, observe func(ctx context.Context, scope *Scope) Ob
 type observation struct {
 	obs    Observer
 	text   TextObserver   // obs, when it is one
+	typed  TypedObserver  // obs, when it is one
 	injObs InjectObserver // obs, when it is one
 	recv   Receiver
 	inj    Injector // recv, when it is one
@@ -115,11 +129,58 @@ func (o *observation) receiver() Receiver {
 }
 
 func (o *observation) receive(ctx context.Context) (Message, error) {
-	msg, err := o.recv.Receive(ctx)
-	if err != nil {
-		return msg, err
+	_, msg, err := o.receiveTyped(ctx)
+	return msg, err
+}
+
+// receiveTyped receives an event and reports it; it returns the event's type too, read
+// once: from the wrapped Receiver when it is another observation's.
+func (o *observation) receiveTyped(ctx context.Context) (string, Message, error) {
+	var typ string
+	var msg Message
+	var err error
+	if tr, ok := o.recv.(typedReceiver); ok {
+		typ, msg, err = tr.receiveTyped(ctx)
+	} else {
+		msg, err = o.recv.Receive(ctx)
+		if err == nil {
+			typ = msg.Type()
+		}
 	}
-	return o.obs.Received(msg), nil
+	if err != nil {
+		return "", msg, err
+	}
+	typ, msg = o.received(typ, msg)
+	return typ, msg, nil
+}
+
+// received reports an event of type typ to the Observer, and returns the event the
+// application gets and its type.
+func (o *observation) received(typ string, msg Message) (string, Message) {
+	if o.typed == nil {
+		got := o.obs.Received(msg)
+		if !sameMessage(got, msg) {
+			typ = got.Type()
+		}
+		return typ, got
+	}
+	got := o.typed.ReceivedType(typ, msg)
+	if !sameMessage(got, msg) {
+		typ = got.Type()
+	}
+	return typ, got
+}
+
+// sameMessage tells whether a and b are the same map (not only equal ones): a map value is
+// a pointer to its header.
+func sameMessage(a, b Message) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
+}
+
+// typedReceiver is a wrapped Receiver of this file, which tells the type of the events it
+// returns (see receiveTyped).
+type typedReceiver interface {
+	receiveTyped(ctx context.Context) (string, Message, error)
 }
 
 func (o *observation) limitInjected(maxBytes int, policy OverflowPolicy) {
@@ -153,12 +214,20 @@ func (r *observedReceiver) Receive(ctx context.Context) (Message, error) {
 	return (*observation)(r).receive(ctx)
 }
 
+func (r *observedReceiver) receiveTyped(ctx context.Context) (string, Message, error) {
+	return (*observation)(r).receiveTyped(ctx)
+}
+
 // observedInjector is the wrapped Receiver of an Injector.
 type observedInjector observation
 
 // Receive receives from the wrapped Receiver and reports the event.
 func (r *observedInjector) Receive(ctx context.Context) (Message, error) {
 	return (*observation)(r).receive(ctx)
+}
+
+func (r *observedInjector) receiveTyped(ctx context.Context) (string, Message, error) {
+	return (*observation)(r).receiveTyped(ctx)
 }
 
 // Inject injects into the wrapped Receiver and reports the outcome.
@@ -177,6 +246,10 @@ func (r *observedDetacher) Receive(ctx context.Context) (Message, error) {
 	return (*observation)(r).receive(ctx)
 }
 
+func (r *observedDetacher) receiveTyped(ctx context.Context) (string, Message, error) {
+	return (*observation)(r).receiveTyped(ctx)
+}
+
 // Detach detaches the wrapped Receiver with a handler that reports the events and the end.
 func (r *observedDetacher) Detach(ctx context.Context, h EventHandler) error {
 	return (*observation)(r).detach(ctx, h)
@@ -188,6 +261,10 @@ type observedMailbox observation
 // Receive receives from the wrapped Receiver and reports the event.
 func (r *observedMailbox) Receive(ctx context.Context) (Message, error) {
 	return (*observation)(r).receive(ctx)
+}
+
+func (r *observedMailbox) receiveTyped(ctx context.Context) (string, Message, error) {
+	return (*observation)(r).receiveTyped(ctx)
 }
 
 // Inject injects into the wrapped Receiver and reports the outcome.
@@ -211,9 +288,19 @@ type observedHandler struct {
 
 // HandleEvent implements EventHandler.
 func (oh *observedHandler) HandleEvent(msg Message, err error) (done bool, result error) {
+	var typ string
+	if err == nil {
+		typ = msg.Type()
+	}
+	return oh.handleTyped(typ, msg, err)
+}
+
+// handleTyped is HandleEvent for an event of type typ (read by the caller): an observed
+// handler wrapped by another passes the type it read on.
+func (oh *observedHandler) handleTyped(typ string, msg Message, err error) (done bool, result error) {
 	obs := oh.o.obs
 	if err == nil {
-		msg = obs.Received(msg)
+		typ, msg = oh.o.received(typ, msg)
 	}
 	ok := false
 	defer func() {
@@ -224,7 +311,11 @@ func (oh *observedHandler) HandleEvent(msg Message, err error) (done bool, resul
 			obs.Ended(result, false)
 		}
 	}()
-	done, result = oh.h.HandleEvent(msg, err)
+	if inner, isObserved := oh.h.(*observedHandler); isObserved {
+		done, result = inner.handleTyped(typ, msg, err)
+	} else {
+		done, result = oh.h.HandleEvent(msg, err)
+	}
 	ok = true
 	return done, result
 }

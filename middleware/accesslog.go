@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gochannels/gochannels/channels"
@@ -21,7 +22,7 @@ import (
 // RecordResponses.
 //
 // It is a channels.Observer (see channels.Observe): it costs a small allocation per scope
-// and a few additions per message, and keeps the Receiver's and Sender's optional
+// and an atomic addition or two per message (no lock for data frames), and keeps the Receiver's and Sender's optional
 // interfaces, so consumers keep their push delivery from the layer and may detach from
 // their goroutine while idle (the line is written when the scope really ends). Channel
 // scopes (background workers) are passed through unlogged.
@@ -50,8 +51,9 @@ type accessEntry struct {
 	// the whole life of a detached (idle) WebSocket.
 	typ, path, client, method string
 
-	mu       sync.Mutex
-	in, out  int64
+	in, out atomic.Int64 // payload bytes; exact once the scope has ended
+
+	mu       sync.Mutex // guards the rest
 	status   int
 	accepted bool
 	refused  bool // closed before accepting
@@ -68,12 +70,15 @@ func (a *accessEntry) decide(code int, side string) {
 
 // Received adds up an event received (see channels.Observer).
 func (a *accessEntry) Received(msg channels.Message) channels.Message {
-	switch msg.Type() {
+	return a.ReceivedType(msg.Type(), msg)
+}
+
+// ReceivedType is Received for an event of type typ (see channels.TypedObserver).
+func (a *accessEntry) ReceivedType(typ string, msg channels.Message) channels.Message {
+	switch typ {
 	case channels.TypeWebsocketReceive, channels.TypeHTTPRequest:
 		n := len(msg.String("text")) + len(msg.Bytes("bytes")) + len(msg.Bytes("body"))
-		a.mu.Lock()
-		a.in += int64(n)
-		a.mu.Unlock()
+		a.in.Add(int64(n))
 	case channels.TypeWebsocketDisconnect:
 		code, _ := msg.Int("code")
 		side := msg.String("closed_by") // set by the server or by ops.Instrument
@@ -120,6 +125,10 @@ func (a *accessEntry) Sent(msg channels.Message, err error) {
 
 // SentText records a text frame as Sent does (see channels.TextObserver).
 func (a *accessEntry) SentText(text string, err error) {
+	if err == nil {
+		a.out.Add(int64(len(text)))
+		return
+	}
 	a.mu.Lock()
 	a.sentLocked(len(text), err)
 	a.mu.Unlock()
@@ -129,7 +138,7 @@ func (a *accessEntry) SentText(text string, err error) {
 // a.mu is held.
 func (a *accessEntry) sentLocked(n int, err error) {
 	if err == nil {
-		a.out += int64(n)
+		a.out.Add(int64(n))
 		return
 	}
 	var ce *channels.CloseError
@@ -158,14 +167,14 @@ func (a *accessEntry) Ended(err error, panicked bool) {
 			// server is mounted through RecordResponses.
 			if st, n, ok := RecordedResponse(a.ctx); ok && st != 0 {
 				status = st
-				a.out += n
+				a.out.Add(n)
 			}
 		}
 		// The body read by an http.Handler itself (FromHTTPHandler on a server mounted
 		// through RecordResponses) goes through no event; when the server delivered it as
 		// events it was counted both ways, once each.
-		if n, ok := recordedBodyIn(a.ctx); ok && n > a.in {
-			a.in = n
+		if n, ok := recordedBodyIn(a.ctx); ok && n > a.in.Load() {
+			a.in.Store(n)
 		}
 		if status == 0 && failed {
 			status = 500 // the server answers for a failed application
@@ -202,7 +211,7 @@ func (a *accessEntry) Ended(err error, panicked bool) {
 		}
 		attrs = append(attrs, slog.Int("close_code", a.code), slog.String("closed_by", a.side))
 	}
-	attrs = append(attrs, slog.Duration("duration", time.Since(a.start)), slog.Int64("bytes_in", a.in), slog.Int64("bytes_out", a.out))
+	attrs = append(attrs, slog.Duration("duration", time.Since(a.start)), slog.Int64("bytes_in", a.in.Load()), slog.Int64("bytes_out", a.out.Load()))
 	if failed {
 		if panicked {
 			attrs = append(attrs, slog.String("error", "panic"))

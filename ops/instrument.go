@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/middleware"
@@ -15,7 +16,8 @@ import (
 // status class.
 //
 // The wrapper is a channels.Observer (see channels.Observe): it sees only the events between
-// the server and app, adds one small allocation per scope and a few atomic adds per message,
+// the server and app, adds one small allocation per scope and a few atomic adds per message
+// (on the scope's own counters, which every scrape sums: /metrics is exact at each scrape),
 // and keeps the optional interfaces of the server's Receiver and Sender, so consumers keep
 // their push delivery from the channel layer (each injected message is counted as
 // delivered, mailbox_full, overflow or closed) and may detach from their goroutine while idle (the
@@ -34,6 +36,7 @@ func (m *Metrics) Instrument(app channels.Application) channels.Application {
 		}
 		t.sc.total.Inc()
 		t.sc.open.Inc()
+		m.live.track(t)
 		return t
 	})
 }
@@ -50,6 +53,12 @@ type tracker struct {
 	sc   *scopeCounters
 	kind uint8
 	ctx  context.Context // an HTTP scope's, for responses written by an http.Handler
+
+	prev, next *tracker    // in Metrics.live, guarded by its lock
+	_          [64]byte    // keeps n off the lines of the fields above
+	n          tallies     // the scope's per-message counts (see tally.go)
+	ended      atomic.Bool // folded into sc.base: later adds fold themselves; read-mostly
+	_          [63]byte
 
 	mu       sync.Mutex
 	accepted bool   // websocket.accept succeeded
@@ -76,30 +85,35 @@ func (t *tracker) decide(code int, side string, slow string) {
 func (t *tracker) Injected(msg channels.Message, err error) {
 	switch {
 	case err == nil:
-		t.sc.layerOK.Inc()
+		t.add(tLayerOK, 1)
 	case errors.Is(err, channels.ErrDroppedOldest):
 		// Queued, after an older message was dropped.
-		t.sc.layerOK.Inc()
-		t.sc.layerFull.Inc()
+		t.add(tLayerOK, 1)
+		t.add(tLayerFull, 1)
 	case errors.Is(err, channels.ErrMailboxFull):
-		t.sc.layerFull.Inc()
+		t.add(tLayerFull, 1)
 	case errors.Is(err, channels.ErrEventOverflow):
-		t.sc.layerOverflow.Inc()
+		t.add(tLayerOverflow, 1)
 	default:
-		t.sc.layerClosed.Inc()
+		t.add(tLayerClosed, 1)
 	}
 }
 
 // Received counts an event from the server and returns it, a websocket.disconnect with its
 // ClosedByKey added (see channels.Observer).
 func (t *tracker) Received(msg channels.Message) channels.Message {
-	switch msg.Type() {
+	return t.ReceivedType(msg.Type(), msg)
+}
+
+// ReceivedType is Received for an event of type typ (see channels.TypedObserver).
+func (t *tracker) ReceivedType(typ string, msg channels.Message) channels.Message {
+	switch typ {
 	case channels.TypeWebsocketReceive:
-		t.sc.msgIn.Inc()
-		t.sc.bytesIn.Add(float64(payloadLen(msg, "text", "bytes")))
+		t.add(tMsgIn, 1)
+		t.add(tBytesIn, uint64(payloadLen(msg, "text", "bytes")))
 	case channels.TypeHTTPRequest:
 		if n := len(msg.Bytes("body")); n > 0 {
-			t.sc.bytesIn.Add(float64(n))
+			t.add(tBytesIn, uint64(n))
 		}
 	case channels.TypeWebsocketDisconnect:
 		code, _ := msg.Int("code")
@@ -151,7 +165,7 @@ func (t *tracker) Sent(msg channels.Message, err error) {
 	case channels.TypeHTTPResponseBody:
 		if err == nil {
 			if n := payloadLen(msg, "body", ""); n > 0 {
-				t.sc.bytesOut.Add(float64(n))
+				t.add(tBytesOut, uint64(n))
 			}
 		}
 	case channels.TypeHTTPResponseStart:
@@ -183,8 +197,8 @@ func (t *tracker) SentText(text string, err error) { t.sentFrame(len(text), err)
 // records the close that refused it.
 func (t *tracker) sentFrame(n int, err error) {
 	if err == nil {
-		t.sc.msgOut.Inc()
-		t.sc.bytesOut.Add(float64(n))
+		t.add(tMsgOut, 1)
+		t.add(tBytesOut, uint64(n))
 		return
 	}
 	var ce *channels.CloseError
@@ -221,6 +235,7 @@ func (t *tracker) appClosed(msg channels.Message) {
 // Ended counts the end of the scope (see channels.Observer).
 func (t *tracker) Ended(err error, panicked bool) {
 	m := t.m
+	defer m.live.untrack(t) // after the last bytes of an HTTP response
 	t.sc.open.Dec()
 	var ce *channels.CloseError
 	failed := false
@@ -243,7 +258,9 @@ func (t *tracker) Ended(err error, panicked bool) {
 			// server is mounted through InstrumentHandler.
 			if st, n, ok := middleware.RecordedResponse(t.ctx); ok && st != 0 {
 				status = st
-				t.sc.bytesOut.Add(float64(n))
+				if n > 0 {
+					t.add(tBytesOut, uint64(n))
+				}
 			}
 		}
 		switch {

@@ -31,14 +31,17 @@ const ClosedByKey = "closed_by"
 
 // Metrics holds the Prometheus metrics of one process: Instrument and InstrumentLayer feed
 // them, Handler serves them. All counters a hot path touches are resolved when Metrics is
-// built, so counting a message is one atomic add per number.
+// built; the per-message counts of Instrument are kept per scope and summed at each scrape
+// (exact at every scrape), so counting a message is one uncontended atomic add per number.
 type Metrics struct {
 	ns       string
 	reg      prometheus.Registerer
 	gatherer prometheus.Gatherer
 
-	scopes map[string]*scopeCounters // by scope type; read-only after NewMetrics
-	other  *scopeCounters            // any other scope type
+	scopes    map[string]*scopeCounters // by scope type; read-only after NewMetrics
+	other     *scopeCounters            // any other scope type
+	scopeList []*scopeCounters          // all of them, by scopeCounters.index
+	live      liveScopes                // the scopes in progress, for the scrape
 
 	closes      *prometheus.CounterVec
 	closeCache  sync.Map // closeKey (code label, side) → prometheus.Counter
@@ -52,12 +55,12 @@ type Metrics struct {
 
 // scopeCounters are the per-scope-type counters, resolved once.
 type scopeCounters struct {
+	typ                                  string // the type label
+	index                                int    // in Metrics.scopeList
 	open                                 prometheus.Gauge
 	total                                prometheus.Counter
-	msgIn, msgOut, bytesIn, bytesOut     prometheus.Counter
-	layerOK, layerFull, layerClosed      prometheus.Counter
-	layerOverflow                        prometheus.Counter
 	failPanic, failError, failAppClose11 prometheus.Counter
+	base                                 tallies // what the ended scopes counted (see tally.go)
 }
 
 type closeKey struct{ code, side string }
@@ -86,11 +89,16 @@ func NewMetrics(reg prometheus.Registerer, namespace string) *Metrics {
 	open := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "connections_open",
 		Help: "Scopes in progress (HTTP requests, WebSocket connections, channel consumers), by scope type."}, []string{"type"})
 	total := counterVec("connections_total", "Scopes started, by scope type.", "type")
-	msgIn := counterVec("messages_received_total", "WebSocket data messages received from clients (websocket.receive), by scope type.", "type")
-	msgOut := counterVec("messages_sent_total", "WebSocket data messages the server took for sending (websocket.send), by scope type.", "type")
-	bytesIn := counterVec("bytes_received_total", "Payload bytes received: websocket.receive text/bytes and http.request bodies, by scope type.", "type")
-	bytesOut := counterVec("bytes_sent_total", "Payload bytes sent: websocket.send text/bytes and http.response.body bodies, by scope type.", "type")
-	layerMsgs := counterVec("layer_messages_total", "Channel-layer messages pushed into scopes' receivers, by scope type and result (delivered; mailbox_full: dropped by a full queue, the new message or, under drop-oldest, an older one; overflow: refused by a queue over its byte bound, which closed the connection; closed).", "type", "result")
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+	}
+	tc := &tallyCollector{m: m,
+		msgIn:     desc("messages_received_total", "WebSocket data messages received from clients (websocket.receive), by scope type.", "type"),
+		msgOut:    desc("messages_sent_total", "WebSocket data messages the server took for sending (websocket.send), by scope type.", "type"),
+		bytesIn:   desc("bytes_received_total", "Payload bytes received: websocket.receive text/bytes and http.request bodies, by scope type.", "type"),
+		bytesOut:  desc("bytes_sent_total", "Payload bytes sent: websocket.send text/bytes and http.response.body bodies, by scope type.", "type"),
+		layerMsgs: desc("layer_messages_total", "Channel-layer messages pushed into scopes' receivers, by scope type and result (delivered; mailbox_full: dropped by a full queue, the new message or, under drop-oldest, an older one; overflow: refused by a queue over its byte bound, which closed the connection; closed).", "type", "result"),
+	}
 	fails := counterVec("application_failures_total", "Application failures by scope type and kind: panic, error (a returned error the server turns into 1011 or 500), close_1011 (the application closed with 1011, the consumers' failure policy).", "type", "kind")
 	m.closes = counterVec("websocket_closes_total", "WebSocket connections closed, by close code and by who closed first (application, client, server, unknown).", "code", "side")
 	m.slow = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "websocket_slow_client_closes_total",
@@ -109,18 +117,14 @@ func NewMetrics(reg prometheus.Registerer, namespace string) *Metrics {
 	}
 
 	mk := func(typ string) *scopeCounters {
-		return &scopeCounters{
+		sc := &scopeCounters{typ: typ, index: len(m.scopeList),
 			open: open.WithLabelValues(typ), total: total.WithLabelValues(typ),
-			msgIn: msgIn.WithLabelValues(typ), msgOut: msgOut.WithLabelValues(typ),
-			bytesIn: bytesIn.WithLabelValues(typ), bytesOut: bytesOut.WithLabelValues(typ),
-			layerOK:        layerMsgs.WithLabelValues(typ, "delivered"),
-			layerFull:      layerMsgs.WithLabelValues(typ, "mailbox_full"),
-			layerClosed:    layerMsgs.WithLabelValues(typ, "closed"),
-			layerOverflow:  layerMsgs.WithLabelValues(typ, "overflow"),
 			failPanic:      fails.WithLabelValues(typ, "panic"),
 			failError:      fails.WithLabelValues(typ, "error"),
 			failAppClose11: fails.WithLabelValues(typ, "close_1011"),
 		}
+		m.scopeList = append(m.scopeList, sc)
+		return sc
 	}
 	m.scopes = map[string]*scopeCounters{
 		channels.ScopeHTTP:      mk(channels.ScopeHTTP),
@@ -130,7 +134,7 @@ func NewMetrics(reg prometheus.Registerer, namespace string) *Metrics {
 	m.other = mk("other")
 	m.layer = newLayerMetrics(namespace)
 
-	reg.MustRegister(open, total, msgIn, msgOut, bytesIn, bytesOut, layerMsgs, fails, m.closes, m.slow, slowBy, m.refused, httpResp)
+	reg.MustRegister(open, total, tc, fails, m.closes, m.slow, slowBy, m.refused, httpResp)
 	m.layer.register(reg)
 	return m
 }
