@@ -22,15 +22,17 @@
 // # Delivery from the channel layer
 //
 // The channel layer pushes a consumer's messages into the same queue as its socket events
-// (Injector). On the server that queue is bounded by memory, not by count: the layer
-// messages waiting for one connection by Server.EventQueueBytes (1 MiB by default, as
-// estimated by MessageSize), its outgoing frames by Server.OutboundQueueBytes, so a
-// connection whose application keeps up loses nothing even in bursts of thousands of
-// messages. A connection past its event bound is closed with 1008 "event queue full" after
-// the events already queued, so no later message reaches it and its stream has no hole;
-// Server.EventOverflow (or consumer.WithOverflowPolicy per application) may drop the newest
-// or oldest messages instead. See OverflowPolicy, IsSlowClient and SlowCloseKind. This is
-// the Go side only: a Django sender (channels_redis) still gets ChannelFull from a full
+// (Injector). On the server that queue is bounded by memory, not by count: the layer messages
+// waiting for one connection by Server.EventQueueBytes (1 MiB by default, as estimated by
+// MessageSize), its outgoing frames by Server.OutboundQueueBytes, so a connection whose
+// application keeps up loses nothing even in bursts of thousands of messages. The bound counts
+// the events waiting: the application's handler takes them in batches of up to 32, and the
+// events of the batch in hand no longer count, so a connection holds at most EventQueueBytes
+// plus those 32 events. A connection past its event bound is closed with 1008 "event queue
+// full" after the events already queued, so no later message reaches it and its stream has no
+// hole; Server.EventOverflow (or consumer.WithOverflowPolicy per application) may drop the
+// newest or oldest messages instead. See OverflowPolicy, IsSlowClient and SlowCloseKind. This
+// is the Go side only: a Django sender (channels_redis) still gets ChannelFull from a full
 // Redis channel, and the Python side's capacity rules are unchanged.
 //
 // One message type is reserved: TypeClose ("gochannels.close", with "code" and "reason"),
