@@ -297,23 +297,19 @@ func (c *ChatConsumer) enter(ctx context.Context, r Room) error {
 	return c.sendJoinReply(ctx, r)
 }
 
-// sendJoinReply sends the join reply: the room, its recent messages from the archive, its
-// members (presence.go) and its current position (recovery.go).
+// sendJoinReply sends the join reply: the room, its recent messages (joinhistory.go), its
+// members (presence.go) and its current position, from which the page resumes.
 func (c *ChatConsumer) sendJoinReply(ctx context.Context, r Room) error {
 	id := r.StringID()
-	lines, err := c.app.store.History(ctx, r.ID, HistoryLen)
-	if err != nil {
-		c.Logger().Warn("multichat: history not available", "room", id, "error", err)
-	}
-	history := make([]map[string]any, 0, len(lines))
-	for _, l := range lines {
-		history = append(history, map[string]any{
-			"msg_type": MsgTypeMessage, "room": id, "username": l.Username, "message": l.Text, "id": l.MsgID, "ts": l.TS,
-		})
+	history, top := c.recentMessages(ctx, r)
+	if history == nil {
+		history = []map[string]any{}
 	}
 	reply := map[string]any{"join": id, "title": r.Title, "staff_only": r.StaffOnly, "history": history}
 	c.addMembers(ctx, id, reply)
-	c.addTop(ctx, id, reply)
+	if top != nil {
+		reply["pos"] = map[string]any{"stream": RoomGroup(id), "offset": top.Offset, "epoch": top.Epoch}
+	}
 	return c.SendJSON(ctx, reply)
 }
 

@@ -123,18 +123,3 @@ func (c *ChatConsumer) enterSince(ctx context.Context, r Room, since layers.Posi
 	c.addMembers(ctx, id, reply)
 	return c.SendJSON(ctx, reply)
 }
-
-// addTop puts the room's current position into a join reply, so that a page that sees no
-// message before it reconnects can still resume from there.
-func (c *ChatConsumer) addTop(ctx context.Context, id string, reply map[string]any) {
-	page, err := layers.History(ctx, c.app.layer, RoomGroup(id), layers.Position{}, 1)
-	if err != nil {
-		if !errors.Is(err, layers.ErrNotSupported) {
-			c.Logger().Warn("multichat: room position not available", "room", id, "error", err)
-		}
-		return
-	}
-	if page.Top.Epoch != "" {
-		reply["pos"] = map[string]any{"stream": RoomGroup(id), "offset": page.Top.Offset, "epoch": page.Top.Epoch}
-	}
-}
