@@ -41,6 +41,7 @@ type LostGroupSendsError struct {
 	Err   error
 }
 
+// Error says how many pipelined sends to the group were lost, and the last failure.
 func (e *LostGroupSendsError) Error() string {
 	return fmt.Sprintf("redislayer: %d pipelined group sends to %q were lost: %v", e.Lost, e.Group, e.Err)
 }
