@@ -17,15 +17,7 @@ import (
 // History since a position, with a limit, Top and Oldest; a new epoch after Flush.
 func History(t *testing.T, newLayer Factory, opts ...Option) {
 	c := buildConfig(opts)
-	historian := func(t *testing.T) (layers.Layer, layers.Historian) {
-		t.Helper()
-		l := newLayer(t, Rules())
-		h, err := layers.AsHistorian(l)
-		if err != nil {
-			t.Fatalf("the layer is no Historian: %v", err)
-		}
-		return l, h
-	}
+	historian := capability(newLayer, Rules(), layers.AsHistorian, "Historian")
 	t.Run("Positions", func(t *testing.T) { historyPositions(t, c, historian) })
 	t.Run("ConcurrentSenders", func(t *testing.T) { historyConcurrent(t, c, historian) })
 	t.Run("NoHistory", func(t *testing.T) { historyNone(t, c, historian) })
@@ -36,7 +28,7 @@ func History(t *testing.T, newLayer Factory, opts ...Option) {
 	t.Run("ClosedLayer", func(t *testing.T) { historyClosed(t, c, historian) })
 }
 
-type historianFunc func(t *testing.T) (layers.Layer, layers.Historian)
+type historianFunc = capableFunc[layers.Historian]
 
 // send sends n messages {"type": "lt.msg", "n": from..from+n-1} to g.
 func send(t *testing.T, ctx context.Context, l layers.Layer, g string, from, n int) {

@@ -16,15 +16,7 @@ import (
 // events on and off; members of a closed layer disappearing.
 func Presence(t *testing.T, newLayer Factory, opts ...Option) {
 	c := buildConfig(opts)
-	presencer := func(t *testing.T) (layers.Layer, layers.Presencer) {
-		t.Helper()
-		l := newLayer(t, nil)
-		p, err := layers.AsPresencer(l)
-		if err != nil {
-			t.Fatalf("the layer is no Presencer: %v", err)
-		}
-		return l, p
-	}
+	presencer := capability(newLayer, nil, layers.AsPresencer, "Presencer")
 	t.Run("JoinLeaveCount", func(t *testing.T) { presenceJoinLeave(t, c, presencer) })
 	t.Run("Info", func(t *testing.T) { presenceInfo(t, c, presencer) })
 	t.Run("InfoBound", func(t *testing.T) { presenceInfoBound(t, c, presencer) })
@@ -35,7 +27,7 @@ func Presence(t *testing.T, newLayer Factory, opts ...Option) {
 	t.Run("ClosedLayer", func(t *testing.T) { presenceClosed(t, c, newLayer) })
 }
 
-type presencerFunc func(t *testing.T) (layers.Layer, layers.Presencer)
+type presencerFunc = capableFunc[layers.Presencer]
 
 func newChannel(t *testing.T, ctx context.Context, l layers.Layer) string {
 	t.Helper()
