@@ -26,11 +26,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+	goleak.VerifyTestMain(m, append(redistest.LeakOptions(), goleak.Cleanup(func(int) {
 		if buildDir != "" {
 			_ = os.RemoveAll(buildDir)
 		}
-	}))
+	}))...)
 }
 
 var (

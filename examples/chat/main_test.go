@@ -19,11 +19,12 @@ import (
 
 	"github.com/gochannels/gochannels/internal/logbuf"
 	"github.com/gochannels/gochannels/internal/proctest"
+	"github.com/gochannels/gochannels/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
 	proctest.RunMainIfChild(main)
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, redistest.LeakOptions()...)
 }
 
 type client struct {

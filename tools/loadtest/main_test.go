@@ -13,6 +13,7 @@ import (
 	"github.com/gochannels/gochannels/channels"
 	"github.com/gochannels/gochannels/channelstest"
 	"github.com/gochannels/gochannels/examples/chat/chat"
+	"github.com/gochannels/gochannels/internal/redistest"
 	"github.com/gochannels/gochannels/layers"
 	"github.com/gochannels/gochannels/middleware"
 	"go.uber.org/goleak"
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(workerEnv); spec != "" {
 		os.Exit(testWorker(spec))
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, redistest.LeakOptions()...)
 }
 
 // testWorker runs ServeWorker from "url n offset".
