@@ -91,6 +91,17 @@ type EventHandler interface {
 	HandleEvent(msg Message, err error) (done bool, result error)
 }
 
+// TypedEventHandler is an EventHandler that can be told the type of each event: a caller
+// that has read the event's "type" already (the handler of Observe, which reads it for its
+// Observer) calls HandleTypedEvent instead of HandleEvent, so that the type is read once per
+// event rather than once by each. The calls keep HandleEvent's rules.
+type TypedEventHandler interface {
+	EventHandler
+	// HandleTypedEvent is HandleEvent for an event whose "type" is typ (msg.Type() when err
+	// is nil, "" otherwise).
+	HandleTypedEvent(typ string, msg Message, err error) (done bool, result error)
+}
+
 // Detacher is implemented by a Receiver that can run an application without a goroutine per
 // idle scope: after Detach the Receiver hands each event to the handler as it arrives, and the
 // application returns ErrDetached from Serve right away. Ordering and failure semantics stay

@@ -199,7 +199,10 @@ func (o *observation) inject(msg Message) error {
 
 func (o *observation) detach(ctx context.Context, h EventHandler) error {
 	o.detached.Store(true)
-	if err := o.det.Detach(ctx, &observedHandler{o: o, h: h}); err != nil {
+	oh := &observedHandler{o: o, h: h}
+	oh.inner, _ = h.(*observedHandler)
+	oh.typed, _ = h.(TypedEventHandler)
+	if err := o.det.Detach(ctx, oh); err != nil {
 		o.detached.Store(false)
 		return err
 	}
@@ -282,8 +285,10 @@ func (r *observedMailbox) Detach(ctx context.Context, h EventHandler) error {
 
 // observedHandler reports the events of a detached scope, and its end.
 type observedHandler struct {
-	o *observation
-	h EventHandler
+	o     *observation
+	h     EventHandler
+	inner *observedHandler  // h, when it is one (nested Observe wrappers)
+	typed TypedEventHandler // h, when it is one
 }
 
 // HandleEvent implements EventHandler.
@@ -311,9 +316,12 @@ func (oh *observedHandler) handleTyped(typ string, msg Message, err error) (done
 			obs.Ended(result, false)
 		}
 	}()
-	if inner, isObserved := oh.h.(*observedHandler); isObserved {
-		done, result = inner.handleTyped(typ, msg, err)
-	} else {
+	switch {
+	case oh.inner != nil:
+		done, result = oh.inner.handleTyped(typ, msg, err)
+	case oh.typed != nil:
+		done, result = oh.typed.HandleTypedEvent(typ, msg, err)
+	default:
 		done, result = oh.h.HandleEvent(msg, err)
 	}
 	ok = true

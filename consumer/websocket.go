@@ -215,18 +215,28 @@ type wsRun[T any, P interface {
 // HandleEvent implements channels.EventHandler: it handles one event, or the end of the
 // events (err not nil), and reports whether the consumer is done.
 func (r *wsRun[T, P]) HandleEvent(msg channels.Message, err error) (done bool, result error) {
+	var typ string
+	if err == nil {
+		typ = msg.Type()
+	}
+	return r.HandleTypedEvent(typ, msg, err)
+}
+
+// HandleTypedEvent implements channels.TypedEventHandler: HandleEvent for an event of type
+// typ, read by the caller (the handler of an observed scope reads it for its Observer).
+func (r *wsRun[T, P]) HandleTypedEvent(typ string, msg channels.Message, err error) (done bool, result error) {
 	finished := false
 	defer func() {
 		if done || !finished {
 			r.stop() // the end, or a panic on its way up
 		}
 	}()
-	done, result = r.handle(msg, err)
+	done, result = r.handle(typ, msg, err)
 	finished = true
 	return done, result
 }
 
-func (r *wsRun[T, P]) handle(msg channels.Message, err error) (bool, error) {
+func (r *wsRun[T, P]) handle(typ string, msg channels.Message, err error) (bool, error) {
 	a, ctx, p, w := r.a, r.ctx, r.p, r.w
 	if err != nil {
 		// The scope ended without a disconnect event, or ctx is done.
@@ -236,7 +246,6 @@ func (r *wsRun[T, P]) handle(msg channels.Message, err error) (bool, error) {
 		}
 		return true, nil
 	}
-	typ := msg.Type()
 	switch typ {
 	case channels.TypeWebsocketConnect:
 		if r.connected {

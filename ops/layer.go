@@ -30,10 +30,10 @@ var layerOps = []string{OpSend, OpReceive, OpGroupSend, OpGroupAdd, OpGroupDisca
 type layerMetrics struct {
 	ops, errs, full *prometheus.CounterVec
 	dur             *prometheus.HistogramVec
-	listen          *prometheus.CounterVec
+	listen          *listenCollector
+	listened        listenTallies // the Listen deliveries, per Listen channel (listentally.go)
 
 	send, receive, groupSend, groupAdd, groupDiscard, newChannel, flush, listenOp, ping *opMetrics
-	delivered, dropped                                                                  prometheus.Counter
 }
 
 // opMetrics are one operation's resolved metrics.
@@ -53,9 +53,9 @@ func newLayerMetrics(ns string) *layerMetrics {
 		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "layer_operation_duration_seconds",
 			Help:    "Channel-layer call latency, by operation (receive includes the wait for a message).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"op"}),
-		listen: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "layer_listen_messages_total",
-			Help: "Messages the layer pushed to Listen callbacks, by result (delivered, dropped: the callback's queue was full)."}, []string{"result"}),
 	}
+	lm.listen = &listenCollector{s: &lm.listened, desc: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "layer_listen_messages_total"),
+		"Messages the layer pushed to Listen callbacks, by result (delivered, dropped: the callback's queue was full).", []string{"result"}, nil)}
 	res := map[string]*opMetrics{}
 	for _, op := range layerOps {
 		res[op] = &opMetrics{
@@ -66,8 +66,6 @@ func newLayerMetrics(ns string) *layerMetrics {
 	lm.send, lm.receive, lm.groupSend = res[OpSend], res[OpReceive], res[OpGroupSend]
 	lm.groupAdd, lm.groupDiscard, lm.newChannel = res[OpGroupAdd], res[OpGroupDiscard], res[OpNewChannel]
 	lm.flush, lm.listenOp, lm.ping = res[OpFlush], res[OpListen], res[OpPing]
-	lm.delivered = lm.listen.WithLabelValues("delivered")
-	lm.dropped = lm.listen.WithLabelValues("dropped")
 	return lm
 }
 
@@ -192,18 +190,23 @@ func (w *instLayer) Close() error { return w.l.Close() }
 
 func (w *instLayer) listen(ctx context.Context, prefix string, deliver func(channels.Message) bool) (string, func(), error) {
 	start := time.Now()
-	delivered, dropped := w.m.delivered, w.m.dropped
+	set := &w.m.listened
+	t := set.track()
 	ch, stop, err := w.l.(layers.Listener).Listen(ctx, prefix, func(msg channels.Message) bool {
 		ok := deliver(msg)
 		if ok {
-			delivered.Inc()
+			t.add(lDelivered)
 		} else {
-			dropped.Inc()
+			t.add(lDropped)
 		}
 		return ok
 	})
 	w.m.listenOp.done(ctx, start, err)
-	return ch, stop, err
+	if err != nil {
+		set.untrack(t)
+		return ch, stop, err
+	}
+	return ch, func() { stop(); set.untrack(t) }, nil
 }
 
 func (w *instLayer) ping(ctx context.Context) error {
