@@ -12,8 +12,8 @@
 // measures nothing itself. The spread of repeated runs is computed by loadtest.Repeat.
 //
 // Not in the pass, because they are not figures of one commit: the before/after rows that
-// alternate binaries of older commits (chatload -chat-bin), which need those builds; the
-// profiles and costs per delivery of "Where a delivery's time goes" (chatload -profile,
-// minutes of profiling that slow the servers; its rates are the bare section); and the
-// scaling table, which BENCHMARKS.md does not publish yet.
+// alternate binaries of older commits (chatload -chat-bin), which need those builds. The
+// scaling table (chatload -shapes scaling) and the costs per delivery of "Where a
+// delivery's time goes" (chatload -profile, one profiled run each, its profiles kept under
+// the pass's raw/profiles) are sections of their own.
 package benchpass

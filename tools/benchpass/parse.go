@@ -142,18 +142,52 @@ func parseTable(out []byte) ([]Sample, error) {
 			continue
 		}
 		name := fmt.Sprintf("%s, %s", specName(row.Server), shapeName(row.Shape))
-		samples = append(samples, Sample{Row: name, Figures: []loadtest.Figure{
+		samples = append(samples, Sample{Row: name, Figures: append([]loadtest.Figure{
 			{Name: "deliveries/s", Value: row.Report.DeliveriesPerSec},
 			{Name: "per server CPU-s", Value: row.DeliveriesPerServerCPUSec},
 			{Name: "per server+redis CPU-s", Value: row.DeliveriesPerServerRedisCPUSec},
 			{Name: "lost", Value: float64(row.Report.Lost)},
 			{Name: "echo timeouts", Value: float64(row.Report.EchoTimeouts)},
-		}})
+		}, costFigures(row.Costs)...)})
 	}
 	if len(samples) == 0 {
 		return nil, errNoFigures
 	}
 	return samples, nil
+}
+
+// costFigures are a profiled row's costs per delivery (chatload -profile; the figures of
+// DIR/<row>-costs.txt, read from the row's JSON): nil for a row without them. GC cycles
+// are per million deliveries, as costs.txt gives them.
+func costFigures(c *loadtest.Costs) []loadtest.Figure {
+	if c == nil {
+		return nil
+	}
+	f := []loadtest.Figure{
+		{Name: "CPU µs", Value: c.Server.CPUMicros},
+		{Name: "write syscalls", Value: c.Server.WriteSyscalls},
+		{Name: "read syscalls", Value: c.Server.ReadSyscalls},
+		{Name: "bytes written", Value: c.Server.BytesWritten},
+		{Name: "bytes read", Value: c.Server.BytesRead},
+		{Name: "context switches", Value: c.Server.ContextSwitches},
+	}
+	if c.Redis != nil {
+		f = append(f, loadtest.Figure{Name: "redis CPU µs", Value: c.Redis.CPUMicros})
+	}
+	if r := c.Runtime; r != nil {
+		f = append(f,
+			loadtest.Figure{Name: "heap allocs", Value: r.Allocs},
+			loadtest.Figure{Name: "heap bytes", Value: r.AllocBytes},
+			loadtest.Figure{Name: "GC cycles per million", Value: 1e6 * r.GCCycles},
+			loadtest.Figure{Name: "GC CPU µs", Value: r.GCCPUMicros},
+			loadtest.Figure{Name: "goroutines created", Value: r.GoroutinesCreated},
+			loadtest.Figure{Name: "goroutine schedulings", Value: r.GoroutineRuns},
+			loadtest.Figure{Name: "mutex wait ns", Value: r.MutexWaitNanos})
+	}
+	if t := c.Trace; t != nil {
+		f = append(f, loadtest.Figure{Name: "wake-ups (trace)", Value: t.WakeUps}, loadtest.Figure{Name: "Go syscalls (trace)", Value: t.Syscalls})
+	}
+	return f
 }
 
 // specName names a table's server spec as chatload's -server list does.

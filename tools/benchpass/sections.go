@@ -107,7 +107,9 @@ var (
 		"outage all: lost", "after all: lost", "whole all: error frames", "outage all: p99 ms", "whole all: closes"}
 	reconnectColumns = []string{"catch-up, all (s)", "catch-up p50 (s)", "catch-up p99 (s)", "replayed", "redis commands per client", "lost", "duplicates", "unrecoverable"}
 	tableColumns     = []string{"deliveries/s", "per server CPU-s", "per server+redis CPU-s", "lost", "echo timeouts"}
-	benchColumns     []string // every unit the benchmarks report
+	profileColumns   = []string{"deliveries/s", "CPU µs", "redis CPU µs", "heap allocs", "heap bytes", "GC cycles per million",
+		"write syscalls", "read syscalls", "context switches", "goroutines created", "wake-ups (trace)"}
+	benchColumns []string // every unit the benchmarks report
 )
 
 // chatload is a run of tools/cmd/chatload with -json, gochannels built once (-chat-bin).
@@ -181,13 +183,13 @@ func Sections() []Section {
 		{Name: "closed", Title: "Closed loop, every client sending: the chatload default shape and the saturated rows against Django (summary; End to end)", Runs: []Run{
 			chatload("gochannels, 1 × 100, Redis (the default shape)", "-clients 100 -layer redis", "-clients 10 -layer redis -duration 1s -warmup 500ms", 16*s, 6*s),
 			chatload("gochannels, 1 × 100, memory", "-clients 100", "-clients 10 -duration 1s -warmup 500ms", 15*s, 5*s),
-			withRepeat(1, chatload("Django, 1 × 100, Redis", "-clients 100 -layer redis -server django", "-clients 10 -layer redis -server django -duration 1s -warmup 500ms", 18*s, 10*s)),
-			withRepeat(1, chatload("gochannels, 10 × 100, 1 process, Redis", "-clients 1000 -rooms 10 -layer redis", "-clients 20 -rooms 2 -layer redis -duration 1s -warmup 500ms", 17*s, 6*s)),
-			withRepeat(1, chatload("Django, 10 × 100, 1 process, Redis", "-clients 1000 -rooms 10 -layer redis -server django", "-clients 20 -rooms 2 -layer redis -server django -duration 1s -warmup 500ms", 22*s, 10*s)),
-			withRepeat(1, chatload("gochannels, 10 × 100, 2 processes, Redis", "-clients 1000 -rooms 10 -procs 2", "-clients 20 -rooms 2 -procs 2 -duration 1s -warmup 500ms", 18*s, 6*s)),
-			withRepeat(1, chatload("Django, 10 × 100, 2 processes, Redis", "-clients 1000 -rooms 10 -procs 2 -server django", "-clients 20 -rooms 2 -procs 2 -server django -duration 1s -warmup 500ms", 24*s, 10*s)),
-			withRepeat(1, chatload("gochannels, 1 × 100, Redis, 10 senders", "-clients 100 -senders 10 -layer redis", "-clients 10 -senders 2 -layer redis -duration 1s -warmup 500ms", 16*s, 6*s)),
-			withRepeat(1, chatload("gochannels, 10 × 100, 2 processes, 10 senders per room", "-clients 1000 -rooms 10 -procs 2 -senders 10", "-clients 20 -rooms 2 -procs 2 -senders 2 -duration 1s -warmup 500ms", 18*s, 6*s)),
+			withRepeat(2, chatload("Django, 1 × 100, Redis", "-clients 100 -layer redis -server django", "-clients 10 -layer redis -server django -duration 1s -warmup 500ms", 18*s, 10*s)),
+			withRepeat(2, chatload("gochannels, 10 × 100, 1 process, Redis", "-clients 1000 -rooms 10 -layer redis", "-clients 20 -rooms 2 -layer redis -duration 1s -warmup 500ms", 17*s, 6*s)),
+			withRepeat(2, chatload("Django, 10 × 100, 1 process, Redis", "-clients 1000 -rooms 10 -layer redis -server django", "-clients 20 -rooms 2 -layer redis -server django -duration 1s -warmup 500ms", 22*s, 10*s)),
+			withRepeat(2, chatload("gochannels, 10 × 100, 2 processes, Redis", "-clients 1000 -rooms 10 -procs 2", "-clients 20 -rooms 2 -procs 2 -duration 1s -warmup 500ms", 18*s, 6*s)),
+			withRepeat(2, chatload("Django, 10 × 100, 2 processes, Redis", "-clients 1000 -rooms 10 -procs 2 -server django", "-clients 20 -rooms 2 -procs 2 -server django -duration 1s -warmup 500ms", 24*s, 10*s)),
+			withRepeat(2, chatload("gochannels, 1 × 100, Redis, 10 senders", "-clients 100 -senders 10 -layer redis", "-clients 10 -senders 2 -layer redis -duration 1s -warmup 500ms", 16*s, 6*s)),
+			withRepeat(2, chatload("gochannels, 10 × 100, 2 processes, 10 senders per room", "-clients 1000 -rooms 10 -procs 2 -senders 10", "-clients 20 -rooms 2 -procs 2 -senders 2 -duration 1s -warmup 500ms", 18*s, 6*s)),
 		}},
 		{Name: "bursts", Title: "Delivery under bursts: 10 senders × 50 in flight (pass of 2026-12-03; README), and the open-loop burst (Bursts: nothing lost)", Runs: []Run{
 			chatload("1 × 100, memory", "-clients 100 -senders 10 -inflight 50", "-clients 10 -senders 2 -inflight 5 -duration 1s -warmup 500ms", 15*s, 5*s),
@@ -198,10 +200,10 @@ func Sections() []Section {
 		{Name: "search", Title: "Highest clean rate: 0 lost, 0 echo timeouts, p99 ≤ 100 ms (pass of 2026-12-03; the README's headline)", Runs: searchRuns()},
 		{Name: "latency", Title: "Latency at a fixed 2,000 deliveries/s, open loop (End to end; README)", Runs: []Run{
 			withRepeat(2, chatload("1 × 100, Redis", "-mode open -rate 2000 -clients 100 -layer redis", "-mode open -rate 200 -clients 10 -layer redis -duration 1s -warmup 500ms", 16*s, 6*s)),
-			withRepeat(1, chatload("1 × 100, Redis, Django", "-mode open -rate 2000 -clients 100 -layer redis -server django", "-mode open -rate 200 -clients 10 -layer redis -server django -duration 1s -warmup 500ms", 18*s, 10*s)),
+			withRepeat(2, chatload("1 × 100, Redis, Django", "-mode open -rate 2000 -clients 100 -layer redis -server django", "-mode open -rate 200 -clients 10 -layer redis -server django -duration 1s -warmup 500ms", 18*s, 10*s)),
 			withRepeat(2, chatload("1 × 100, memory", "-mode open -rate 2000 -clients 100 -layer memory", "-mode open -rate 200 -clients 10 -layer memory -duration 1s -warmup 500ms", 15*s, 5*s)),
 			withRepeat(2, chatload("10 × 100, 2 processes, Redis", "-mode open -rate 2000 -clients 1000 -rooms 10 -procs 2", "-mode open -rate 200 -clients 20 -rooms 2 -procs 2 -duration 1s -warmup 500ms", 18*s, 6*s)),
-			withRepeat(1, chatload("10 × 100, 2 processes, Redis, Django", "-mode open -rate 2000 -clients 1000 -rooms 10 -procs 2 -server django", "-mode open -rate 200 -clients 20 -rooms 2 -procs 2 -server django -duration 1s -warmup 500ms", 24*s, 10*s)),
+			withRepeat(2, chatload("10 × 100, 2 processes, Redis, Django", "-mode open -rate 2000 -clients 1000 -rooms 10 -procs 2 -server django", "-mode open -rate 200 -clients 20 -rooms 2 -procs 2 -server django -duration 1s -warmup 500ms", 24*s, 10*s)),
 		}},
 		{Name: "connect", Title: "WebSocket handshakes per second (End to end; README)", Runs: []Run{
 			chatload("gochannels, Redis", "-mode connect -k 20000 -c 50 -layer redis", "-mode connect -k 200 -c 10 -layer redis", 8*s, 4*s),
@@ -212,14 +214,22 @@ func Sections() []Section {
 		{Name: "bare", Title: "Against the bare Go ceiling (pass of 2026-12-04; README): -rounds alternate the order, each round a sample", Runs: []Run{
 			withRepeat(1, chatload("10 senders × 50 in flight", "-server "+bareServers+" -clients 100 -senders 10 -inflight 50 -rounds 2",
 				"-server "+bareServers+" -clients 10 -senders 2 -inflight 5 -duration 1s -warmup 500ms", 120*s, 25*s)),
-			withRepeat(1, chatload("1 sender × 10 in flight", "-server "+bareServers+" -clients 100 -senders 1 -inflight 10 -rounds 1",
-				"-server "+bareServers+" -clients 10 -senders 1 -inflight 2 -duration 1s -warmup 500ms", 60*s, 25*s)),
-			withRepeat(1, chatload("10 rooms × 100, 1 sender × 10 in flight per room; Redis on two processes", "-server gochannels:memory,gochannels:redis:2,gochannels:redis?pipeline_depth=256:2 -clients 1000 -rooms 10 -senders 1 -inflight 10 -rounds 1",
-				"-server gochannels:memory,gochannels:redis:2,gochannels:redis?pipeline_depth=256:2 -clients 20 -rooms 2 -senders 1 -inflight 2 -duration 1s -warmup 500ms", 45*s, 20*s)),
+			withRepeat(1, chatload("1 sender × 10 in flight", "-server "+bareServers+" -clients 100 -senders 1 -inflight 10 -rounds 2",
+				"-server "+bareServers+" -clients 10 -senders 1 -inflight 2 -duration 1s -warmup 500ms", 120*s, 25*s)),
+			withRepeat(1, chatload("10 rooms × 100, 1 sender × 10 in flight per room; Redis on two processes", "-server gochannels:memory,gochannels:redis:2,gochannels:redis?pipeline_depth=256:2 -clients 1000 -rooms 10 -senders 1 -inflight 10 -rounds 2",
+				"-server gochannels:memory,gochannels:redis:2,gochannels:redis?pipeline_depth=256:2 -clients 20 -rooms 2 -senders 1 -inflight 2 -duration 1s -warmup 500ms", 90*s, 20*s)),
+		}},
+		{Name: "scaling", Title: "Scaling: deliveries per CPU second as a room grows (10 to 10,000 members) and as rooms multiply (1 to 1,000 of 10), 1 sender × 10 in flight per room; -rounds alternate the order, each round a sample", Runs: []Run{
+			withRepeat(1, chatload("bare, memory, Redis under the scaling grid", "-server bare,gochannels:memory,gochannels:redis -shapes scaling -senders 1 -inflight 10 -drain 10s -duration 5s -warmup 1s -rounds 2",
+				"-server bare,gochannels:memory,gochannels:redis -shapes 1x10,2x10 -senders 1 -inflight 2 -drain 2s -duration 1s -warmup 500ms", scalingEst, 25*s)),
+		}},
+		{Name: "profiles", Title: "Where a delivery's time goes: costs per delivery from one profiled run each (-profile; a profile, not a rate: profiling slows the servers, and each figure is one run)", Runs: []Run{
+			profile("10 senders × 50 in flight", "-clients 100 -senders 10 -inflight 50", "-clients 10 -senders 2 -inflight 5"),
+			profile("1 sender × 10 in flight", "-clients 100 -senders 1 -inflight 10", "-clients 10 -senders 1 -inflight 2"),
 		}},
 		{Name: "reconnect", Title: "Mass reconnect with recovery, 10,000 clients (pass of 2026-12-04; README)", Runs: []Run{
 			withRepeat(2, chatload("kill one of two processes", "-mode reconnect", "-mode reconnect -clients 40 -rooms 2 -rate 20 -warmup 10s -duration 500ms -catchup 30s", 45*s, 10*s)),
-			withRepeat(1, chatload("drop all 10,000 sockets", "-mode reconnect -reconnect-by drop", "-mode reconnect -reconnect-by drop -clients 40 -rooms 2 -rate 20 -warmup 10s -duration 500ms -catchup 30s", 45*s, 10*s)),
+			withRepeat(2, chatload("drop all 10,000 sockets", "-mode reconnect -reconnect-by drop", "-mode reconnect -reconnect-by drop -clients 40 -rooms 2 -rate 20 -warmup 10s -duration 500ms -catchup 30s", 45*s, 10*s)),
 		}},
 		{Name: "history", Title: "History and presence costs (pass of 2026-12-04)", Runs: []Run{
 			withRepeat(2, bench("Redis group send with and without history", "redislayer.test", "./layers/redislayer/", "BenchmarkGroupSendHistory", "", 40*time.Second, NeedRedis)),
@@ -228,26 +238,26 @@ func Sections() []Section {
 			withRepeat(2, bench("memory presence", "layers.test", "./layers/", "BenchmarkMemoryPresence", "", 8*time.Second)),
 		}},
 		{Name: "idle-redis", Title: "Memory per idle connection, Redis, 3 processes × 5,000, both servers (Memory per idle connection)", Runs: []Run{
-			withRepeat(1, chatload("gochannels, Redis, 3 × 5,000", "-mode idle -layer redis -procs 3 -per-server 5000 -rooms 100",
+			withRepeat(2, chatload("gochannels, Redis, 3 × 5,000", "-mode idle -layer redis -procs 3 -per-server 5000 -rooms 100",
 				"-mode idle -layer redis -procs 3 -per-server 50 -rooms 7", 25*s, 8*s)),
-			withRepeat(1, chatload("daphne, Redis, 3 × 5,000", "-mode idle -layer redis -procs 3 -per-server 5000 -rooms 100 -server django",
+			withRepeat(2, chatload("daphne, Redis, 3 × 5,000", "-mode idle -layer redis -procs 3 -per-server 5000 -rooms 100 -server django",
 				"-mode idle -layer redis -procs 3 -per-server 50 -rooms 7 -server django", 150*s, 20*s)),
 		}},
 		{Name: "idle", Title: "Memory per idle connection: idleconns, the memory layer like for like, 50,000 over 3 processes (Memory per idle connection; README)", Runs: []Run{
 			withRepeat(2, idleconns("epoll poller, trivial app, 10,000", "-n 10000", "-n 100")),
 			withRepeat(2, idleconns("reader goroutine per connection, 10,000", "-n 10000 -no-poller", "-n 100 -no-poller")),
 			withRepeat(2, idleconns("chat consumer, memory, 10 rooms, 10,000", "-n 10000 -chat", "-n 100 -chat")),
-			withRepeat(1, chatload("gochannels, memory, 1 × 5,000", "-mode idle -layer memory -procs 1 -per-server 5000 -rooms 50",
+			withRepeat(2, chatload("gochannels, memory, 1 × 5,000", "-mode idle -layer memory -procs 1 -per-server 5000 -rooms 50",
 				"-mode idle -layer memory -procs 1 -per-server 50 -rooms 5", 20*s, 5*s)),
-			withRepeat(1, chatload("daphne, memory, 1 × 5,000", "-mode idle -layer memory -procs 1 -per-server 5000 -rooms 50 -server django",
+			withRepeat(2, chatload("daphne, memory, 1 × 5,000", "-mode idle -layer memory -procs 1 -per-server 5000 -rooms 50 -server django",
 				"-mode idle -layer memory -procs 1 -per-server 50 -rooms 5 -server django", 60*s, 10*s)),
-			withRepeat(1, chatload("gochannels, Redis, 50,000 over 3 processes", "-mode idle -layer redis -procs 3 -clients 50000 -rooms 500",
+			withRepeat(2, chatload("gochannels, Redis, 50,000 over 3 processes", "-mode idle -layer redis -procs 3 -clients 50000 -rooms 500",
 				"-mode idle -layer redis -procs 3 -clients 150 -rooms 5", 60*s, 8*s)),
 		}},
 		{Name: "redisbench", Title: "The Redis layer against channels_redis, Python in separate processes (pass of 2026-12-03; README)", Runs: []Run{{
 			Name: "fair harness, best layout of 1/2/4 senders", Bin: "redisbench", Args: nil,
 			Quick:  f("-scale 0.02 -py-senders 1 -py-receivers 1 -drain 5s"),
-			Source: "go run ./tools/redisbench", Repeat: 1, Parse: ParseRedisbench,
+			Source: "go run ./tools/redisbench", Repeat: 2, Parse: ParseRedisbench,
 			Columns: []string{"gochannels", "channels_redis", "ratio", "go lost", "python lost"},
 			Est:     240 * s, QuickEst: 40 * s, Needs: []Need{NeedRedis, NeedDjango},
 		}}},
@@ -291,12 +301,29 @@ func searchRuns() []Run {
 		{"10 × 100, 2 processes", "-clients 1000 -rooms 10 -procs 2", "-clients 20 -rooms 2 -procs 2"},
 	} {
 		runs = append(runs,
-			withRepeat(1, chatload("gochannels, "+shape.name, "-mode search "+shape.args+" -rate 100000"+step,
+			withRepeat(2, chatload("gochannels, "+shape.name, "-mode search "+shape.args+" -rate 100000"+step,
 				"-mode search "+shape.quick+" -rate 500"+quick, 60*s, 8*s)),
-			withRepeat(1, chatload("Django, "+shape.name, "-mode search "+shape.args+" -server django -rate 1000"+step,
+			withRepeat(2, chatload("Django, "+shape.name, "-mode search "+shape.args+" -server django -rate 1000"+step,
 				"-mode search "+shape.quick+" -server django -rate 100"+quick, 50*s, 12*s)))
 	}
 	return runs
+}
+
+// scalingEst is one run of the scaling table: 18 rows (3 servers × 6 shapes) of a 1 s
+// warm-up, a 5 s window and up to 10 s of drain, with the connecting of up to 10,000
+// clients, twice (-rounds 2).
+const scalingEst = 13*time.Minute + 30*time.Second
+
+// profile is one profiled chatload table over the bare section's servers: a 5 s window,
+// the profiles and costs kept under the run's raw directory, one run (a profile: its
+// figures are costs per delivery, not rates to spread).
+func profile(name, shape, quick string) Run {
+	dir := "{raw}/" + slug(name)
+	r := chatload(name, "-server "+bareServers+" "+shape+" -duration 5s -profile "+dir,
+		"-server "+bareServers+" "+quick+" -duration 1s -warmup 500ms -profile "+dir, 100*time.Second, 90*time.Second)
+	r.Source = "go run ./tools/cmd/chatload -server " + bareServers + " " + shape + " -duration 5s -profile DIR"
+	r.Columns = profileColumns
+	return withRepeat(1, r)
 }
 
 // idleconns is a run of tools/cmd/idleconns.
