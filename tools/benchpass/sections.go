@@ -158,18 +158,16 @@ func bench(name, bin, pkg, pattern string, extra string, est time.Duration, need
 	}
 }
 
-// Sizes. A full pass is meant to take at most about 40 minutes on the 2-core machine of
-// BENCHMARKS.md (go run ./tools/cmd/benchpass -plan: 42 minutes estimated, plus the builds):
-// the published shapes are kept, since they are what the figures mean, and the tools'
-// default windows (10 s after a 2 s warm-up), except in the rate searches, whose 5 s steps
-// bisecting to 15 % keep eight searches near seven minutes (10 s steps would make that one
-// section twenty). Fewer repeats rather than longer runs: three runs where a run is short
-// and its spread is the question (the chatload default shape, bursts, handshakes); two
-// where a run saturates the machine or is long (outage, latency, reconnect, benchmarks,
-// idleconns); once where the tool repeats inside itself (the bare table's rounds, a
-// search's steps, redisbench's layouts) or where one run takes minutes and its figure is
-// steady (idle at scale, daphne), and for the Django rows, which are the slow reference
-// of a ratio whose uncertainty is the Go side's.
+// Sizes. The published shapes are kept, since they are what the figures mean, and the
+// tools' default windows (10 s after a 2 s warm-up), except in the rate searches, whose 5 s
+// steps bisecting to 15 % keep one round of eight searches near seven minutes, and in the
+// scaling table (5 s windows). Every row runs at least twice so that its spread shows:
+// three runs where a run is short and its spread is the question (the chatload default
+// shape, bursts, handshakes); two elsewhere, counting the bare and scaling tables' rounds
+// (-rounds 2) as runs; the profiles section once, as it measures costs, not rates. That
+// makes about 81 minutes on the 2-core machine of BENCHMARKS.md (go run
+// ./tools/cmd/benchpass -plan, plus the builds); about 60 is the aim, and -only splits the
+// pass into invocations on one commit.
 
 // Sections returns the pass's sections in the order they run.
 func Sections() []Section {

@@ -1,7 +1,7 @@
 // Command benchpass runs, as one command, every figure that BENCHMARKS.md and the README
 // publish, on the current commit, and writes one markdown report:
 //
-//	go run ./tools/cmd/benchpass -out /tmp/pass                  # the full pass (about 40 min on 2 cores)
+//	go run ./tools/cmd/benchpass -out /tmp/pass                  # the full pass (about 80 min on 2 cores)
 //	go run ./tools/cmd/benchpass -out /tmp/pass -only idle-redis  # some sections
 //	go run ./tools/cmd/benchpass -plan                            # the sections and their estimates
 //	go run ./tools/cmd/benchpass -out /tmp/q -quick               # every command once, tiny sizes
